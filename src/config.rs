@@ -1,0 +1,282 @@
+//! Settings: built-in defaults, then `rekindle.toml`, then a few `REKINDLE_*` environment
+//! variables. Validated once at start-up so that every later step can trust them.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Where the configuration file is looked for when neither `--config` nor `REKINDLE_CONFIG`
+/// names one. A missing default file is fine (built-in defaults); a missing named file is not.
+pub const DEFAULT_CONFIG_FILE: &str = "rekindle.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read configuration: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// toml's message already names the key, line and column.
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{origin}: `{key}`: {message}")]
+    Invalid {
+        origin: String,
+        key: &'static str,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Directory holding the trigger rules, one TOML file per rule.
+    pub rules_dir: PathBuf,
+    /// IANA time zone for customers whose own zone is unknown.
+    pub default_timezone: String,
+    pub database: DatabaseConfig,
+    pub health: HealthConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` (created if missing) or `postgres://…`.
+    pub url: String,
+    /// Upper bound of the connection pool.
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthConfig {
+    /// Event kinds that count as activity; unset means every kind except `feedback`.
+    pub activity_events: Option<Vec<String>>,
+    /// Cadence used when a customer has fewer than two gaps between activities in a year.
+    pub default_cadence_days: f64,
+    pub weights: HealthWeights,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthWeights {
+    pub recency: f64,
+    pub frequency: f64,
+    pub feedback: f64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            rules_dir: PathBuf::from("rules"),
+            default_timezone: "UTC".into(),
+            database: DatabaseConfig::default(),
+            health: HealthConfig::default(),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: "sqlite://rekindle.db".into(),
+            max_connections: 8,
+        }
+    }
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            activity_events: None,
+            default_cadence_days: 30.0,
+            weights: HealthWeights::default(),
+        }
+    }
+}
+
+impl Default for HealthWeights {
+    fn default() -> Self {
+        HealthWeights {
+            recency: 0.5,
+            frequency: 0.3,
+            feedback: 0.2,
+        }
+    }
+}
+
+impl HealthConfig {
+    /// Whether an event of this kind counts as activity for health and inactivity.
+    pub fn is_activity(&self, kind: &str) -> bool {
+        match &self.activity_events {
+            Some(kinds) => kinds.iter().any(|k| k == kind),
+            None => kind != "feedback",
+        }
+    }
+}
+
+impl Config {
+    /// Loads the configuration. `explicit` is the `--config`/`REKINDLE_CONFIG` path, if any.
+    /// Relative paths inside a file are resolved against that file's directory, so a
+    /// systemd unit and a shell in another directory see the same files.
+    pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        let path = explicit
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE));
+        let mut config = match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let mut config = Config::parse(&text, &path)?;
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    config.resolve_relative_to(dir);
+                }
+                config
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => {
+                Config::default()
+            }
+            Err(source) => return Err(ConfigError::Read { path, source }),
+        };
+        config.apply_env(|name| std::env::var(name).ok());
+        config.validate(&path.display().to_string())?;
+        Ok(config)
+    }
+
+    /// Parses TOML text; `path` only labels errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })
+    }
+
+    /// Environment overrides for what operators change per host without editing the file.
+    fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) {
+        if let Some(url) = var("REKINDLE_DATABASE_URL").filter(|v| !v.is_empty()) {
+            self.database.url = url;
+        }
+    }
+
+    fn resolve_relative_to(&mut self, dir: &Path) {
+        if self.rules_dir.is_relative() {
+            self.rules_dir = dir.join(&self.rules_dir);
+        }
+        if let Some(rest) = self.database.url.strip_prefix("sqlite://") {
+            let file = Path::new(rest);
+            if !rest.is_empty() && rest != ":memory:" && file.is_relative() {
+                self.database.url = format!("sqlite://{}", dir.join(file).display());
+            }
+        }
+    }
+
+    /// Checks values that serde's types cannot express. `origin` labels errors.
+    pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        let invalid = |key, message: String| ConfigError::Invalid {
+            origin: origin.to_string(),
+            key,
+            message,
+        };
+        if jiff::tz::TimeZone::get(&self.default_timezone).is_err() {
+            return Err(invalid(
+                "default_timezone",
+                format!("unknown time zone {:?}", self.default_timezone),
+            ));
+        }
+        let url = &self.database.url;
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(invalid(
+                "database.url",
+                format!("expected sqlite://PATH or postgres://…, got {url:?}"),
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(invalid(
+                "database.max_connections",
+                "must be at least 1".into(),
+            ));
+        }
+        let h = &self.health;
+        if !(1.0..=365.0).contains(&h.default_cadence_days) {
+            return Err(invalid(
+                "health.default_cadence_days",
+                format!("must be between 1 and 365, got {}", h.default_cadence_days),
+            ));
+        }
+        if let Some(kinds) = &h.activity_events
+            && kinds.is_empty()
+        {
+            return Err(invalid(
+                "health.activity_events",
+                "must name at least one event kind (or be left out)".into(),
+            ));
+        }
+        let w = h.weights;
+        if [w.recency, w.frequency, w.feedback]
+            .iter()
+            .any(|x| *x < 0.0)
+        {
+            return Err(invalid(
+                "health.weights",
+                "weights must not be negative".into(),
+            ));
+        }
+        let sum = w.recency + w.frequency + w.feedback;
+        if (sum - 1.0).abs() > 1e-6 {
+            return Err(invalid(
+                "health.weights",
+                format!("recency + frequency + feedback must add up to 1, got {sum}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let err = Config::parse("[health]\nwieghts = 1\n", Path::new("r.toml")).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("r.toml"), "{msg}");
+        assert!(msg.contains("wieghts"), "{msg}");
+        assert!(msg.contains("line 2"), "{msg}");
+    }
+
+    #[test]
+    fn weights_must_add_up() {
+        let mut c = Config::default();
+        c.health.weights.feedback = 0.5;
+        let msg = c.validate("x").unwrap_err().to_string();
+        assert!(msg.contains("health.weights"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_time_zone_is_rejected() {
+        let c = Config::parse("default_timezone = \"Mars/Olympus\"", Path::new("r.toml")).unwrap();
+        let msg = c.validate("r.toml").unwrap_err().to_string();
+        assert!(
+            msg.contains("default_timezone") && msg.contains("Mars/Olympus"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn relative_sqlite_path_follows_the_config_file() {
+        let mut c =
+            Config::parse("[database]\nurl = \"sqlite://data/r.db\"", Path::new("x")).unwrap();
+        c.resolve_relative_to(Path::new("/etc/rekindle"));
+        assert_eq!(c.database.url, "sqlite:///etc/rekindle/data/r.db");
+        assert_eq!(c.rules_dir, Path::new("/etc/rekindle/rules"));
+    }
+
+    #[test]
+    fn env_overrides_database_url() {
+        let mut c = Config::default();
+        c.apply_env(|k| (k == "REKINDLE_DATABASE_URL").then(|| "postgres://h/db".to_string()));
+        assert_eq!(c.database.url, "postgres://h/db");
+    }
+}

@@ -1,0 +1,183 @@
+//! The customer health score: pure arithmetic over a customer's events as of an instant T.
+//!
+//! ```text
+//! days_since_last = (T − last activity ≤ T) in days          (no activity → recency 0)
+//! cadence_days    = median gap between activities in (T−365d, T], needs ≥ 2 gaps,
+//!                   else default_cadence_days; clamped to [1, 365]
+//! recency         = clamp(1 − max(0, days_since_last − cadence) / (2 × cadence), 0, 1)
+//! frequency       = clamp(activities in (T−90d, T] × cadence / 90, 0, 1)
+//! feedback        = latest scored `feedback` in (T−365d, T] / 10, or 0.5 when there is none
+//! score           = round(100 × (w_r × recency + w_f × frequency + w_fb × feedback))
+//! ```
+//! The inputs are gathered by [`Facts::observe`], so the one-customer path (`customers show`)
+//! and the streaming pass over every customer (`health recompute`) share one definition.
+
+use serde::Serialize;
+
+use crate::config::HealthConfig;
+
+pub const DAY_SECONDS: i64 = 86_400;
+/// How far back cadence and feedback look.
+pub const YEAR_WINDOW: i64 = 365 * DAY_SECONDS;
+/// How far back frequency counts.
+pub const FREQUENCY_WINDOW: i64 = 90 * DAY_SECONDS;
+
+/// The kind that carries feedback / NPS answers in its score.
+pub const FEEDBACK_KIND: &str = "feedback";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Band {
+    Healthy,
+    AtRisk,
+    Critical,
+}
+
+impl Band {
+    pub fn of(score: u8) -> Band {
+        match score {
+            70.. => Band::Healthy,
+            40..=69 => Band::AtRisk,
+            _ => Band::Critical,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Band::Healthy => "healthy",
+            Band::AtRisk => "at_risk",
+            Band::Critical => "critical",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Band> {
+        [Band::Healthy, Band::AtRisk, Band::Critical]
+            .into_iter()
+            .find(|b| b.as_str() == s)
+    }
+}
+
+/// A score with every component that produced it, so a marketer can see why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Health {
+    pub score: u8,
+    pub band: Band,
+    pub recency: f64,
+    pub frequency: f64,
+    pub feedback: f64,
+    pub cadence_days: f64,
+    /// `None` when the customer has no activity at or before T.
+    pub days_since_last: Option<f64>,
+}
+
+/// What the score needs to know about one customer, gathered event by event.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    at: i64,
+    last_activity: Option<i64>,
+    recent_activity: Vec<i64>,
+    latest_feedback: Option<(i64, f64)>,
+}
+
+impl Facts {
+    /// Facts as of `at` (Unix seconds); events after `at` are ignored by `observe`.
+    pub fn new(at: i64) -> Facts {
+        Facts {
+            at,
+            ..Facts::default()
+        }
+    }
+
+    /// Forgets the previous customer but keeps the allocation (the streaming pass reuses one).
+    pub fn reset(&mut self) {
+        self.last_activity = None;
+        self.recent_activity.clear();
+        self.latest_feedback = None;
+    }
+
+    /// Records the latest activity when it lies before the one-year window the events
+    /// stream covers (the stream only carries the last year).
+    pub fn observe_last_activity(&mut self, time: i64) {
+        if time <= self.at {
+            self.last_activity = self.last_activity.max(Some(time));
+        }
+    }
+
+    /// Feeds one event; order does not matter.
+    pub fn observe(&mut self, cfg: &HealthConfig, kind: &str, time: i64, score: Option<f64>) {
+        if time > self.at {
+            return;
+        }
+        let in_year = time > self.at - YEAR_WINDOW;
+        if cfg.is_activity(kind) {
+            self.observe_last_activity(time);
+            if in_year {
+                self.recent_activity.push(time);
+            }
+        }
+        if kind == FEEDBACK_KIND
+            && in_year
+            && let Some(score) = score
+        {
+            // Latest wins; on a tie of instants the higher score, so input order never matters.
+            let newer = match self.latest_feedback {
+                None => true,
+                Some((t, s)) => time > t || (time == t && score > s),
+            };
+            if newer {
+                self.latest_feedback = Some((time, score));
+            }
+        }
+    }
+
+    pub fn assess(&mut self, cfg: &HealthConfig) -> Health {
+        self.recent_activity.sort_unstable();
+        let cadence = cadence_days(&self.recent_activity, cfg.default_cadence_days);
+        let days_since_last = self
+            .last_activity
+            .map(|t| (self.at - t) as f64 / DAY_SECONDS as f64);
+        let recency = match days_since_last {
+            None => 0.0,
+            Some(d) => (1.0 - (d - cadence).max(0.0) / (2.0 * cadence)).clamp(0.0, 1.0),
+        };
+        let since = self.at - FREQUENCY_WINDOW;
+        let in_90 = self.recent_activity.iter().filter(|t| **t > since).count();
+        let frequency = (in_90 as f64 * cadence / 90.0).clamp(0.0, 1.0);
+        let feedback = self.latest_feedback.map_or(0.5, |(_, s)| s / 10.0);
+        let w = cfg.weights;
+        let raw = w.recency * recency + w.frequency * frequency + w.feedback * feedback;
+        // The epsilon keeps x.5 from rounding down when floating point lands on x.4999….
+        let score = (100.0 * raw + 1e-9).round().clamp(0.0, 100.0) as u8;
+        Health {
+            score,
+            band: Band::of(score),
+            recency: round4(recency),
+            frequency: round4(frequency),
+            feedback: round4(feedback),
+            cadence_days: round4(cadence),
+            days_since_last: days_since_last.map(round4),
+        }
+    }
+}
+
+/// Median gap in days between consecutive (sorted) activity times, when there are at least
+/// two gaps; otherwise the default. Clamped to [1, 365].
+pub fn cadence_days(sorted_times: &[i64], default: f64) -> f64 {
+    if sorted_times.len() < 3 {
+        return default.clamp(1.0, 365.0);
+    }
+    let mut gaps: Vec<i64> = sorted_times.windows(2).map(|w| w[1] - w[0]).collect();
+    gaps.sort_unstable();
+    let n = gaps.len();
+    let median = if n % 2 == 1 {
+        gaps[n / 2] as f64
+    } else {
+        (gaps[n / 2 - 1] + gaps[n / 2]) as f64 / 2.0
+    };
+    (median / DAY_SECONDS as f64).clamp(1.0, 365.0)
+}
+
+/// Four decimals are plenty for reading and keep JSON free of 0.30000000000000004.
+fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}

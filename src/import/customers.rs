@@ -1,0 +1,94 @@
+use csv::StringRecord;
+
+use super::Table;
+use super::columns::{Columns, external_id, non_empty};
+use crate::domain::{Birthday, Email, Phone, TimeZoneName, parse_flag};
+use crate::store::{NewCustomer, Store, StoreError};
+
+const KNOWN: [&str; 9] = [
+    "id",
+    "name",
+    "email",
+    "phone",
+    "birthday",
+    "timezone",
+    "consent_email",
+    "consent_sms",
+    "tags",
+];
+// Indexes into KNOWN.
+const ID: usize = 0;
+const NAME: usize = 1;
+const EMAIL: usize = 2;
+const PHONE: usize = 3;
+const BIRTHDAY: usize = 4;
+const TIMEZONE: usize = 5;
+const CONSENT_EMAIL: usize = 6;
+const CONSENT_SMS: usize = 7;
+const TAGS: usize = 8;
+
+/// Where each customer column sits in this file.
+pub struct CustomerColumns(Columns);
+
+impl Table for CustomerColumns {
+    type Row = NewCustomer;
+
+    fn from_header(header: &StringRecord) -> Result<Self, String> {
+        Columns::map(header, &KNOWN, &["id"]).map(CustomerColumns)
+    }
+
+    fn parse(&self, r: &StringRecord) -> Result<NewCustomer, String> {
+        let c = &self.0;
+        let field = |k| c.get(r, k);
+        let err = |column: &str, e: crate::domain::Invalid| format!("{column}: {e}");
+        let email = non_empty(field(EMAIL))
+            .map(Email::parse)
+            .transpose()
+            .map_err(|e| err("email", e))?;
+        let phone = non_empty(field(PHONE))
+            .map(Phone::parse)
+            .transpose()
+            .map_err(|e| err("phone", e))?;
+        let birthday = non_empty(field(BIRTHDAY))
+            .map(Birthday::parse)
+            .transpose()
+            .map_err(|e| err("birthday", e))?;
+        let timezone = non_empty(field(TIMEZONE))
+            .map(TimeZoneName::parse)
+            .transpose()
+            .map_err(|e| err("timezone", e))?;
+        let consent_email =
+            parse_flag(field(CONSENT_EMAIL)).map_err(|e| err("consent_email", e))?;
+        let consent_sms = parse_flag(field(CONSENT_SMS)).map_err(|e| err("consent_sms", e))?;
+        let mut tags: Vec<&str> = Vec::new();
+        for tag in field(TAGS)
+            .split(';')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            if !tags.contains(&tag) {
+                tags.push(tag);
+            }
+        }
+        Ok(NewCustomer {
+            external_id: external_id(field(ID), "id")?.to_string(),
+            name: non_empty(field(NAME)).map(str::to_string),
+            email: email.map(|e| e.as_str().to_string()),
+            phone: phone.map(|p| p.as_str().to_string()),
+            birthday: birthday.map(|b| b.to_string()),
+            timezone: timezone.map(|t| t.as_str().to_string()),
+            consent_email,
+            consent_sms,
+            attributes: c.extras_json(r),
+            tags: serde_json::to_string(&tags).expect("strings serialise"),
+        })
+    }
+
+    async fn upsert(store: &Store, rows: &[NewCustomer], now: i64) -> Result<u64, StoreError> {
+        store.upsert_customers(rows, now).await
+    }
+
+    async fn count(store: &Store) -> Result<i64, StoreError> {
+        store.count_customers().await
+    }
+}

@@ -1,0 +1,126 @@
+use std::collections::HashMap;
+
+use csv::StringRecord;
+
+use super::Table;
+use super::columns::{Columns, external_id, non_empty};
+use crate::store::{NewEvent, Store, StoreError};
+
+const KNOWN: [&str; 6] = [
+    "id",
+    "customer_id",
+    "kind",
+    "occurred_at",
+    "amount",
+    "score",
+];
+// Indexes into KNOWN.
+const ID: usize = 0;
+const CUSTOMER: usize = 1;
+const KIND: usize = 2;
+const OCCURRED_AT: usize = 3;
+const AMOUNT: usize = 4;
+const SCORE: usize = 5;
+
+/// Where each event column sits in this file, and the customers events may refer to.
+pub struct EventColumns {
+    columns: Columns,
+    customers: HashMap<String, i64>,
+}
+
+impl EventColumns {
+    pub(super) fn with_customers(mut self, customers: HashMap<String, i64>) -> Self {
+        self.customers = customers;
+        self
+    }
+}
+
+impl Table for EventColumns {
+    type Row = NewEvent;
+
+    fn from_header(header: &StringRecord) -> Result<Self, String> {
+        let columns = Columns::map(
+            header,
+            &KNOWN,
+            &["id", "customer_id", "kind", "occurred_at"],
+        )?;
+        Ok(EventColumns {
+            columns,
+            customers: HashMap::new(),
+        })
+    }
+
+    fn parse(&self, r: &StringRecord) -> Result<NewEvent, String> {
+        let field = |k| self.columns.get(r, k);
+        let id = external_id(field(ID), "id")?;
+        let customer = external_id(field(CUSTOMER), "customer_id")?;
+        let customer_id = *self
+            .customers
+            .get(customer)
+            .ok_or_else(|| format!("unknown customer {customer:?}"))?;
+        let kind = parse_kind(field(KIND))?;
+        let occurred_at = parse_instant(field(OCCURRED_AT))?;
+        let amount = non_empty(field(AMOUNT)).map(parse_amount).transpose()?;
+        let score = non_empty(field(SCORE)).map(parse_score).transpose()?;
+        Ok(NewEvent {
+            external_id: id.to_string(),
+            customer_id,
+            kind,
+            occurred_at,
+            amount,
+            score,
+            properties: self.columns.extras_json(r),
+        })
+    }
+
+    async fn upsert(store: &Store, rows: &[NewEvent], now: i64) -> Result<u64, StoreError> {
+        store.upsert_events(rows, now).await
+    }
+
+    async fn count(store: &Store) -> Result<i64, StoreError> {
+        store.count_events().await
+    }
+}
+
+/// Kinds are what rules name (`visit`, `booking`): lower-case words, so `Visit ` and `visit`
+/// cannot silently become two kinds.
+pub fn parse_kind(raw: &str) -> Result<String, String> {
+    let kind = raw.trim().to_ascii_lowercase();
+    let ok = !kind.is_empty()
+        && kind.len() <= 64
+        && kind.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.')
+        });
+    if ok {
+        Ok(kind)
+    } else {
+        Err(format!(
+            "kind: invalid event kind {raw:?} (letters, digits, _ - . only)"
+        ))
+    }
+}
+
+/// RFC 3339 with an explicit offset, stored as UTC seconds (fractions are dropped).
+pub fn parse_instant(raw: &str) -> Result<i64, String> {
+    if raw.is_empty() {
+        return Err("occurred_at: missing".to_string());
+    }
+    raw.parse::<jiff::Timestamp>()
+        .map(|t| t.as_second())
+        .map_err(|_| format!("occurred_at: invalid timestamp {raw:?} (expected RFC 3339 with an offset, e.g. 2026-05-01T10:00:00+02:00)"))
+}
+
+fn parse_amount(raw: &str) -> Result<f64, String> {
+    match raw.parse::<f64>() {
+        Ok(x) if x.is_finite() => Ok(x),
+        _ => Err(format!("amount: invalid number {raw:?}")),
+    }
+}
+
+fn parse_score(raw: &str) -> Result<f64, String> {
+    match raw.parse::<f64>() {
+        Ok(x) if (0.0..=10.0).contains(&x) => Ok(x),
+        Ok(x) if x.is_finite() => Err(format!("score: {raw} is out of range 0-10")),
+        _ => Err(format!("score: invalid number {raw:?}")),
+    }
+}

@@ -1,0 +1,130 @@
+use std::collections::HashMap;
+
+use futures_util::TryStreamExt;
+use sqlx::{FromRow, QueryBuilder};
+
+use super::{ROWS_PER_STATEMENT, Store, StoreError, last_per_key, on_pool};
+
+/// A customer as an import or the API hands it over, already validated.
+#[derive(Debug, Clone)]
+pub struct NewCustomer {
+    pub external_id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub birthday: Option<String>,
+    pub timezone: Option<String>,
+    pub consent_email: bool,
+    pub consent_sms: bool,
+    /// JSON object of strings.
+    pub attributes: String,
+    /// JSON array of strings.
+    pub tags: String,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct CustomerRecord {
+    pub id: i64,
+    pub external_id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub birthday: Option<String>,
+    pub timezone: Option<String>,
+    pub consent_email: bool,
+    pub consent_sms: bool,
+    pub unsubscribed_email_at: Option<i64>,
+    pub unsubscribed_sms_at: Option<i64>,
+    pub attributes: String,
+    pub tags: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Store {
+    /// Inserts new customers and updates changed ones, in one transaction. Returns how many rows
+    /// were inserted or actually changed (an identical row is left untouched). Unsubscribe state
+    /// is never touched here: an import must not resubscribe anyone.
+    pub async fn upsert_customers(
+        &self,
+        rows: &[NewCustomer],
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let rows = last_per_key(rows, |r| r.external_id.as_str());
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let mut affected = 0;
+            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO customers (external_id, name, email, phone, birthday, timezone, \
+                     consent_email, consent_sms, attributes, tags, created_at, updated_at) ",
+                );
+                q.push_values(chunk, |mut b, c| {
+                    b.push_bind(c.external_id.as_str())
+                        .push_bind(c.name.as_deref())
+                        .push_bind(c.email.as_deref())
+                        .push_bind(c.phone.as_deref())
+                        .push_bind(c.birthday.as_deref())
+                        .push_bind(c.timezone.as_deref())
+                        .push_bind(c.consent_email)
+                        .push_bind(c.consent_sms)
+                        .push_bind(c.attributes.as_str())
+                        .push_bind(c.tags.as_str())
+                        .push_bind(now)
+                        .push_bind(now);
+                });
+                q.push(
+                    " ON CONFLICT (external_id) DO UPDATE SET name = excluded.name, \
+                     email = excluded.email, phone = excluded.phone, birthday = excluded.birthday, \
+                     timezone = excluded.timezone, consent_email = excluded.consent_email, \
+                     consent_sms = excluded.consent_sms, attributes = excluded.attributes, \
+                     tags = excluded.tags, updated_at = excluded.updated_at \
+                     WHERE customers.name IS DISTINCT FROM excluded.name \
+                     OR customers.email IS DISTINCT FROM excluded.email \
+                     OR customers.phone IS DISTINCT FROM excluded.phone \
+                     OR customers.birthday IS DISTINCT FROM excluded.birthday \
+                     OR customers.timezone IS DISTINCT FROM excluded.timezone \
+                     OR customers.consent_email <> excluded.consent_email \
+                     OR customers.consent_sms <> excluded.consent_sms \
+                     OR customers.attributes <> excluded.attributes \
+                     OR customers.tags <> excluded.tags",
+                );
+                affected += q.build().execute(&mut *tx).await?.rows_affected();
+            }
+            tx.commit().await?;
+            Ok(affected)
+        })
+    }
+
+    pub async fn count_customers(&self) -> Result<i64, StoreError> {
+        on_pool!(self, pool => Ok(sqlx::query_scalar("SELECT count(*) FROM customers").fetch_one(pool).await?))
+    }
+
+    pub async fn customer_by_external_id(
+        &self,
+        external_id: &str,
+    ) -> Result<Option<CustomerRecord>, StoreError> {
+        const SQL: &str = "SELECT id, external_id, name, email, phone, birthday, timezone, consent_email, \
+            consent_sms, unsubscribed_email_at, unsubscribed_sms_at, attributes, tags, created_at, \
+            updated_at FROM customers WHERE external_id = $1";
+        on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(external_id).fetch_optional(pool).await?))
+    }
+
+    /// External id → internal id for every customer: one pass, so an event import resolves its
+    /// customers from memory instead of asking once per row.
+    pub async fn customer_ids(&self) -> Result<HashMap<String, i64>, StoreError> {
+        on_pool!(self, pool => {
+            let mut rows = sqlx::query_as::<_, (String, i64)>("SELECT external_id, id FROM customers").fetch(pool);
+            let mut map = HashMap::new();
+            while let Some((ext, id)) = rows.try_next().await? {
+                map.insert(ext, id);
+            }
+            Ok(map)
+        })
+    }
+
+    /// Internal ids of every customer in ascending order.
+    pub async fn customer_ids_ordered(&self) -> Result<Vec<i64>, StoreError> {
+        on_pool!(self, pool => Ok(sqlx::query_scalar("SELECT id FROM customers ORDER BY id").fetch_all(pool).await?))
+    }
+}

@@ -1,0 +1,185 @@
+//! The one place that speaks SQL. SQLite (embedded default) and PostgreSQL sit behind one
+//! `Store`; both run the same statements (`$N` placeholders work on both), so behaviour
+//! cannot drift between backends. Instants are Unix seconds in integer columns.
+
+mod customers;
+mod events;
+mod snapshots;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+pub use customers::{CustomerRecord, NewCustomer};
+pub use events::{EventFact, EventRecord, NewEvent};
+pub use snapshots::Snapshot;
+
+use crate::config::DatabaseConfig;
+
+/// Our migrations keep their own bookkeeping table: the job queue's migrations use sqlx's
+/// default table on the same database, and two migrators sharing one table refuse to run.
+const MIGRATIONS_TABLE: &str = "_rekindle_migrations";
+
+/// Rows per multi-row INSERT: well under SQLite's 32,766 and Postgres's 65,535 bind limits.
+const ROWS_PER_STATEMENT: usize = 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open database {url}: {source}")]
+    Connect { url: String, source: sqlx::Error },
+    #[error("migrating the database failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+}
+
+#[derive(Clone, Debug)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs the same body against whichever pool the store holds. The body is written once;
+/// the compiler type-checks it once per backend.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            $crate::store::Store::Sqlite($pool) => $body,
+            $crate::store::Store::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+impl Store {
+    /// Opens a pool for `database.url`. A SQLite file is created when missing.
+    pub async fn connect(cfg: &DatabaseConfig) -> Result<Store, StoreError> {
+        let url = cfg.url.as_str();
+        let connect_err = |source| StoreError::Connect {
+            url: redact(url),
+            source,
+        };
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(connect_err)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // NORMAL is durable across application crashes in WAL mode; only a power loss
+                // can lose the last transactions, never corrupt the file.
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(cfg.max_connections)
+                .connect_with(options)
+                .await
+                .map_err(connect_err)?;
+            Ok(Store::Sqlite(pool))
+        } else {
+            let options = PgConnectOptions::from_str(url).map_err(connect_err)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(cfg.max_connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await
+                .map_err(connect_err)?;
+            Ok(Store::Postgres(pool))
+        }
+    }
+
+    /// Connects and brings the schema up to date: what every command that needs the store does.
+    pub async fn open(cfg: &DatabaseConfig) -> Result<Store, StoreError> {
+        let store = Store::connect(cfg).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(pool) => {
+                let mut m = sqlx::migrate!("migrations/sqlite");
+                m.dangerous_set_table_name(MIGRATIONS_TABLE);
+                m.run(pool).await?;
+            }
+            Store::Postgres(pool) => {
+                let mut m = sqlx::migrate!("migrations/postgres");
+                m.dangerous_set_table_name(MIGRATIONS_TABLE);
+                m.run(pool).await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await)
+    }
+}
+
+/// Keeps passwords out of error messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &creds[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Keeps only the last row for each key, preserving order otherwise. One multi-row upsert must
+/// not touch a row twice (Postgres refuses), and in a file the later line is the newer truth.
+fn last_per_key<'a, T, K: std::hash::Hash + Eq + 'a>(
+    rows: &'a [T],
+    key: impl Fn(&'a T) -> K,
+) -> Vec<&'a T> {
+    let mut last = std::collections::HashMap::with_capacity(rows.len());
+    for (i, row) in rows.iter().enumerate() {
+        last.insert(key(row), i);
+    }
+    rows.iter()
+        .enumerate()
+        .filter(|(i, row)| last.get(&key(row)) == Some(i))
+        .map(|(_, row)| row)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_hides_password_only() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db/x"),
+            "postgres://app:***@db/x"
+        );
+        assert_eq!(redact("postgres://app@db/x"), "postgres://app@db/x");
+        assert_eq!(redact("sqlite://rekindle.db"), "sqlite://rekindle.db");
+    }
+
+    #[test]
+    fn later_rows_win() {
+        let rows = [("a", 1), ("b", 2), ("a", 3)];
+        let kept: Vec<_> = last_per_key(&rows, |r| r.0).into_iter().copied().collect();
+        assert_eq!(kept, vec![("b", 2), ("a", 3)]);
+    }
+}
