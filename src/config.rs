@@ -12,10 +12,7 @@ pub const DEFAULT_CONFIG_FILE: &str = "rekindle.toml";
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{path}: cannot read configuration: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     /// toml's message already names the key, line and column.
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
@@ -131,9 +128,7 @@ impl Config {
                 }
                 config
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => {
-                Config::default()
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => Config::default(),
             Err(source) => return Err(ConfigError::Read { path, source }),
         };
         config.apply_env(|name| std::env::var(name).ok());
@@ -182,9 +177,7 @@ impl Config {
             ));
         }
         let url = &self.database.url;
-        if !(url.starts_with("sqlite:")
-            || url.starts_with("postgres://")
-            || url.starts_with("postgresql://"))
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://"))
         {
             return Err(invalid(
                 "database.url",
@@ -192,10 +185,7 @@ impl Config {
             ));
         }
         if self.database.max_connections == 0 {
-            return Err(invalid(
-                "database.max_connections",
-                "must be at least 1".into(),
-            ));
+            return Err(invalid("database.max_connections", "must be at least 1".into()));
         }
         let h = &self.health;
         if !(1.0..=365.0).contains(&h.default_cadence_days) {
@@ -213,14 +203,8 @@ impl Config {
             ));
         }
         let w = h.weights;
-        if [w.recency, w.frequency, w.feedback]
-            .iter()
-            .any(|x| *x < 0.0)
-        {
-            return Err(invalid(
-                "health.weights",
-                "weights must not be negative".into(),
-            ));
+        if [w.recency, w.frequency, w.feedback].iter().any(|x| *x < 0.0) {
+            return Err(invalid("health.weights", "weights must not be negative".into()));
         }
         let sum = w.recency + w.frequency + w.feedback;
         if (sum - 1.0).abs() > 1e-6 {
@@ -266,8 +250,7 @@ mod tests {
 
     #[test]
     fn relative_sqlite_path_follows_the_config_file() {
-        let mut c =
-            Config::parse("[database]\nurl = \"sqlite://data/r.db\"", Path::new("x")).unwrap();
+        let mut c = Config::parse("[database]\nurl = \"sqlite://data/r.db\"", Path::new("x")).unwrap();
         c.resolve_relative_to(Path::new("/etc/rekindle"));
         assert_eq!(c.database.url, "sqlite:///etc/rekindle/data/r.db");
         assert_eq!(c.rules_dir, Path::new("/etc/rekindle/rules"));

@@ -95,38 +95,49 @@ impl Facts {
         self.latest_feedback = None;
     }
 
-    /// Records the latest activity when it lies before the one-year window the events
-    /// stream covers (the stream only carries the last year).
+    /// Feeds one event; order does not matter.
+    pub fn observe(&mut self, cfg: &HealthConfig, kind: &str, time: i64, score: Option<f64>) {
+        if cfg.is_activity(kind) {
+            self.observe_activity(time);
+        }
+        if kind == FEEDBACK_KIND
+            && let Some(score) = score
+        {
+            self.observe_feedback(time, score);
+        }
+    }
+
+    /// One activity at any time; only those at or before T count, and only the last year's
+    /// for cadence and frequency.
+    pub fn observe_activity(&mut self, time: i64) {
+        if time > self.at {
+            return;
+        }
+        self.last_activity = self.last_activity.max(Some(time));
+        if time > self.at - YEAR_WINDOW {
+            self.recent_activity.push(time);
+        }
+    }
+
+    /// The latest activity when it is known without the individual events (an aggregate).
     pub fn observe_last_activity(&mut self, time: i64) {
         if time <= self.at {
             self.last_activity = self.last_activity.max(Some(time));
         }
     }
 
-    /// Feeds one event; order does not matter.
-    pub fn observe(&mut self, cfg: &HealthConfig, kind: &str, time: i64, score: Option<f64>) {
-        if time > self.at {
+    /// One scored feedback answer; the latest within the last year counts.
+    pub fn observe_feedback(&mut self, time: i64, score: f64) {
+        if time > self.at || time <= self.at - YEAR_WINDOW {
             return;
         }
-        let in_year = time > self.at - YEAR_WINDOW;
-        if cfg.is_activity(kind) {
-            self.observe_last_activity(time);
-            if in_year {
-                self.recent_activity.push(time);
-            }
-        }
-        if kind == FEEDBACK_KIND
-            && in_year
-            && let Some(score) = score
-        {
-            // Latest wins; on a tie of instants the higher score, so input order never matters.
-            let newer = match self.latest_feedback {
-                None => true,
-                Some((t, s)) => time > t || (time == t && score > s),
-            };
-            if newer {
-                self.latest_feedback = Some((time, score));
-            }
+        // Latest wins; on a tie of instants the higher score, so input order never matters.
+        let newer = match self.latest_feedback {
+            None => true,
+            Some((t, s)) => time > t || (time == t && score > s),
+        };
+        if newer {
+            self.latest_feedback = Some((time, score));
         }
     }
 
@@ -180,4 +191,37 @@ pub fn cadence_days(sorted_times: &[i64], default: f64) -> f64 {
 /// Four decimals are plenty for reading and keep JSON free of 0.30000000000000004.
 fn round4(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cadence_is_the_median_gap_and_needs_two_gaps() {
+        let d = DAY_SECONDS;
+        assert_eq!(cadence_days(&[0, 7 * d], 30.0), 30.0, "one gap is not a habit");
+        assert_eq!(
+            cadence_days(&[0, 2 * d, 10 * d], 30.0),
+            5.0,
+            "mean of the middle two of an even count"
+        );
+        assert_eq!(cadence_days(&[0, 2 * d, 4 * d, 20 * d], 30.0), 2.0);
+        assert_eq!(cadence_days(&[0, 60, 120], 30.0), 1.0, "clamped to a day");
+    }
+
+    #[test]
+    fn events_after_t_and_old_feedback_do_not_count() {
+        let cfg = HealthConfig::default();
+        let at = 1000 * DAY_SECONDS;
+        let mut f = Facts::new(at);
+        f.observe(&cfg, "visit", at + 1, None);
+        f.observe(&cfg, FEEDBACK_KIND, at - YEAR_WINDOW, Some(0.0));
+        let h = f.assess(&cfg);
+        assert_eq!(h.days_since_last, None);
+        assert_eq!(
+            h.feedback, 0.5,
+            "feedback exactly 365 days old is outside (T-365d, T]"
+        );
+    }
 }

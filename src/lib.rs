@@ -4,6 +4,7 @@
 //! (CSV), and the CLI in `main.rs`.
 
 pub mod config;
+pub mod demo;
 pub mod domain;
 pub mod health;
 pub mod import;

@@ -43,6 +43,25 @@ enum Format {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Build a demo café workspace (a year of generated customers and events) and run it
+    Demo {
+        /// Where to build it
+        #[arg(long, default_value = "rekindle-demo")]
+        dir: PathBuf,
+    },
+    /// Write a generated book of business (customers.csv, events.csv) for benchmarks and trials
+    #[command(hide = true)]
+    Generate {
+        #[arg(long, default_value_t = 1000)]
+        customers: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// History ends at this instant (RFC 3339) [default: now]
+        #[arg(long, value_parser = parse_instant)]
+        until: Option<i64>,
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
     /// Create or upgrade the database schema (every command does this on its own too)
     Migrate,
     /// Load customers or events from a CSV file (re-importing the same file changes nothing)
@@ -126,11 +145,38 @@ fn init_logging(format: LogFormat) {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Command::Demo { dir } => return demo(dir).await,
+        Command::Generate {
+            customers,
+            seed,
+            until,
+            out,
+        } => {
+            let spec = rekindle::demo::BookSpec {
+                seed: *seed,
+                customers: *customers,
+                until: until.unwrap_or_else(now),
+            };
+            std::fs::create_dir_all(out)?;
+            let file = |name: &str| -> anyhow::Result<std::io::BufWriter<std::fs::File>> {
+                let path = out.join(name);
+                Ok(std::io::BufWriter::new(
+                    std::fs::File::create(&path).with_context(|| path.display().to_string())?,
+                ))
+            };
+            let (c, e) = rekindle::demo::write_book(&spec, file("customers.csv")?, file("events.csv")?)?;
+            println!("wrote {c} customers and {e} events to {}", out.display());
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
     let config = Config::load(cli.config.as_deref())?;
-    let store = Store::open(&config.database)
-        .await
-        .context("opening the store")?;
+    let store = Store::open(&config.database).await.context("opening the store")?;
     let code = match cli.command {
+        Command::Demo { .. } | Command::Generate { .. } => {
+            unreachable!("handled before the configuration is loaded")
+        }
         Command::Migrate => {
             println!("database schema is up to date ({})", store.backend());
             ExitCode::SUCCESS
@@ -138,8 +184,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(what) => import(&store, what).await?,
         Command::Customers(CustomersCommand::Show { id, at, format }) => {
             let at = at.unwrap_or_else(now);
-            let Some(profile) = rekindle::profile::load(&store, &config.health, &id, at).await?
-            else {
+            let Some(profile) = rekindle::profile::load(&store, &config.health, &id, at).await? else {
                 bail!("no customer with id {id:?}");
             };
             match format {
@@ -169,7 +214,55 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     Ok(code)
 }
 
+/// The demo: generate, import, score, and say what to look at next.
+async fn demo(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let files = rekindle::demo::prepare(dir, now())
+        .with_context(|| format!("writing the demo into {}", dir.display()))?;
+    let config = Config::load(Some(&files.config))?;
+    let store = Store::open(&config.database)
+        .await
+        .context("opening the demo store")?;
+    println!(
+        "rekindle demo: a café in {} with a year of history, in {}",
+        rekindle::demo::DEMO_ZONE,
+        dir.display()
+    );
+    let customers = import_file(
+        &store,
+        ImportCommand::Customers {
+            file: files.customers,
+        },
+    )
+    .await?;
+    println!("  customers: {customers}");
+    let events = import_file(&store, ImportCommand::Events { file: files.events }).await?;
+    println!("  events:    {events}");
+    let at = now();
+    let r = rekindle::recompute::recompute_health(&store, &config.health, at).await?;
+    println!(
+        "  health:    {} healthy, {} at risk, {} critical",
+        r.healthy, r.at_risk, r.critical
+    );
+    store.close().await;
+    println!(
+        "\nLook closer:\n  rekindle --config {} customers show c000001",
+        files.config.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn import(store: &Store, what: ImportCommand) -> anyhow::Result<ExitCode> {
+    let summary = import_file(store, what).await?;
+    println!("{summary}");
+    Ok(if summary.rejected > 0 {
+        ExitCode::from(EXIT_ROWS_REJECTED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Imports one file with a progress bar, printing each rejected row as `FILE:LINE: reason`.
+async fn import_file(store: &Store, what: ImportCommand) -> anyhow::Result<rekindle::import::Summary> {
     let progress = ProgressBar::new(0).with_style(
         ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {elapsed} eta {eta}")
             .expect("static template"),
@@ -192,13 +285,7 @@ async fn import(store: &Store, what: ImportCommand) -> anyhow::Result<ExitCode> 
             (file, r)
         }
     };
-    let summary = result.with_context(|| format!("importing {}", file.display()))?;
-    println!("{summary}");
-    Ok(if summary.rejected > 0 {
-        ExitCode::from(EXIT_ROWS_REJECTED)
-    } else {
-        ExitCode::SUCCESS
-    })
+    result.with_context(|| format!("importing {}", file.display()))
 }
 
 fn now() -> i64 {

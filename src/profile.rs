@@ -84,11 +84,7 @@ impl Profile {
             yes_no(c.consent_sms),
             unsub(c.unsubscribed_sms_at)
         );
-        let _ = writeln!(
-            out,
-            "  birthday    {}",
-            c.birthday.as_deref().unwrap_or("-")
-        );
+        let _ = writeln!(out, "  birthday    {}", c.birthday.as_deref().unwrap_or("-"));
         match &c.timezone {
             Some(tz) => writeln!(out, "  time zone   {tz}"),
             None => writeln!(out, "  time zone   {default_timezone} (default)"),
@@ -116,25 +112,11 @@ impl Profile {
                 attrs.join(", ")
             }
         );
-        let activity = self
-            .events
-            .iter()
-            .filter(|e| cfg.is_activity(&e.kind))
-            .count();
-        let _ = writeln!(
-            out,
-            "  events      {} ({} activity)",
-            self.events.len(),
-            activity
-        );
+        let activity = self.events.iter().filter(|e| cfg.is_activity(&e.kind)).count();
+        let _ = writeln!(out, "  events      {} ({} activity)", self.events.len(), activity);
 
         let at = fmt_instant(self.at);
-        let _ = writeln!(
-            out,
-            "\nHealth as of {at}: {} ({})",
-            h.score,
-            h.band.as_str()
-        );
+        let _ = writeln!(out, "\nHealth as of {at}: {} ({})", h.score, h.band.as_str());
         let recency_why = match h.days_since_last {
             None => "no activity yet".to_string(),
             Some(d) => format!(

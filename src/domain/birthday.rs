@@ -60,10 +60,7 @@ mod tests {
 
     #[test]
     fn both_forms_round_trip() {
-        assert_eq!(
-            Birthday::parse("1990-02-28").unwrap().to_string(),
-            "1990-02-28"
-        );
+        assert_eq!(Birthday::parse("1990-02-28").unwrap().to_string(), "1990-02-28");
         assert_eq!(Birthday::parse("--02-29").unwrap().to_string(), "--02-29");
     }
 

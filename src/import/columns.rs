@@ -13,15 +13,8 @@ pub(super) struct Columns {
 
 impl Columns {
     /// `known` lists the recognised column names; `required` those that must be present.
-    pub(super) fn map(
-        header: &StringRecord,
-        known: &[&str],
-        required: &[&str],
-    ) -> Result<Columns, String> {
-        let names: Vec<String> = header
-            .iter()
-            .map(|h| h.trim().to_ascii_lowercase())
-            .collect();
+    pub(super) fn map(header: &StringRecord, known: &[&str], required: &[&str]) -> Result<Columns, String> {
+        let names: Vec<String> = header.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
         for (i, n) in names.iter().enumerate() {
             if n.is_empty() {
                 return Err(format!("column {} has no name", i + 1));
@@ -33,10 +26,7 @@ impl Columns {
         if let Some(missing) = required.iter().find(|r| !names.iter().any(|n| n == *r)) {
             return Err(format!("missing required column {missing:?}"));
         }
-        let known_pos = known
-            .iter()
-            .map(|k| names.iter().position(|n| n == k))
-            .collect();
+        let known_pos = known.iter().map(|k| names.iter().position(|n| n == k)).collect();
         let extra = names
             .iter()
             .enumerate()
@@ -51,10 +41,7 @@ impl Columns {
 
     /// The trimmed cell of known column number `k` (index into `known`); "" when absent.
     pub(super) fn get<'r>(&self, record: &'r StringRecord, k: usize) -> &'r str {
-        self.known[k]
-            .and_then(|i| record.get(i))
-            .unwrap_or("")
-            .trim()
+        self.known[k].and_then(|i| record.get(i)).unwrap_or("").trim()
     }
 
     /// The non-empty extra cells as a JSON object (sorted keys, so equal rows serialise equally).

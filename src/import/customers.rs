@@ -57,15 +57,10 @@ impl Table for CustomerColumns {
             .map(TimeZoneName::parse)
             .transpose()
             .map_err(|e| err("timezone", e))?;
-        let consent_email =
-            parse_flag(field(CONSENT_EMAIL)).map_err(|e| err("consent_email", e))?;
+        let consent_email = parse_flag(field(CONSENT_EMAIL)).map_err(|e| err("consent_email", e))?;
         let consent_sms = parse_flag(field(CONSENT_SMS)).map_err(|e| err("consent_sms", e))?;
         let mut tags: Vec<&str> = Vec::new();
-        for tag in field(TAGS)
-            .split(';')
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-        {
+        for tag in field(TAGS).split(';').map(str::trim).filter(|t| !t.is_empty()) {
             if !tags.contains(&tag) {
                 tags.push(tag);
             }

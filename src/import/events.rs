@@ -6,14 +6,7 @@ use super::Table;
 use super::columns::{Columns, external_id, non_empty};
 use crate::store::{NewEvent, Store, StoreError};
 
-const KNOWN: [&str; 6] = [
-    "id",
-    "customer_id",
-    "kind",
-    "occurred_at",
-    "amount",
-    "score",
-];
+const KNOWN: [&str; 6] = ["id", "customer_id", "kind", "occurred_at", "amount", "score"];
 // Indexes into KNOWN.
 const ID: usize = 0;
 const CUSTOMER: usize = 1;
@@ -39,11 +32,7 @@ impl Table for EventColumns {
     type Row = NewEvent;
 
     fn from_header(header: &StringRecord) -> Result<Self, String> {
-        let columns = Columns::map(
-            header,
-            &KNOWN,
-            &["id", "customer_id", "kind", "occurred_at"],
-        )?;
+        let columns = Columns::map(header, &KNOWN, &["id", "customer_id", "kind", "occurred_at"])?;
         Ok(EventColumns {
             columns,
             customers: HashMap::new(),
@@ -88,9 +77,9 @@ pub fn parse_kind(raw: &str) -> Result<String, String> {
     let kind = raw.trim().to_ascii_lowercase();
     let ok = !kind.is_empty()
         && kind.len() <= 64
-        && kind.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.')
-        });
+        && kind
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.'));
     if ok {
         Ok(kind)
     } else {

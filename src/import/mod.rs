@@ -22,10 +22,7 @@ const ROWS_PER_TRANSACTION: usize = 20_000;
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     #[error("{path}: {source}")]
-    Open {
-        path: String,
-        source: std::io::Error,
-    },
+    Open { path: String, source: std::io::Error },
     /// The header is unusable, so no row can be read.
     #[error("{path}:1: {message}")]
     Header { path: String, message: String },
@@ -119,12 +116,10 @@ async fn run<T: Table>(
             source,
         })?
         .clone();
-    let table = prepare(
-        T::from_header(&header).map_err(|message| ImportError::Header {
-            path: name.clone(),
-            message,
-        })?,
-    );
+    let table = prepare(T::from_header(&header).map_err(|message| ImportError::Header {
+        path: name.clone(),
+        message,
+    })?);
 
     let now = jiff::Timestamp::now().as_second();
     let before = T::count(store).await?;

@@ -45,11 +45,7 @@ impl Store {
     /// Inserts new customers and updates changed ones, in one transaction. Returns how many rows
     /// were inserted or actually changed (an identical row is left untouched). Unsubscribe state
     /// is never touched here: an import must not resubscribe anyone.
-    pub async fn upsert_customers(
-        &self,
-        rows: &[NewCustomer],
-        now: i64,
-    ) -> Result<u64, StoreError> {
+    pub async fn upsert_customers(&self, rows: &[NewCustomer], now: i64) -> Result<u64, StoreError> {
         let rows = last_per_key(rows, |r| r.external_id.as_str());
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;

@@ -27,15 +27,6 @@ pub struct EventRecord {
     pub properties: String,
 }
 
-/// The slice of an event that scoring and rules look at.
-#[derive(Debug, Clone, FromRow)]
-pub struct EventFact {
-    pub customer_id: i64,
-    pub kind: String,
-    pub occurred_at: i64,
-    pub score: Option<f64>,
-}
-
 impl Store {
     /// Inserts new events and updates changed ones (by external id), in one transaction.
     /// Returns how many rows were inserted or actually changed.
@@ -92,46 +83,93 @@ impl Store {
         on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(customer_id).bind(until).fetch_all(pool).await?))
     }
 
-    /// Every event in (from, until], grouped by customer (ascending id), streamed so that a
-    /// pass over millions of events holds one customer at a time.
-    pub fn events_in_window(
-        &self,
-        from: i64,
-        until: i64,
-    ) -> BoxStream<'_, Result<EventFact, StoreError>> {
-        const SQL: &str = "SELECT customer_id, kind, occurred_at, score FROM events \
-            WHERE occurred_at > $1 AND occurred_at <= $2 ORDER BY customer_id";
-        on_pool!(self, pool => Box::pin(
-            sqlx::query_as::<_, EventFact>(SQL).bind(from).bind(until).fetch(pool).map_err(StoreError::from)
-        ))
-    }
-
-    /// Latest activity at or before `until` per customer. `activity_kinds` None means every
-    /// kind except `feedback`.
-    pub async fn last_activity(
+    /// Per-customer aggregates that the health score needs, one row per customer with any
+    /// event at or before `until`, in ascending customer id: latest activity, the activity
+    /// instants after `recent_from`, and the scored feedback after `recent_from`. Aggregating in
+    /// SQL streams one row per customer instead of one per event.
+    /// `activity_kinds` None means every kind except `feedback`.
+    pub fn health_inputs(
         &self,
         until: i64,
+        recent_from: i64,
         activity_kinds: Option<&[String]>,
-    ) -> Result<Vec<(i64, i64)>, StoreError> {
-        on_pool!(self, pool => {
-            let mut q = QueryBuilder::new("SELECT customer_id, max(occurred_at) FROM events WHERE occurred_at <= ");
-            q.push_bind(until);
-            match activity_kinds {
-                None => {
-                    q.push(" AND kind <> ");
-                    q.push_bind(crate::health::FEEDBACK_KIND);
-                }
-                Some(kinds) => {
-                    q.push(" AND kind IN (");
-                    let mut list = q.separated(", ");
-                    for k in kinds {
-                        list.push_bind(k.as_str());
-                    }
-                    q.push(")");
-                }
+    ) -> BoxStream<'_, Result<HealthInputs, StoreError>> {
+        // Only placeholders and a constant kind go into the text; every value is bound.
+        let activity = match activity_kinds {
+            None => format!("kind <> '{}'", crate::health::FEEDBACK_KIND),
+            Some(kinds) => {
+                let list: Vec<String> = (0..kinds.len()).map(|i| format!("${}", i + 3)).collect();
+                format!("kind IN ({})", list.join(", "))
             }
-            q.push(" GROUP BY customer_id");
-            Ok(q.build_query_as::<(i64, i64)>().fetch_all(pool).await?)
+        };
+        let sql = format!(
+            "SELECT customer_id, \
+             max(CASE WHEN {activity} THEN occurred_at END) AS last_activity, \
+             string_agg(CASE WHEN {activity} AND occurred_at > $2 THEN CAST(occurred_at AS TEXT) END, ',') AS recent, \
+             string_agg(CASE WHEN kind = '{fb}' AND score IS NOT NULL AND occurred_at > $2 \
+                 THEN CAST(occurred_at AS TEXT) || ':' || CAST(score AS TEXT) END, ',') AS feedback \
+             FROM events WHERE occurred_at <= $1 GROUP BY customer_id ORDER BY customer_id",
+            fb = crate::health::FEEDBACK_KIND
+        );
+        let kinds: Vec<String> = activity_kinds.map(<[String]>::to_vec).unwrap_or_default();
+        on_pool!(self, pool => {
+            let mut q = sqlx::query_as::<_, RawHealthInputs>(sqlx::AssertSqlSafe(sql)).bind(until).bind(recent_from);
+            for k in kinds {
+                q = q.bind(k);
+            }
+            Box::pin(q.fetch(pool).map_err(StoreError::from).and_then(|raw| async move { raw.parse() }))
+        })
+    }
+}
+
+/// One customer's aggregated health inputs.
+#[derive(Debug, Clone, Default)]
+pub struct HealthInputs {
+    pub customer_id: i64,
+    pub last_activity: Option<i64>,
+    pub recent_activity: Vec<i64>,
+    pub feedback: Vec<(i64, f64)>,
+}
+
+#[derive(FromRow)]
+struct RawHealthInputs {
+    customer_id: i64,
+    last_activity: Option<i64>,
+    recent: Option<String>,
+    feedback: Option<String>,
+}
+
+impl RawHealthInputs {
+    fn parse(self) -> Result<HealthInputs, StoreError> {
+        let bad =
+            |what: &str| StoreError::Sql(sqlx::Error::Decode(format!("malformed {what} aggregate").into()));
+        let recent_activity = self
+            .recent
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse::<i64>().map_err(|_| bad("activity")))
+            .collect::<Result<_, _>>()?;
+        let feedback = self
+            .feedback
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                let (t, score) = s.split_once(':').ok_or_else(|| bad("feedback"))?;
+                Ok((
+                    t.parse().map_err(|_| bad("feedback"))?,
+                    score.parse().map_err(|_| bad("feedback"))?,
+                ))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(HealthInputs {
+            customer_id: self.customer_id,
+            last_activity: self.last_activity,
+            recent_activity,
+            feedback,
         })
     }
 }

@@ -9,13 +9,14 @@ mod snapshots;
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::ConnectOptions;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
 pub use customers::{CustomerRecord, NewCustomer};
-pub use events::{EventFact, EventRecord, NewEvent};
+pub use events::{EventRecord, HealthInputs, NewEvent};
 pub use snapshots::Snapshot;
 
 use crate::config::DatabaseConfig;
@@ -72,7 +73,12 @@ impl Store {
                 // can lose the last transactions, never corrupt the file.
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
-                .foreign_keys(true);
+                .foreign_keys(true)
+                // The default 2 MB page cache turns index maintenance during a large import into
+                // a storm of small reads and writes; 64 MB per connection keeps it in memory.
+                .pragma("cache_size", "-65536")
+                .pragma("temp_store", "memory")
+                .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
             let pool = SqlitePoolOptions::new()
                 .max_connections(cfg.max_connections)
                 .connect_with(options)
@@ -80,7 +86,9 @@ impl Store {
                 .map_err(connect_err)?;
             Ok(Store::Sqlite(pool))
         } else {
-            let options = PgConnectOptions::from_str(url).map_err(connect_err)?;
+            let options = PgConnectOptions::from_str(url)
+                .map_err(connect_err)?
+                .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
             let pool = PgPoolOptions::new()
                 .max_connections(cfg.max_connections)
                 .acquire_timeout(Duration::from_secs(10))
@@ -132,12 +140,7 @@ pub fn redact(url: &str) -> String {
         (Some(scheme), Some(at)) if at > scheme => {
             let creds = &url[scheme + 3..at];
             match creds.find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme + 3],
-                    &creds[..colon],
-                    &url[at..]
-                ),
+                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &creds[..colon], &url[at..]),
                 None => url.to_string(),
             }
         }
@@ -147,10 +150,7 @@ pub fn redact(url: &str) -> String {
 
 /// Keeps only the last row for each key, preserving order otherwise. One multi-row upsert must
 /// not touch a row twice (Postgres refuses), and in a file the later line is the newer truth.
-fn last_per_key<'a, T, K: std::hash::Hash + Eq + 'a>(
-    rows: &'a [T],
-    key: impl Fn(&'a T) -> K,
-) -> Vec<&'a T> {
+fn last_per_key<'a, T, K: std::hash::Hash + Eq + 'a>(rows: &'a [T], key: impl Fn(&'a T) -> K) -> Vec<&'a T> {
     let mut last = std::collections::HashMap::with_capacity(rows.len());
     for (i, row) in rows.iter().enumerate() {
         last.insert(key(row), i);
@@ -168,10 +168,7 @@ mod tests {
 
     #[test]
     fn redact_hides_password_only() {
-        assert_eq!(
-            redact("postgres://app:s3cret@db/x"),
-            "postgres://app:***@db/x"
-        );
+        assert_eq!(redact("postgres://app:s3cret@db/x"), "postgres://app:***@db/x");
         assert_eq!(redact("postgres://app@db/x"), "postgres://app@db/x");
         assert_eq!(redact("sqlite://rekindle.db"), "sqlite://rekindle.db");
     }

@@ -12,12 +12,7 @@ pub struct Snapshot {
 
 impl Store {
     /// Writes snapshots as of `as_of` in one transaction; recomputing the same instant replaces.
-    pub async fn save_snapshots(
-        &self,
-        as_of: i64,
-        rows: &[Snapshot],
-        now: i64,
-    ) -> Result<(), StoreError> {
+    pub async fn save_snapshots(&self, as_of: i64, rows: &[Snapshot], now: i64) -> Result<(), StoreError> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             for chunk in rows.chunks(ROWS_PER_STATEMENT) {
@@ -51,9 +46,17 @@ impl Store {
         })
     }
 
+    /// Every customer's stored score as of `as_of`: (external id, score, band), by external id.
+    pub async fn snapshot_scores(&self, as_of: i64) -> Result<Vec<(String, i64, String)>, StoreError> {
+        const SQL: &str = "SELECT c.external_id, s.score, s.band FROM health_snapshots s \
+            JOIN customers c ON c.id = s.customer_id WHERE s.as_of = $1 ORDER BY c.external_id";
+        on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(as_of).fetch_all(pool).await?))
+    }
+
     /// Score counts per band of the snapshot as of `as_of`.
     pub async fn snapshot_bands(&self, as_of: i64) -> Result<Vec<(String, i64)>, StoreError> {
-        const SQL: &str = "SELECT band, count(*) FROM health_snapshots WHERE as_of = $1 GROUP BY band ORDER BY band";
+        const SQL: &str =
+            "SELECT band, count(*) FROM health_snapshots WHERE as_of = $1 GROUP BY band ORDER BY band";
         on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(as_of).fetch_all(pool).await?))
     }
 }

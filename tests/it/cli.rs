@@ -1,0 +1,75 @@
+//! What operators meet first: configuration errors, exit codes, the default database.
+
+use crate::helpers::{Backend, Workspace, rekindle_in};
+
+#[test]
+fn an_unknown_config_key_is_named_with_its_line() {
+    let ws = Workspace::with_config(Backend::Sqlite, "rules_dri = \"rules\"");
+    let r = ws.rekindle(&["migrate"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("rekindle.toml") && r.stderr.contains("rules_dri"),
+        "{r:?}"
+    );
+    assert!(r.stderr.contains("line 1"), "{r:?}");
+}
+
+#[test]
+fn a_bad_config_value_is_named() {
+    let ws = Workspace::with_config(Backend::Sqlite, "default_timezone = \"Europe/Atlantis\"");
+    let r = ws.rekindle(&["migrate"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("`default_timezone`: unknown time zone \"Europe/Atlantis\""),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn a_named_config_file_must_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = rekindle_in(dir.path(), &["--config", "nope.toml", "migrate"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("nope.toml"), "{r:?}");
+}
+
+#[test]
+fn without_a_config_file_the_embedded_sqlite_default_is_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = rekindle_in(dir.path(), &["migrate"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(dir.path().join("rekindle.db").exists(), "./rekindle.db created");
+    // Migrating again is a no-op, not an error.
+    assert_eq!(rekindle_in(dir.path(), &["migrate"]).code, 0);
+}
+
+#[test]
+fn a_bad_argument_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = rekindle_in(dir.path(), &["customers", "show", "c1", "--at", "yesterday"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("RFC 3339"), "{r:?}");
+}
+
+#[test]
+fn demo_builds_a_workspace_that_the_other_commands_can_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = rekindle_in(dir.path(), &["demo", "--dir", "cafe"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("customers: imported 400, updated 0, rejected 0"),
+        "{r:?}"
+    );
+    assert!(r.stdout.contains("healthy"), "{r:?}");
+    let ws = dir.path().join("cafe");
+    assert!(ws.join("rekindle.db").exists() && ws.join("data/events.csv").exists());
+    // The printed next step works as printed (relative to where demo ran).
+    let r = rekindle_in(
+        dir.path(),
+        &["--config", "cafe/rekindle.toml", "customers", "show", "c000001"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("Health as of"), "{r:?}");
+}

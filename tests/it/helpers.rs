@@ -1,0 +1,208 @@
+//! Test workspaces: a temporary directory with its own `rekindle.toml` and its own database
+//! (a SQLite file, or a fresh PostgreSQL database dropped afterwards), and a way to run the
+//! real `rekindle` binary in it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sqlx::{Connection, Executor, PgConnection};
+
+/// Where the tests find PostgreSQL: a URL of a database the test role may `CREATE DATABASE` from.
+pub const POSTGRES_VAR: &str = "REKINDLE_TEST_POSTGRES";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// SQLite always; PostgreSQL when `REKINDLE_TEST_POSTGRES` is set. Under `CI=true` a missing
+/// variable is a failure, not a silent skip.
+pub fn backends() -> Vec<Backend> {
+    if std::env::var(POSTGRES_VAR).is_ok_and(|v| !v.is_empty()) {
+        return vec![Backend::Sqlite, Backend::Postgres];
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{POSTGRES_VAR} is not set under CI=true: the PostgreSQL tests must run");
+    }
+    eprintln!("WARNING: {POSTGRES_VAR} is not set; testing SQLite only, PostgreSQL is NOT tested");
+    vec![Backend::Sqlite]
+}
+
+/// A PostgreSQL database created for one test and dropped when the test ends.
+pub struct PgDatabase {
+    admin_url: String,
+    name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    pub fn create() -> PgDatabase {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let admin_url = std::env::var(POSTGRES_VAR).expect("postgres url");
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let name = format!(
+            "rekindle_test_{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed),
+            nanos
+        );
+        let sql = format!("CREATE DATABASE {name}");
+        run_admin(&admin_url, sql);
+        let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(b, _)| b);
+        let url = format!("{base}/{name}");
+        PgDatabase { admin_url, name, url }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        run_admin(
+            &self.admin_url,
+            format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
+    }
+}
+
+/// Runs one statement on the admin database from a thread of its own, so it works from sync
+/// tests and from inside a test's async runtime alike.
+fn run_admin(admin_url: &str, sql: String) {
+    let url = admin_url.to_string();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut conn = PgConnection::connect(&url)
+                .await
+                .expect("connect to test postgres");
+            conn.execute(sqlx::AssertSqlSafe(sql))
+                .await
+                .expect("admin statement");
+        })
+    })
+    .join()
+    .unwrap();
+}
+
+/// The result of one run of the binary.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// A directory with a `rekindle.toml` pointing at a database of its own.
+pub struct Workspace {
+    pub backend: Backend,
+    pub dir: tempfile::TempDir,
+    pub db_url: String,
+    _pg: Option<PgDatabase>,
+}
+
+impl Workspace {
+    pub fn new(backend: Backend) -> Workspace {
+        Workspace::with_config(backend, "")
+    }
+
+    /// `extra` is appended to the generated `rekindle.toml` (top-level keys first).
+    pub fn with_config(backend: Backend, extra: &str) -> Workspace {
+        let dir = tempfile::tempdir().unwrap();
+        let (db_url, pg) = match backend {
+            Backend::Sqlite => (
+                format!("sqlite://{}", dir.path().join("rekindle.db").display()),
+                None,
+            ),
+            Backend::Postgres => {
+                let pg = PgDatabase::create();
+                (pg.url.clone(), Some(pg))
+            }
+        };
+        let config = format!("{extra}\n[database]\nurl = \"{db_url}\"\nmax_connections = 4\n");
+        std::fs::write(dir.path().join("rekindle.toml"), config).unwrap();
+        Workspace {
+            backend,
+            dir,
+            db_url,
+            _pg: pg,
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let p = self.path(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&p, contents).unwrap();
+        p
+    }
+
+    /// Runs `rekindle ARGS` in the workspace with its configuration.
+    pub fn rekindle(&self, args: &[&str]) -> Run {
+        rekindle_in(self.dir.path(), args)
+    }
+
+    /// The store as the library sees it, for checking what a command left behind.
+    pub async fn store(&self) -> rekindle::store::Store {
+        let cfg = rekindle::config::DatabaseConfig {
+            url: self.db_url.clone(),
+            max_connections: 2,
+        };
+        rekindle::store::Store::open(&cfg).await.unwrap()
+    }
+}
+
+/// Runs the real binary in `dir` (where it finds `rekindle.toml`), with no stray environment.
+pub fn rekindle_in(dir: &Path, args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_rekindle"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("REKINDLE_CONFIG")
+        .env_remove("REKINDLE_DATABASE_URL")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run rekindle");
+    Run::from(out)
+}
+
+pub const CUSTOMERS_HEADER: &str = "id,name,email,phone,birthday,timezone,consent_email,consent_sms,tags";
+pub const EVENTS_HEADER: &str = "id,customer_id,kind,occurred_at,amount,score";
+
+/// Imports customers and events from CSV text, asserting both succeed.
+pub fn load(ws: &Workspace, customers: &str, events: &str) {
+    ws.write("customers.csv", customers);
+    ws.write("events.csv", events);
+    let r = ws.rekindle(&["import", "customers", "customers.csv"]);
+    assert_eq!(r.code, 0, "{:?}: {r:?}", ws.backend);
+    let r = ws.rekindle(&["import", "events", "events.csv"]);
+    assert_eq!(r.code, 0, "{:?}: {r:?}", ws.backend);
+}

@@ -1,0 +1,8 @@
+//! One integration-test binary (one link instead of many on a 2-core machine). Every test runs
+//! against a real SQLite file and, where configured, the real PostgreSQL.
+
+mod cli;
+mod health;
+mod helpers;
+mod import;
+mod recompute;
