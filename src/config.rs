@@ -33,6 +33,43 @@ pub struct Config {
     pub default_timezone: String,
     pub database: DatabaseConfig,
     pub health: HealthConfig,
+    pub policy: PolicyConfig,
+    pub quiet_hours: QuietHoursConfig,
+}
+
+/// The frequency cap across all rules: at most `max_messages` sends per customer per `per`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    pub max_messages: u32,
+    /// A duration such as `7d`.
+    pub per: String,
+}
+
+/// Local times (customer's zone) when a channel stays silent, `HH:MM-HH:MM`; "" disables.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuietHoursConfig {
+    pub sms: String,
+    pub email: String,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            max_messages: 2,
+            per: "7d".into(),
+        }
+    }
+}
+
+impl Default for QuietHoursConfig {
+    fn default() -> Self {
+        QuietHoursConfig {
+            sms: "21:00-08:00".into(),
+            email: String::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -69,6 +106,8 @@ impl Default for Config {
             default_timezone: "UTC".into(),
             database: DatabaseConfig::default(),
             health: HealthConfig::default(),
+            policy: PolicyConfig::default(),
+            quiet_hours: QuietHoursConfig::default(),
         }
     }
 }
@@ -201,6 +240,17 @@ impl Config {
                 "health.activity_events",
                 "must name at least one event kind (or be left out)".into(),
             ));
+        }
+        if let Err(e) = crate::rules::parse_duration(&self.policy.per) {
+            return Err(invalid("policy.per", e));
+        }
+        for (key, value) in [
+            ("quiet_hours.sms", &self.quiet_hours.sms),
+            ("quiet_hours.email", &self.quiet_hours.email),
+        ] {
+            if let Err(e) = crate::rules::QuietHours::parse(value) {
+                return Err(invalid(key, e));
+            }
         }
         let w = h.weights;
         if [w.recency, w.frequency, w.feedback].iter().any(|x| *x < 0.0) {

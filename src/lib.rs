@@ -6,8 +6,11 @@
 pub mod config;
 pub mod demo;
 pub mod domain;
+pub mod evaluate;
 pub mod health;
 pub mod import;
+pub mod preview;
 pub mod profile;
 pub mod recompute;
+pub mod rules;
 pub mod store;

@@ -73,6 +73,33 @@ enum Command {
     /// Health scores
     #[command(subcommand)]
     Health(HealthCommand),
+    /// Check and preview trigger rules
+    #[command(subcommand)]
+    Rules(RulesCommand),
+    /// Evaluate every enabled rule at an instant and record the decisions
+    Evaluate {
+        /// Evaluate as of this instant (RFC 3339) instead of now
+        #[arg(long, value_parser = parse_instant)]
+        at: Option<i64>,
+    },
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Validate every rule file; prints FILE:LINE:COL: message per problem, exit 1 if any
+    Check {
+        /// Rules directory [default: rules_dir from the configuration]
+        dir: Option<PathBuf>,
+    },
+    /// Show the decisions an evaluation would make, without recording anything
+    Preview {
+        /// Only these rules (disabled ones too); default: every enabled rule
+        rule_ids: Vec<String>,
+        #[arg(long, value_parser = parse_instant)]
+        at: Option<i64>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
 }
 
 #[derive(Subcommand)]
@@ -144,6 +171,23 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// Sample messages a text preview renders per rule.
+const PREVIEW_SAMPLES: usize = 3;
+
+/// Loads the rule set, printing every problem as FILE:LINE:COL: message.
+fn load_rules(dir: &std::path::Path) -> anyhow::Result<rekindle::rules::RuleSet> {
+    rekindle::rules::RuleSet::load(dir).map_err(|problems| {
+        for p in &problems {
+            eprintln!("{p}");
+        }
+        anyhow::anyhow!(
+            "{} problem(s) in the rules in {}; nothing was evaluated",
+            problems.len(),
+            dir.display()
+        )
+    })
+}
+
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Demo { dir } => return demo(dir).await,
@@ -172,9 +216,101 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         _ => {}
     }
     let config = Config::load(cli.config.as_deref())?;
+    if let Command::Rules(RulesCommand::Check { dir }) = &cli.command {
+        let dir = dir.clone().unwrap_or_else(|| config.rules_dir.clone());
+        return Ok(match rekindle::rules::RuleSet::load(&dir) {
+            Ok(set) => {
+                let enabled = set.rules.iter().filter(|r| r.enabled).count();
+                println!(
+                    "{}: {} rules OK ({enabled} enabled)",
+                    dir.display(),
+                    set.rules.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(problems) => {
+                for p in &problems {
+                    println!("{p}");
+                }
+                eprintln!("{} problem(s); a rule with a problem never runs", problems.len());
+                ExitCode::FAILURE
+            }
+        });
+    }
     let store = Store::open(&config.database).await.context("opening the store")?;
     let code = match cli.command {
-        Command::Demo { .. } | Command::Generate { .. } => {
+        Command::Rules(RulesCommand::Preview { rule_ids, at, format }) => {
+            let set = load_rules(&config.rules_dir)?;
+            let at = at.unwrap_or_else(now);
+            let samples = if format == Format::Text {
+                PREVIEW_SAMPLES
+            } else {
+                0
+            };
+            let req = rekindle::evaluate::Request {
+                at,
+                only: &rule_ids,
+                record: false,
+                samples_per_rule: samples,
+            };
+            let e = rekindle::evaluate::evaluate(&store, &config, &set, &req).await?;
+            match format {
+                Format::Json => {
+                    for d in &e.decisions {
+                        println!("{}", serde_json::to_string(d)?);
+                    }
+                }
+                Format::Text => {
+                    let order: Vec<String> = set
+                        .rules
+                        .iter()
+                        .filter(|r| {
+                            if rule_ids.is_empty() {
+                                r.enabled
+                            } else {
+                                rule_ids.contains(&r.id)
+                            }
+                        })
+                        .map(|r| r.id.clone())
+                        .collect();
+                    print!("{}", rekindle::preview::render_text(&e, at, &order, samples));
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Evaluate { at } => {
+            let set = load_rules(&config.rules_dir)?;
+            let at = at.unwrap_or_else(now);
+            let req = rekindle::evaluate::Request {
+                at,
+                only: &[],
+                record: true,
+                samples_per_rule: 0,
+            };
+            let e = rekindle::evaluate::evaluate(&store, &config, &set, &req).await?;
+            let sends = e
+                .decisions
+                .iter()
+                .filter(|d| d.decision == rekindle::rules::pipeline::Outcome::Send)
+                .count();
+            println!(
+                "evaluated {} rules over {} customers at {}: {} decisions ({} sends), {} newly recorded",
+                set.rules.iter().filter(|r| r.enabled).count(),
+                e.customers,
+                rekindle::profile::fmt_instant(at),
+                e.decisions.len(),
+                sends,
+                e.recorded
+            );
+            if e.render_errors > 0 {
+                eprintln!(
+                    "{} messages failed to render and were not recorded (see the log)",
+                    e.render_errors
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Rules(RulesCommand::Check { .. }) | Command::Demo { .. } | Command::Generate { .. } => {
             unreachable!("handled before the configuration is loaded")
         }
         Command::Migrate => {

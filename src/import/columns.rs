@@ -68,6 +68,7 @@ pub(super) fn external_id<'a>(raw: &'a str, what: &str) -> Result<&'a str, Strin
     match raw {
         "" => Err(format!("missing {what}")),
         s if s.len() > 200 => Err(format!("{what} is longer than 200 characters")),
+        s if s.chars().any(char::is_control) => Err(format!("{what} contains control characters")),
         s => Ok(s),
     }
 }

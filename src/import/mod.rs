@@ -11,7 +11,7 @@ use csv::StringRecord;
 use indicatif::ProgressBar;
 
 pub use customers::CustomerColumns;
-pub use events::EventColumns;
+pub use events::{EventColumns, parse_instant, parse_kind};
 
 use crate::store::{Store, StoreError};
 

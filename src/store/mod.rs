@@ -3,6 +3,7 @@
 //! cannot drift between backends. Instants are Unix seconds in integer columns.
 
 mod customers;
+mod evaluation;
 mod events;
 mod snapshots;
 
@@ -16,6 +17,7 @@ use sqlx::sqlite::{
 };
 
 pub use customers::{CustomerRecord, NewCustomer};
+pub use evaluation::{DecisionRow, KindAggregate, NewDecision};
 pub use events::{EventRecord, HealthInputs, NewEvent};
 pub use snapshots::Snapshot;
 

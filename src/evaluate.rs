@@ -1,0 +1,262 @@
+//! Rule evaluation at an instant T over every customer: three streams from the store
+//! (customers, per-kind event aggregates, recorded decisions), merged by customer id, fed to
+//! the pure pipeline; decisions are recorded in batches or, for a preview, only returned.
+
+use std::collections::BTreeMap;
+
+use futures_util::TryStreamExt;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::config::Config;
+use crate::domain::Birthday;
+use crate::health::YEAR_WINDOW;
+use crate::rules::facts::{CustomerFacts, KindStats};
+use crate::rules::pipeline::{Decision, Outcome, PastDecision, Policy, Reason, decide};
+use crate::rules::trigger::lookback;
+use crate::rules::{Channel, Rule, RuleSet, body_name, subject_name};
+use crate::store::{CustomerRecord, NewDecision, Store, StoreError};
+
+/// Decisions written per transaction while the evaluation streams on.
+const DECISIONS_PER_WRITE: usize = 5_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error("no rule with id {0:?} in the rules directory")]
+    UnknownRule(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct Request<'a> {
+    pub at: i64,
+    /// Only these rules (any state); empty means every enabled rule.
+    pub only: &'a [String],
+    /// Record the decisions (`evaluate`) or only return them (`preview`).
+    pub record: bool,
+    /// Render messages for at most this many sends per rule when not recording.
+    pub samples_per_rule: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RenderedMessage {
+    pub subject: Option<String>,
+    pub body: String,
+}
+
+/// One decision as previews print it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DecisionOut {
+    pub rule: String,
+    pub customer: String,
+    pub decision: Outcome,
+    pub reason: Option<Reason>,
+    pub channel: Option<&'static str>,
+    /// RFC 3339 UTC, whole seconds.
+    pub send_at: Option<String>,
+    pub occurrence: String,
+    #[serde(skip)]
+    pub message: Option<RenderedMessage>,
+}
+
+#[derive(Debug, Default)]
+pub struct Evaluation {
+    pub decisions: Vec<DecisionOut>,
+    /// Newly recorded (a decision another run recorded first is not counted).
+    pub recorded: u64,
+    pub customers: u64,
+    /// Sends whose template failed to render: not recorded, logged.
+    pub render_errors: u64,
+}
+
+pub async fn evaluate(
+    store: &Store,
+    cfg: &Config,
+    set: &RuleSet,
+    req: &Request<'_>,
+) -> Result<Evaluation, EvalError> {
+    for id in req.only {
+        if !set.rules.iter().any(|r| &r.id == id) {
+            return Err(EvalError::UnknownRule(id.clone()));
+        }
+    }
+    let rules: Vec<Rule> = set
+        .rules
+        .iter()
+        .filter(|r| {
+            if req.only.is_empty() {
+                r.enabled
+            } else {
+                req.only.contains(&r.id)
+            }
+        })
+        .cloned()
+        .collect();
+    let needs_health = rules.iter().any(|r| {
+        let in_templates =
+            set.templates.uses_health(&subject_name(&r.id)) || set.templates.uses_health(&body_name(&r.id));
+        r.needs_health(in_templates)
+    });
+    let mut window = rules.iter().map(|r| lookback(&r.trigger)).max().unwrap_or(0);
+    if needs_health {
+        window = window.max(YEAR_WINDOW);
+    }
+    let policy = Policy::from_config(cfg);
+    let default_zone = jiff::tz::TimeZone::get(&cfg.default_timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let now = jiff::Timestamp::now().as_second();
+
+    let mut out = Evaluation::default();
+    let mut pending: Vec<NewDecision> = Vec::new();
+    let mut samples: BTreeMap<String, usize> = BTreeMap::new();
+    if rules.is_empty() {
+        return Ok(out);
+    }
+    let mut customers = store.customers_ordered();
+    let mut aggregates = store.kind_aggregates(req.at, req.at - window);
+    let mut history = store.decision_history();
+    let mut next_agg = aggregates.try_next().await?;
+    let mut next_past = history.try_next().await?;
+    while let Some(record) = customers.try_next().await? {
+        let mut facts = customer_facts(&record, &default_zone);
+        while let Some(a) = next_agg.take_if(|a| a.customer_id <= record.id) {
+            if a.customer_id == record.id {
+                facts.kinds.insert(
+                    a.kind,
+                    KindStats {
+                        count: a.count,
+                        first: a.first,
+                        last: a.last,
+                        amount: a.amount,
+                        recent: a.recent,
+                    },
+                );
+            }
+            next_agg = aggregates.try_next().await?;
+        }
+        let mut past = Vec::new();
+        while let Some(p) = next_past.take_if(|p| p.customer_id <= record.id) {
+            if p.customer_id == record.id
+                && let Some(outcome) = Outcome::parse(&p.decision)
+            {
+                past.push(PastDecision {
+                    rule_id: p.rule_id,
+                    key: p.occurrence_key,
+                    outcome,
+                    decided_at: p.decided_at,
+                });
+            }
+            next_past = history.try_next().await?;
+        }
+        if needs_health {
+            facts.health = Some(facts.compute_health(&cfg.health, req.at));
+        }
+        out.customers += 1;
+        for d in decide(&rules, &facts, &past, req.at, &policy, &cfg.health) {
+            let rule = &rules[d.rule];
+            let wants_render = d.outcome == Outcome::Send
+                && (req.record || {
+                    let n = samples.entry(rule.id.clone()).or_default();
+                    *n += 1;
+                    *n <= req.samples_per_rule
+                });
+            let message = if wants_render {
+                match render(set, rule, &facts, &d) {
+                    Ok(m) => Some(m),
+                    Err(e) => {
+                        tracing::warn!(rule = %rule.id, customer = %facts.external_id, error = %e, "message template failed to render; decision not recorded");
+                        out.render_errors += 1;
+                        continue;
+                    }
+                }
+            } else {
+                None
+            };
+            if req.record && d.outcome != Outcome::Deferred {
+                pending.push(NewDecision {
+                    rule_id: rule.id.clone(),
+                    customer_id: facts.id,
+                    occurrence_key: d.occurrence.key.clone(),
+                    decision: d.outcome.as_str(),
+                    reason: d.reason.map(Reason::as_str),
+                    channel: d.channel.map(Channel::as_str),
+                    send_at: d.send_at,
+                    decided_at: req.at,
+                    subject: message.as_ref().and_then(|m| m.subject.clone()),
+                    body: message.as_ref().map(|m| m.body.clone()),
+                });
+                if pending.len() >= DECISIONS_PER_WRITE {
+                    out.recorded += store.record_decisions(&pending, now).await?;
+                    pending.clear();
+                }
+            }
+            out.decisions.push(DecisionOut {
+                rule: rule.id.clone(),
+                customer: facts.external_id.clone(),
+                decision: d.outcome,
+                reason: d.reason,
+                channel: d.channel.map(Channel::as_str),
+                send_at: d.send_at.map(crate::profile::fmt_instant),
+                occurrence: d.occurrence.key,
+                message,
+            });
+        }
+    }
+    drop((customers, aggregates, history));
+    if !pending.is_empty() {
+        out.recorded += store.record_decisions(&pending, now).await?;
+    }
+    Ok(out)
+}
+
+fn customer_facts(c: &CustomerRecord, default_zone: &jiff::tz::TimeZone) -> CustomerFacts {
+    let zone = c
+        .timezone
+        .as_deref()
+        .and_then(|z| jiff::tz::TimeZone::get(z).ok())
+        .unwrap_or_else(|| default_zone.clone());
+    let mut f = CustomerFacts::new(c.external_id.clone(), zone);
+    f.id = c.id;
+    f.name = c.name.clone();
+    f.email = c.email.clone();
+    f.phone = c.phone.clone();
+    f.birthday = c.birthday.as_deref().and_then(|b| Birthday::parse(b).ok());
+    f.consent_email = c.consent_email;
+    f.consent_sms = c.consent_sms;
+    f.unsubscribed_email = c.unsubscribed_email_at.is_some();
+    f.unsubscribed_sms = c.unsubscribed_sms_at.is_some();
+    f.tags = serde_json::from_str(&c.tags).unwrap_or_default();
+    f.attributes = serde_json::from_str(&c.attributes).unwrap_or_default();
+    f
+}
+
+/// Renders a decision's message with the context templates see.
+pub fn render(
+    set: &RuleSet,
+    rule: &Rule,
+    c: &CustomerFacts,
+    d: &Decision,
+) -> Result<RenderedMessage, minijinja::Error> {
+    let ctx = json!({
+        "customer": {
+            "id": c.external_id,
+            "name": c.name.as_deref().unwrap_or(""),
+            "first_name": c.first_name(),
+            "attributes": c.attributes,
+            "tags": c.tags,
+        },
+        "health": c.health.as_ref().map(|h| json!({"score": h.score, "band": h.band.as_str()})),
+        "trigger": d.occurrence.vars,
+        "rule": {"id": rule.id, "name": rule.name},
+    });
+    let subject = match &rule.message.subject {
+        // A header never carries a line break from customer data.
+        Some(_) if d.channel == Some(Channel::Email) => Some(
+            set.templates
+                .render(&subject_name(&rule.id), &ctx)?
+                .replace(['\r', '\n'], " "),
+        ),
+        _ => None,
+    };
+    let body = set.templates.render(&body_name(&rule.id), &ctx)?;
+    Ok(RenderedMessage { subject, body })
+}

@@ -1,0 +1,70 @@
+//! The readable form of an evaluation: counts per rule and decision, then sample messages.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use crate::evaluate::Evaluation;
+use crate::rules::pipeline::Outcome;
+
+const COLUMNS: [Outcome; 5] = [
+    Outcome::Send,
+    Outcome::HeldOut,
+    Outcome::Deferred,
+    Outcome::Suppressed,
+    Outcome::Skipped,
+];
+
+pub fn render_text(e: &Evaluation, at: i64, rule_order: &[String], samples_per_rule: usize) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Decisions at {} over {} customers\n",
+        crate::profile::fmt_instant(at),
+        e.customers
+    );
+    let _ = writeln!(
+        out,
+        "{:<28} {:>6} {:>9} {:>9} {:>11} {:>8}  reasons",
+        "rule", "send", "held_out", "deferred", "suppressed", "skipped"
+    );
+    for rule in rule_order {
+        let mine: Vec<_> = e.decisions.iter().filter(|d| &d.rule == rule).collect();
+        let count = |o: Outcome| mine.iter().filter(|d| d.decision == o).count();
+        let mut reasons: BTreeMap<&str, usize> = BTreeMap::new();
+        for d in &mine {
+            if let Some(r) = d.reason {
+                *reasons.entry(r.as_str()).or_default() += 1;
+            }
+        }
+        let reasons: Vec<String> = reasons.iter().map(|(r, n)| format!("{r} {n}")).collect();
+        let _ = write!(out, "{rule:<28}");
+        for (i, o) in COLUMNS.iter().enumerate() {
+            let width = [6, 9, 9, 11, 8][i];
+            let _ = write!(out, " {:>width$}", count(*o));
+        }
+        let _ = writeln!(out, "  {}", reasons.join(", "));
+    }
+    let mut samples: Vec<_> = e.decisions.iter().filter(|d| d.message.is_some()).collect();
+    samples.sort_by_key(|d| rule_order.iter().position(|r| *r == d.rule));
+    if !samples.is_empty() {
+        let _ = writeln!(out, "\nSample messages (up to {samples_per_rule} per rule):");
+        for d in samples {
+            let m = d.message.as_ref().expect("filtered");
+            let _ = writeln!(
+                out,
+                "\n{} -> {} by {} at {}",
+                d.rule,
+                d.customer,
+                d.channel.unwrap_or("-"),
+                d.send_at.as_deref().unwrap_or("-")
+            );
+            if let Some(s) = &m.subject {
+                let _ = writeln!(out, "  Subject: {s}");
+            }
+            for line in m.body.lines() {
+                let _ = writeln!(out, "  {line}");
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,507 @@
+//! From text to checked rules, with a `FILE:LINE:COL` diagnostic for every problem found.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use toml::Spanned;
+
+use super::diagnostic::{Diagnostic, Locator};
+use super::duration::parse_duration;
+use super::model::{AttributeMatch, RawMessage, RawRule, RawTrigger};
+use super::rule::{Audience, Channel, Goal, Limits, Message, Rule, Trigger};
+use super::schedule::{DEFAULT_SCHEDULE, Schedule};
+use super::template::Templates;
+use crate::health::Band;
+
+/// Default window in which a momentary trigger still fires after its moment.
+const DEFAULT_MAX_AGE: i64 = 7 * 86_400;
+const MAX_HOLDOUT_PERCENT: i64 = 50;
+
+/// Template names of a rule inside the rule set's environment.
+pub fn subject_name(rule_id: &str) -> String {
+    format!("{rule_id}/subject")
+}
+pub fn body_name(rule_id: &str) -> String {
+    format!("{rule_id}/body")
+}
+
+/// Collects the problems of one file while checking continues past each.
+struct Checker<'a> {
+    at: Locator<'a>,
+    rules_dir: &'a Path,
+    problems: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    fn err(&mut self, span: Range<usize>, message: impl Into<String>) {
+        let d = self.at.at(span, message);
+        self.problems.push(d);
+    }
+
+    fn duration(&mut self, value: Option<&Spanned<String>>, default: i64, positive: bool) -> i64 {
+        let Some(v) = value else { return default };
+        match parse_duration(v.get_ref()) {
+            Ok(0) if positive => {
+                self.err(v.span(), "must be longer than 0");
+                default
+            }
+            Ok(secs) => secs,
+            Err(e) => {
+                self.err(v.span(), e);
+                default
+            }
+        }
+    }
+
+    fn in_range(&mut self, value: &Spanned<i64>, range: std::ops::RangeInclusive<i64>, what: &str) -> i64 {
+        let v = *value.get_ref();
+        if !range.contains(&v) {
+            self.err(
+                value.span(),
+                format!(
+                    "{what} must be between {} and {}, got {v}",
+                    range.start(),
+                    range.end()
+                ),
+            );
+        }
+        v
+    }
+
+    fn kind(&mut self, value: &Spanned<String>) -> String {
+        let k = value.get_ref();
+        if crate::import::parse_kind(k).as_deref() != Ok(k.as_str()) {
+            self.err(
+                value.span(),
+                format!("invalid event kind {k:?} (lower-case letters, digits, _ - .)"),
+            );
+        }
+        k.clone()
+    }
+
+    fn kinds(&mut self, value: Option<&Spanned<Vec<String>>>) -> Option<Vec<String>> {
+        let v = value?;
+        if v.get_ref().is_empty() {
+            self.err(v.span(), "must name at least one event kind (or be left out)");
+        }
+        for k in v.get_ref() {
+            if crate::import::parse_kind(k).as_deref() != Ok(k.as_str()) {
+                self.err(
+                    v.span(),
+                    format!("invalid event kind {k:?} (lower-case letters, digits, _ - .)"),
+                );
+            }
+        }
+        Some(v.get_ref().clone())
+    }
+}
+
+/// Checks one rule file's text. `templates` receives the rule's templates when they compile.
+pub fn check_file(
+    file: &Path,
+    text: &str,
+    rules_dir: &Path,
+    templates: &mut Templates,
+) -> Result<Rule, Vec<Diagnostic>> {
+    let at = Locator { file, text };
+    let raw: RawRule = match toml::from_str(text) {
+        Ok(r) => r,
+        Err(e) => {
+            let span = e.span().unwrap_or(0..0);
+            return Err(vec![at.at(span, e.message().trim_end().to_string())]);
+        }
+    };
+    let mut c = Checker {
+        at,
+        rules_dir,
+        problems: Vec::new(),
+    };
+
+    let id = raw.id.get_ref().clone();
+    if id.is_empty()
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        c.err(
+            raw.id.span(),
+            format!("invalid rule id {id:?} (lower-case letters, digits and - only)"),
+        );
+    }
+    if raw.name.get_ref().trim().is_empty() {
+        c.err(raw.name.span(), "name must not be empty");
+    }
+    let schedule = match &raw.schedule {
+        None => Schedule::parse(DEFAULT_SCHEDULE).expect("the default schedule parses"),
+        Some(s) => Schedule::parse(s.get_ref()).unwrap_or_else(|e| {
+            c.err(s.span(), e);
+            Schedule::parse(DEFAULT_SCHEDULE).expect("the default schedule parses")
+        }),
+    };
+    let trigger = check_trigger(&mut c, &raw.trigger);
+    let audience = check_audience(&mut c, &raw.audience);
+    let message = check_message(&mut c, &raw.message);
+    let limits = Limits {
+        cooldown: raw.limits.cooldown.as_ref().map(|d| c.duration(Some(d), 0, true)),
+        once: raw.limits.once,
+    };
+    let goal = raw.goal.as_ref().map(|g| Goal {
+        events: c.kinds(Some(&g.events)).unwrap_or_default(),
+        within: c.duration(Some(&g.within), 0, true),
+    });
+    let holdout_percent = raw
+        .experiment
+        .holdout_percent
+        .as_ref()
+        .map_or(0, |h| c.in_range(h, 0..=MAX_HOLDOUT_PERCENT, "holdout_percent"));
+
+    if let (Some(trigger), Some(message)) = (&trigger, &message) {
+        check_templates(
+            &mut c,
+            raw.message.get_ref(),
+            &id,
+            trigger.type_name(),
+            message,
+            templates,
+        );
+    }
+    match (trigger, message) {
+        (Some(trigger), Some(message)) if c.problems.is_empty() => Ok(Rule {
+            id,
+            name: raw.name.into_inner(),
+            enabled: raw.enabled,
+            schedule,
+            priority: raw.priority,
+            trigger,
+            audience,
+            message,
+            limits,
+            goal,
+            holdout_percent: holdout_percent as u8,
+            file: file.to_path_buf(),
+        }),
+        _ => Err(c.problems),
+    }
+}
+
+fn check_trigger(c: &mut Checker, raw: &Spanned<RawTrigger>) -> Option<Trigger> {
+    let t = raw.get_ref();
+    let type_name = t.kind.get_ref().as_str();
+    // Which parameters each type takes; any other present one is reported where it stands.
+    let allowed: &[&str] = match type_name {
+        "inactive" => &["days", "events"],
+        "first_event" | "event" => &["event", "delay", "max_age"],
+        "birthday" => &["days_before"],
+        "anniversary" => &["event"],
+        "milestone" => &["event", "count", "max_age"],
+        "health_below" => &["score"],
+        "overdue" => &["factor", "events"],
+        "absence" => &["event", "missing", "within", "max_age"],
+        other => {
+            c.err(
+                t.kind.span(),
+                format!(
+                    "unknown trigger type {other:?} (expected inactive, first_event, event, birthday, \
+                     anniversary, milestone, health_below, overdue or absence)"
+                ),
+            );
+            return None;
+        }
+    };
+    let present: [(&str, Option<Range<usize>>); 11] = [
+        ("days", t.days.as_ref().map(Spanned::span)),
+        ("events", t.events.as_ref().map(Spanned::span)),
+        ("event", t.event.as_ref().map(Spanned::span)),
+        ("delay", t.delay.as_ref().map(Spanned::span)),
+        ("max_age", t.max_age.as_ref().map(Spanned::span)),
+        ("days_before", t.days_before.as_ref().map(Spanned::span)),
+        ("count", t.count.as_ref().map(Spanned::span)),
+        ("score", t.score.as_ref().map(Spanned::span)),
+        ("factor", t.factor.as_ref().map(Spanned::span)),
+        ("missing", t.missing.as_ref().map(Spanned::span)),
+        ("within", t.within.as_ref().map(Spanned::span)),
+    ];
+    for (name, span) in &present {
+        if let Some(span) = span
+            && !allowed.contains(name)
+        {
+            c.err(
+                span.clone(),
+                format!("`{name}` does not apply to a {type_name} trigger"),
+            );
+        }
+    }
+    let table = raw.span();
+    let required = |c: &mut Checker, name: &str, present: bool| {
+        if !present {
+            c.err(table.clone(), format!("a {type_name} trigger needs `{name}`"));
+        }
+        present
+    };
+    let max_age = |c: &mut Checker| c.duration(t.max_age.as_ref(), DEFAULT_MAX_AGE, true);
+    let trigger = match type_name {
+        "inactive" => {
+            let days = t.days.as_ref().map(|d| c.in_range(d, 1..=3650, "days"));
+            let events = c.kinds(t.events.as_ref());
+            required(c, "days", days.is_some()).then(|| Trigger::Inactive {
+                days: days.unwrap_or(1),
+                events,
+            })?
+        }
+        "first_event" | "event" => {
+            let event = t.event.as_ref().map(|e| c.kind(e));
+            let delay = c.duration(t.delay.as_ref(), 0, false);
+            let max_age = max_age(c);
+            let event = required(c, "event", event.is_some()).then(|| event.unwrap_or_default())?;
+            if type_name == "event" {
+                Trigger::Event {
+                    event,
+                    delay,
+                    max_age,
+                }
+            } else {
+                Trigger::FirstEvent {
+                    event,
+                    delay,
+                    max_age,
+                }
+            }
+        }
+        "birthday" => Trigger::Birthday {
+            days_before: t
+                .days_before
+                .as_ref()
+                .map_or(0, |d| c.in_range(d, 0..=60, "days_before")),
+        },
+        "anniversary" => {
+            let event = t.event.as_ref().map(|e| c.kind(e));
+            Trigger::Anniversary {
+                event: required(c, "event", event.is_some()).then(|| event.unwrap_or_default())?,
+            }
+        }
+        "milestone" => {
+            let event = t.event.as_ref().map(|e| c.kind(e));
+            let count = t.count.as_ref().map(|n| c.in_range(n, 1..=100_000, "count"));
+            let max_age = max_age(c);
+            let ok = required(c, "event", event.is_some()) & required(c, "count", count.is_some());
+            ok.then(|| Trigger::Milestone {
+                event: event.unwrap_or_default(),
+                count: count.unwrap_or(1),
+                max_age,
+            })?
+        }
+        "health_below" => {
+            let score = t.score.as_ref().map(|s| c.in_range(s, 1..=100, "score"));
+            required(c, "score", score.is_some()).then(|| Trigger::HealthBelow {
+                score: score.unwrap_or(1),
+            })?
+        }
+        "overdue" => {
+            let factor = match &t.factor {
+                Some(f) if !(*f.get_ref() >= 1.0 && *f.get_ref() <= 50.0) => {
+                    c.err(
+                        f.span(),
+                        format!("factor must be between 1 and 50, got {}", f.get_ref()),
+                    );
+                    2.0
+                }
+                Some(f) => *f.get_ref(),
+                None => 2.0,
+            };
+            Trigger::Overdue {
+                factor,
+                events: c.kinds(t.events.as_ref()),
+            }
+        }
+        "absence" => {
+            let event = t.event.as_ref().map(|e| c.kind(e));
+            let missing = t.missing.as_ref().map(|e| c.kind(e));
+            let within = t.within.as_ref().map(|w| c.duration(Some(w), 1, true));
+            let max_age = max_age(c);
+            let ok = required(c, "event", event.is_some())
+                & required(c, "missing", missing.is_some())
+                & required(c, "within", within.is_some());
+            ok.then(|| Trigger::Absence {
+                event: event.unwrap_or_default(),
+                missing: missing.unwrap_or_default(),
+                within: within.unwrap_or(1),
+                max_age,
+            })?
+        }
+        _ => unreachable!("unknown types returned above"),
+    };
+    Some(trigger)
+}
+
+fn check_audience(c: &mut Checker, a: &super::model::RawAudience) -> Audience {
+    let bands = a.bands.as_ref().map(|b| {
+        b.get_ref()
+            .iter()
+            .filter_map(|name| {
+                let band = Band::parse(name);
+                if band.is_none() {
+                    c.err(
+                        b.span(),
+                        format!("unknown band {name:?} (expected healthy, at_risk or critical)"),
+                    );
+                }
+                band
+            })
+            .collect()
+    });
+    if let Some(s) = &a.min_spend
+        && !(s.get_ref().is_finite() && *s.get_ref() >= 0.0)
+    {
+        c.err(s.span(), "min_spend must be a non-negative number");
+    }
+    let attributes: BTreeMap<String, Vec<String>> = a
+        .attributes
+        .iter()
+        .flatten()
+        .map(|(k, v)| {
+            let values = match v.get_ref() {
+                AttributeMatch::One(s) => vec![s.clone()],
+                AttributeMatch::AnyOf(list) => {
+                    if list.is_empty() {
+                        c.err(v.span(), format!("attribute {k:?} needs at least one value"));
+                    }
+                    list.clone()
+                }
+            };
+            (k.to_ascii_lowercase(), values)
+        })
+        .collect();
+    Audience {
+        health_below: a
+            .health_below
+            .as_ref()
+            .map(|h| c.in_range(h, 1..=100, "health_below")),
+        health_at_least: a
+            .health_at_least
+            .as_ref()
+            .map(|h| c.in_range(h, 0..=100, "health_at_least")),
+        bands,
+        min_events: a
+            .min_events
+            .as_ref()
+            .map(|m| c.in_range(m, 0..=1_000_000, "min_events")),
+        min_spend: a.min_spend.as_ref().map(|s| *s.get_ref()),
+        tags: a.tags.clone().unwrap_or_default(),
+        attributes,
+    }
+}
+
+fn check_message(c: &mut Checker, raw: &Spanned<RawMessage>) -> Option<Message> {
+    let m = raw.get_ref();
+    let channel_of = |c: &mut Checker, v: &Spanned<String>| {
+        let ch = Channel::parse(v.get_ref());
+        if ch.is_none() {
+            c.err(
+                v.span(),
+                format!("unknown channel {:?} (expected email or sms)", v.get_ref()),
+            );
+        }
+        ch
+    };
+    let channel = channel_of(c, &m.channel);
+    let fallback = m.fallback.as_ref().and_then(|f| channel_of(c, f));
+    if let (Some(a), Some(b), Some(f)) = (channel, fallback, &m.fallback)
+        && a == b
+    {
+        c.err(f.span(), "fallback must differ from channel");
+    }
+    let uses_email = channel == Some(Channel::Email) || fallback == Some(Channel::Email);
+    match (&m.subject, uses_email) {
+        (None, true) => c.err(raw.span(), "an email message needs a `subject`"),
+        (Some(s), false) => c.err(s.span(), "`subject` applies only to email"),
+        _ => {}
+    }
+    let body = match (&m.body, &m.body_file) {
+        (Some(b), None) => Some(b.get_ref().clone()),
+        (None, Some(f)) => {
+            let path: PathBuf = c.rules_dir.join(f.get_ref());
+            match std::fs::read_to_string(&path) {
+                Ok(text) => Some(text),
+                Err(e) => {
+                    c.err(f.span(), format!("cannot read body_file {}: {e}", path.display()));
+                    None
+                }
+            }
+        }
+        (Some(_), Some(f)) => {
+            c.err(f.span(), "give either `body` or `body_file`, not both");
+            None
+        }
+        (None, None) => {
+            c.err(raw.span(), "a message needs a `body` (or `body_file`)");
+            None
+        }
+    };
+    let send_at = m.send_at.as_ref().and_then(|s| {
+        let t = parse_clock(s.get_ref());
+        if t.is_none() {
+            c.err(
+                s.span(),
+                format!("invalid send_at {:?} (expected HH:MM, 24-hour)", s.get_ref()),
+            );
+        }
+        t
+    });
+    Some(Message {
+        channel: channel?,
+        fallback,
+        subject: m.subject.as_ref().map(|s| s.get_ref().clone()),
+        body: body?,
+        send_at,
+    })
+}
+
+/// `HH:MM` on a 24-hour clock.
+pub fn parse_clock(s: &str) -> Option<(i8, i8)> {
+    let (h, m) = s.trim().split_once(':')?;
+    if h.is_empty() || h.len() > 2 || m.len() != 2 {
+        return None;
+    }
+    let (h, m): (i8, i8) = (h.parse().ok()?, m.parse().ok()?);
+    ((0..24).contains(&h) && (0..60).contains(&m)).then_some((h, m))
+}
+
+fn check_templates(
+    c: &mut Checker,
+    raw: &RawMessage,
+    id: &str,
+    trigger_type: &str,
+    message: &Message,
+    templates: &mut Templates,
+) {
+    let parts = [
+        (
+            subject_name(id),
+            message.subject.clone(),
+            raw.subject.as_ref().map(Spanned::span),
+        ),
+        (
+            body_name(id),
+            Some(message.body.clone()),
+            raw.body.as_ref().or(raw.body_file.as_ref()).map(Spanned::span),
+        ),
+    ];
+    for (name, source, span) in parts {
+        let (Some(source), Some(span)) = (source, span) else {
+            continue;
+        };
+        match templates.add(name.clone(), source) {
+            Err(e) => {
+                let detail = e.detail().unwrap_or("syntax error");
+                let line = e.line().unwrap_or(1);
+                c.err(span, format!("template error (template line {line}): {detail}"));
+            }
+            Ok(()) => {
+                for var in templates.unknown_variables(&name, trigger_type) {
+                    c.err(span.clone(), format!("unknown template variable `{var}`"));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! Trigger rules: the TOML format marketers write, its checker, and the pure evaluation that
+//! turns a customer's facts into decisions.
+
+mod check;
+mod diagnostic;
+mod duration;
+mod model;
+mod quiet;
+mod rule;
+mod schedule;
+mod template;
+
+pub mod facts;
+pub mod pipeline;
+pub mod trigger;
+
+use std::path::{Path, PathBuf};
+
+pub use check::{body_name, check_file, parse_clock, subject_name};
+pub use diagnostic::Diagnostic;
+pub use duration::{format_duration, parse_duration};
+pub use quiet::QuietHours;
+pub use rule::{Audience, Channel, Goal, Limits, Message, Rule, Trigger};
+pub use schedule::Schedule;
+pub use template::Templates;
+
+/// A checked set of rules, in evaluation order (priority descending, then id), with their
+/// compiled templates.
+pub struct RuleSet {
+    pub rules: Vec<Rule>,
+    pub templates: Templates,
+    pub dir: PathBuf,
+}
+
+impl RuleSet {
+    /// Checks every `*.toml` file in `dir`. Any problem anywhere rejects the whole set: a
+    /// half-valid set would silently drop a campaign the marketer believes is live.
+    pub fn load(dir: &Path) -> Result<RuleSet, Vec<Diagnostic>> {
+        let files = rule_files(dir).map_err(|e| {
+            vec![Diagnostic {
+                file: dir.to_path_buf(),
+                line: 1,
+                col: 1,
+                message: format!("cannot read the rules directory: {e}"),
+            }]
+        })?;
+        let mut templates = Templates::new();
+        let mut rules: Vec<Rule> = Vec::new();
+        let mut problems = Vec::new();
+        for file in files {
+            let text = match std::fs::read_to_string(&file) {
+                Ok(t) => t,
+                Err(e) => {
+                    problems.push(Diagnostic {
+                        file,
+                        line: 1,
+                        col: 1,
+                        message: format!("cannot read: {e}"),
+                    });
+                    continue;
+                }
+            };
+            match check_file(&file, &text, dir, &mut templates) {
+                Ok(rule) => {
+                    if let Some(first) = rules.iter().find(|r| r.id == rule.id) {
+                        let (line, col) = id_position(&text);
+                        problems.push(Diagnostic {
+                            file: file.clone(),
+                            line,
+                            col,
+                            message: format!(
+                                "duplicate rule id {:?} (also in {})",
+                                rule.id,
+                                first.file.display()
+                            ),
+                        });
+                    } else {
+                        rules.push(rule);
+                    }
+                }
+                Err(mut p) => problems.append(&mut p),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        rules.sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| a.id.cmp(&b.id)));
+        Ok(RuleSet {
+            rules,
+            templates,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Whether any enabled rule needs health scores (trigger, audience or template).
+    pub fn needs_health(&self) -> bool {
+        self.rules.iter().any(|r| {
+            let in_templates = self.templates.uses_health(&subject_name(&r.id))
+                || self.templates.uses_health(&body_name(&r.id));
+            r.enabled && r.needs_health(in_templates)
+        })
+    }
+}
+
+/// The rule files of a directory, sorted so diagnostics come in a stable order.
+fn rule_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Where `id = …` stands in a file that already parsed (for the duplicate-id message).
+fn id_position(text: &str) -> (usize, usize) {
+    text.lines()
+        .enumerate()
+        .find(|(_, l)| l.trim_start().starts_with("id") && l.contains('='))
+        .map_or((1, 1), |(i, l)| (i + 1, l.len() - l.trim_start().len() + 1))
+}

@@ -1,0 +1,287 @@
+//! The decision pipeline for one customer at T: rules by priority, occurrences in time order,
+//! through dedup, audience, once/cooldown, channel, frequency cap, holdout and timing.
+
+use serde::Serialize;
+
+use super::QuietHours;
+use super::facts::CustomerFacts;
+use super::rule::{Audience, Channel, Rule};
+use super::trigger::{Occurrence, occurrences};
+use crate::config::HealthConfig;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Send,
+    HeldOut,
+    Deferred,
+    Suppressed,
+    Skipped,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Send => "send",
+            Outcome::HeldOut => "held_out",
+            Outcome::Deferred => "deferred",
+            Outcome::Suppressed => "suppressed",
+            Outcome::Skipped => "skipped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Outcome> {
+        [
+            Outcome::Send,
+            Outcome::HeldOut,
+            Outcome::Deferred,
+            Outcome::Suppressed,
+            Outcome::Skipped,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == s)
+    }
+
+    /// Sends and held-out decisions are what `once` and `cooldown` count.
+    fn is_contact(self) -> bool {
+        matches!(self, Outcome::Send | Outcome::HeldOut)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    Once,
+    Cooldown,
+    FrequencyCap,
+    NoContact,
+    NoConsent,
+    Unsubscribed,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Once => "once",
+            Reason::Cooldown => "cooldown",
+            Reason::FrequencyCap => "frequency_cap",
+            Reason::NoContact => "no_contact",
+            Reason::NoConsent => "no_consent",
+            Reason::Unsubscribed => "unsubscribed",
+        }
+    }
+}
+
+/// A decision already recorded for this customer (from the store).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PastDecision {
+    pub rule_id: String,
+    pub key: String,
+    pub outcome: Outcome,
+    pub decided_at: i64,
+}
+
+/// Limits that hold across all rules.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub max_messages: u32,
+    pub per: i64,
+    pub quiet_sms: Option<QuietHours>,
+    pub quiet_email: Option<QuietHours>,
+}
+
+impl Policy {
+    pub fn from_config(cfg: &crate::config::Config) -> Policy {
+        // The configuration was validated at load; these parse.
+        Policy {
+            max_messages: cfg.policy.max_messages,
+            per: super::parse_duration(&cfg.policy.per).unwrap_or(7 * 86_400),
+            quiet_sms: QuietHours::parse(&cfg.quiet_hours.sms).ok().flatten(),
+            quiet_email: QuietHours::parse(&cfg.quiet_hours.email).ok().flatten(),
+        }
+    }
+
+    fn quiet(&self, channel: Channel) -> Option<&QuietHours> {
+        match channel {
+            Channel::Sms => self.quiet_sms.as_ref(),
+            Channel::Email => self.quiet_email.as_ref(),
+        }
+    }
+}
+
+/// What happens to one occurrence of one rule for one customer.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    /// Index of the rule in the slice given to [`decide`].
+    pub rule: usize,
+    pub occurrence: Occurrence,
+    pub outcome: Outcome,
+    pub reason: Option<Reason>,
+    pub channel: Option<Channel>,
+    pub send_at: Option<i64>,
+}
+
+/// Decides every match of `rules` (already in priority order, enabled or chosen for a preview)
+/// for one customer at `at`.
+/// `history` holds the customer's recorded decisions.
+pub fn decide(
+    rules: &[Rule],
+    c: &CustomerFacts,
+    history: &[PastDecision],
+    at: i64,
+    policy: &Policy,
+    cfg: &HealthConfig,
+) -> Vec<Decision> {
+    let mut made: Vec<Decision> = Vec::new();
+    for (index, rule) in rules.iter().enumerate() {
+        let mut occ = occurrences(&rule.trigger, c, at, cfg);
+        occ.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.key.cmp(&b.key)));
+        for o in occ {
+            // What this rule already decided for this customer, stored or made just now.
+            let earlier = history
+                .iter()
+                .filter(|p| p.rule_id == rule.id)
+                .map(|p| (p.key.as_str(), p.outcome, p.decided_at))
+                .chain(
+                    made.iter()
+                        .filter(|d| d.rule == index && d.outcome != Outcome::Deferred)
+                        .map(|d| (d.occurrence.key.as_str(), d.outcome, at)),
+                )
+                .collect::<Vec<_>>();
+            if earlier.iter().any(|(key, _, _)| *key == o.key) {
+                continue;
+            }
+            if !audience_matches(&rule.audience, c, cfg) {
+                continue;
+            }
+            let decision = |outcome, reason, channel, send_at| Decision {
+                rule: index,
+                occurrence: o.clone(),
+                outcome,
+                reason,
+                channel,
+                send_at,
+            };
+            let contacts = || earlier.iter().filter(|(_, outcome, _)| outcome.is_contact());
+            if rule.limits.once && contacts().next().is_some() {
+                made.push(decision(Outcome::Suppressed, Some(Reason::Once), None, None));
+                continue;
+            }
+            if let Some(cooldown) = rule.limits.cooldown
+                && contacts().any(|(_, _, t)| *t > at - cooldown && *t <= at)
+            {
+                made.push(decision(Outcome::Suppressed, Some(Reason::Cooldown), None, None));
+                continue;
+            }
+            let channel = match choose_channel(rule, c) {
+                Ok(ch) => ch,
+                Err(reason) => {
+                    made.push(decision(Outcome::Skipped, Some(reason), None, None));
+                    continue;
+                }
+            };
+            let sends = history
+                .iter()
+                .filter(|p| {
+                    p.outcome == Outcome::Send && p.decided_at > at - policy.per && p.decided_at <= at
+                })
+                .count()
+                + made.iter().filter(|d| d.outcome == Outcome::Send).count();
+            if sends >= policy.max_messages as usize {
+                made.push(decision(
+                    Outcome::Deferred,
+                    Some(Reason::FrequencyCap),
+                    Some(channel),
+                    None,
+                ));
+                continue;
+            }
+            if rule.holdout_percent > 0 && holdout_bucket(&rule.id, &c.external_id) < rule.holdout_percent {
+                made.push(decision(Outcome::HeldOut, None, Some(channel), None));
+                continue;
+            }
+            let send_at = schedule(rule, channel, c, at, policy);
+            made.push(decision(Outcome::Send, None, Some(channel), Some(send_at)));
+        }
+    }
+    made
+}
+
+pub fn audience_matches(a: &Audience, c: &CustomerFacts, cfg: &HealthConfig) -> bool {
+    if a.needs_health() {
+        let Some(h) = &c.health else { return false };
+        let score = i64::from(h.score);
+        if a.health_below.is_some_and(|x| score >= x)
+            || a.health_at_least.is_some_and(|x| score < x)
+            || a.bands.as_ref().is_some_and(|b| !b.contains(&h.band))
+        {
+            return false;
+        }
+    }
+    if a.min_events.is_some_and(|m| c.activity_count(cfg) < m) {
+        return false;
+    }
+    if a.min_spend.is_some_and(|m| c.spend() < m) {
+        return false;
+    }
+    if !a.tags.iter().all(|t| c.tags.contains(t)) {
+        return false;
+    }
+    a.attributes
+        .iter()
+        .all(|(k, accepted)| c.attributes.get(k).is_some_and(|v| accepted.contains(v)))
+}
+
+/// The primary channel if usable, else the fallback; else why not (the primary's reason).
+fn choose_channel(rule: &Rule, c: &CustomerFacts) -> Result<Channel, Reason> {
+    let usable = |ch: Channel| -> Result<Channel, Reason> {
+        let (contact, consent, unsubscribed) = match ch {
+            Channel::Email => (c.email.is_some(), c.consent_email, c.unsubscribed_email),
+            Channel::Sms => (c.phone.is_some(), c.consent_sms, c.unsubscribed_sms),
+        };
+        if !contact {
+            Err(Reason::NoContact)
+        } else if unsubscribed {
+            Err(Reason::Unsubscribed)
+        } else if !consent {
+            Err(Reason::NoConsent)
+        } else {
+            Ok(ch)
+        }
+    };
+    usable(rule.message.channel).or_else(|primary| match rule.message.fallback {
+        Some(f) => usable(f).map_err(|_| primary),
+        None => Err(primary),
+    })
+}
+
+/// T, or today's `send_at` in the customer's zone if still ahead; then out of quiet hours.
+fn schedule(rule: &Rule, channel: Channel, c: &CustomerFacts, at: i64, policy: &Policy) -> i64 {
+    let mut when = at;
+    if let Some((h, m)) = rule.message.send_at
+        && let Ok(ts) = jiff::Timestamp::from_second(at)
+    {
+        let today = ts.to_zoned(c.zone.clone()).date();
+        let local = today.at(h, m, 0, 0);
+        if let Ok(z) = local.to_zoned(c.zone.clone())
+            && z.timestamp().as_second() > at
+        {
+            when = z.timestamp().as_second();
+        }
+    }
+    match policy.quiet(channel) {
+        Some(q) => q.release(when, &c.zone),
+        None => when,
+    }
+}
+
+/// A stable bucket 0–99 for (rule, customer): the same customer stays in the same group on
+/// every evaluation and every machine. FNV-1a, because std's hasher may change between releases.
+pub fn holdout_bucket(rule_id: &str, customer: &str) -> u8 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in rule_id.bytes().chain([0]).chain(customer.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h % 100) as u8
+}

@@ -1,0 +1,157 @@
+//! A checked rule: every value parsed and in range. Only rules of this type ever run.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::schedule::Schedule;
+use crate::health::Band;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Channel {
+    Email,
+    Sms,
+}
+
+impl Channel {
+    pub fn parse(s: &str) -> Option<Channel> {
+        match s {
+            "email" => Some(Channel::Email),
+            "sms" => Some(Channel::Sms),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Sms => "sms",
+        }
+    }
+}
+
+/// When a rule matches. Durations are in seconds; `events: None` means the configured
+/// activity events.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Trigger {
+    Inactive {
+        days: i64,
+        events: Option<Vec<String>>,
+    },
+    FirstEvent {
+        event: String,
+        delay: i64,
+        max_age: i64,
+    },
+    Event {
+        event: String,
+        delay: i64,
+        max_age: i64,
+    },
+    Birthday {
+        days_before: i64,
+    },
+    Anniversary {
+        event: String,
+    },
+    Milestone {
+        event: String,
+        count: i64,
+        max_age: i64,
+    },
+    HealthBelow {
+        score: i64,
+    },
+    Overdue {
+        factor: f64,
+        events: Option<Vec<String>>,
+    },
+    Absence {
+        event: String,
+        missing: String,
+        within: i64,
+        max_age: i64,
+    },
+}
+
+impl Trigger {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Trigger::Inactive { .. } => "inactive",
+            Trigger::FirstEvent { .. } => "first_event",
+            Trigger::Event { .. } => "event",
+            Trigger::Birthday { .. } => "birthday",
+            Trigger::Anniversary { .. } => "anniversary",
+            Trigger::Milestone { .. } => "milestone",
+            Trigger::HealthBelow { .. } => "health_below",
+            Trigger::Overdue { .. } => "overdue",
+            Trigger::Absence { .. } => "absence",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Audience {
+    pub health_below: Option<i64>,
+    pub health_at_least: Option<i64>,
+    pub bands: Option<Vec<Band>>,
+    pub min_events: Option<i64>,
+    pub min_spend: Option<f64>,
+    pub tags: Vec<String>,
+    /// Attribute name → accepted values (one value means equality).
+    pub attributes: BTreeMap<String, Vec<String>>,
+}
+
+impl Audience {
+    pub fn needs_health(&self) -> bool {
+        self.health_below.is_some() || self.health_at_least.is_some() || self.bands.is_some()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub channel: Channel,
+    pub fallback: Option<Channel>,
+    /// Template source; present whenever email is the channel or the fallback.
+    pub subject: Option<String>,
+    pub body: String,
+    /// Local time of day in the customer's zone, as (hour, minute).
+    pub send_at: Option<(i8, i8)>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Limits {
+    pub cooldown: Option<i64>,
+    pub once: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Goal {
+    pub events: Vec<String>,
+    pub within: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub id: String,
+    pub name: String,
+    pub enabled: bool,
+    pub schedule: Schedule,
+    pub priority: i64,
+    pub trigger: Trigger,
+    pub audience: Audience,
+    pub message: Message,
+    pub limits: Limits,
+    pub goal: Option<Goal>,
+    pub holdout_percent: u8,
+    /// The file it came from, for messages.
+    pub file: PathBuf,
+}
+
+impl Rule {
+    /// Whether evaluating this rule needs health scores.
+    pub fn needs_health(&self, template_uses_health: bool) -> bool {
+        matches!(self.trigger, Trigger::HealthBelow { .. })
+            || self.audience.needs_health()
+            || template_uses_health
+    }
+}

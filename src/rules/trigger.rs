@@ -1,0 +1,239 @@
+//! When does a trigger match a customer at T, and under which occurrence key? Pure functions
+//! of the customer's facts; every trigger looks only at events at or before T.
+
+use jiff::civil::Date;
+use serde_json::{Map, Value, json};
+
+use super::facts::{CustomerFacts, KindStats, RecentEvent};
+use super::rule::Trigger;
+use crate::config::HealthConfig;
+use crate::health::{DAY_SECONDS, YEAR_WINDOW, cadence_days};
+use crate::profile::fmt_instant;
+
+/// One reason to contact a customer: its key makes the decision unique per rule and customer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Occurrence {
+    pub key: String,
+    /// When the occurrence happened, for ordering a customer's occurrences.
+    pub at: i64,
+    /// `trigger.*` in templates.
+    pub vars: Map<String, Value>,
+}
+
+/// How far back individual events must be known for this trigger to be evaluated.
+pub fn lookback(trigger: &Trigger) -> i64 {
+    match trigger {
+        Trigger::FirstEvent { delay, max_age, .. } | Trigger::Event { delay, max_age, .. } => delay + max_age,
+        Trigger::Milestone { max_age, .. } => *max_age,
+        Trigger::Overdue { .. } => YEAR_WINDOW,
+        Trigger::Absence { within, max_age, .. } => within + max_age,
+        Trigger::Inactive { .. }
+        | Trigger::Birthday { .. }
+        | Trigger::Anniversary { .. }
+        | Trigger::HealthBelow { .. } => 0,
+    }
+}
+
+pub fn occurrences(trigger: &Trigger, c: &CustomerFacts, at: i64, cfg: &HealthConfig) -> Vec<Occurrence> {
+    let vars = |pairs: Vec<(&str, Value)>| pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    match trigger {
+        Trigger::Inactive { days, events } => {
+            let Some(last) = c.kinds_of(events.as_deref(), cfg).map(|s| s.last).max() else {
+                return vec![];
+            };
+            if at - last < days * DAY_SECONDS {
+                return vec![];
+            }
+            vec![Occurrence {
+                key: fmt_instant(last),
+                at: last,
+                vars: vars(vec![
+                    ("days_inactive", json!((at - last) / DAY_SECONDS)),
+                    ("last_event_at", json!(fmt_instant(last))),
+                ]),
+            }]
+        }
+        Trigger::FirstEvent {
+            event,
+            delay,
+            max_age,
+        } => {
+            let Some(stats) = c.kinds.get(event) else {
+                return vec![];
+            };
+            let Some(first) = first_event(stats) else {
+                return vec![];
+            };
+            in_window(first.at + delay, *max_age, at)
+                .then(|| event_occurrence(first))
+                .into_iter()
+                .collect()
+        }
+        Trigger::Event {
+            event,
+            delay,
+            max_age,
+        } => c
+            .kinds
+            .get(event)
+            .into_iter()
+            .flat_map(|s| &s.recent)
+            .filter(|e| in_window(e.at + delay, *max_age, at))
+            .map(event_occurrence)
+            .collect(),
+        Trigger::Birthday { days_before } => {
+            let Some(b) = c.birthday else { return vec![] };
+            let Some(target) =
+                local_date(at, c).and_then(|d| d.checked_add(jiff::Span::new().days(*days_before)).ok())
+            else {
+                return vec![];
+            };
+            if !falls_on(target, b.month, b.day) {
+                return vec![];
+            }
+            vec![Occurrence {
+                key: target.year().to_string(),
+                at,
+                vars: vars(vec![("days_before", json!(days_before))]),
+            }]
+        }
+        Trigger::Anniversary { event } => {
+            let Some(stats) = c.kinds.get(event) else {
+                return vec![];
+            };
+            let (Some(today), Some(first_day)) = (local_date(at, c), local_date(stats.first, c)) else {
+                return vec![];
+            };
+            if today.year() <= first_day.year() || !falls_on(today, first_day.month(), first_day.day()) {
+                return vec![];
+            }
+            let years = i64::from(today.year() - first_day.year());
+            vec![Occurrence {
+                key: today.year().to_string(),
+                at,
+                vars: vars(vec![("years", json!(years))]),
+            }]
+        }
+        Trigger::Milestone {
+            event,
+            count,
+            max_age,
+        } => {
+            let Some(stats) = c.kinds.get(event) else {
+                return vec![];
+            };
+            // The count-th event overall is at this position among the recent ones.
+            let older = stats.count - stats.recent.len() as i64;
+            let index = count - 1 - older;
+            if stats.count < *count || index < 0 {
+                return vec![];
+            }
+            let e = &stats.recent[index as usize];
+            in_window(e.at, *max_age, at)
+                .then(|| Occurrence {
+                    key: count.to_string(),
+                    at: e.at,
+                    vars: vars(vec![("count", json!(count))]),
+                })
+                .into_iter()
+                .collect()
+        }
+        Trigger::HealthBelow { score } => {
+            let (Some(health), Some(last)) = (&c.health, c.kinds_of(None, cfg).map(|s| s.last).max()) else {
+                return vec![];
+            };
+            if i64::from(health.score) >= *score {
+                return vec![];
+            }
+            vec![Occurrence {
+                key: fmt_instant(last),
+                at: last,
+                vars: vars(vec![("score", json!(health.score))]),
+            }]
+        }
+        Trigger::Overdue { factor, events } => {
+            let kinds: Vec<&KindStats> = c.kinds_of(events.as_deref(), cfg).collect();
+            let Some(last) = kinds.iter().map(|s| s.last).max() else {
+                return vec![];
+            };
+            let mut times: Vec<i64> = kinds
+                .iter()
+                .flat_map(|s| s.recent.iter().map(|e| e.at))
+                .filter(|t| *t > at - YEAR_WINDOW)
+                .collect();
+            if times.len() < 3 {
+                return vec![];
+            }
+            times.sort_unstable();
+            let cadence = cadence_days(&times, 30.0);
+            if ((at - last) as f64) < factor * cadence * DAY_SECONDS as f64 {
+                return vec![];
+            }
+            vec![Occurrence {
+                key: fmt_instant(last),
+                at: last,
+                vars: vars(vec![
+                    ("days_inactive", json!((at - last) / DAY_SECONDS)),
+                    ("last_event_at", json!(fmt_instant(last))),
+                    ("cadence_days", json!(cadence)),
+                ]),
+            }]
+        }
+        Trigger::Absence {
+            event,
+            missing,
+            within,
+            max_age,
+        } => {
+            let missing_times: Vec<i64> = c
+                .kinds
+                .get(missing)
+                .map_or(vec![], |s| s.recent.iter().map(|e| e.at).collect());
+            c.kinds
+                .get(event)
+                .into_iter()
+                .flat_map(|s| &s.recent)
+                .filter(|a| in_window(a.at + within, *max_age, at))
+                .filter(|a| !missing_times.iter().any(|m| *m > a.at && *m <= a.at + within))
+                .map(event_occurrence)
+                .collect()
+        }
+    }
+}
+
+/// `start ≤ at < start + max_age`.
+fn in_window(start: i64, max_age: i64, at: i64) -> bool {
+    start <= at && at < start + max_age
+}
+
+fn first_event(stats: &KindStats) -> Option<&RecentEvent> {
+    stats.recent.first().filter(|e| e.at == stats.first)
+}
+
+fn event_occurrence(e: &RecentEvent) -> Occurrence {
+    let mut vars = Map::new();
+    vars.insert("event_at".into(), json!(fmt_instant(e.at)));
+    Occurrence {
+        key: e.id.clone(),
+        at: e.at,
+        vars,
+    }
+}
+
+/// The customer's local calendar date at an instant.
+fn local_date(at: i64, c: &CustomerFacts) -> Option<Date> {
+    Some(
+        jiff::Timestamp::from_second(at)
+            .ok()?
+            .to_zoned(c.zone.clone())
+            .date(),
+    )
+}
+
+/// Whether `date` is the yearly day of (month, day); Feb 29 falls on Feb 28 in other years.
+fn falls_on(date: Date, month: i8, day: i8) -> bool {
+    if (month, day) == (2, 29) && !date.in_leap_year() {
+        return (date.month(), date.day()) == (2, 28);
+    }
+    (date.month(), date.day()) == (month, day)
+}
