@@ -228,14 +228,20 @@ fn check_trigger(c: &mut Checker, raw: &Spanned<RawTrigger>) -> Option<Trigger> 
         {
             c.err(
                 span.clone(),
-                format!("`{name}` does not apply to a {type_name} trigger"),
+                format!(
+                    "`{name}` does not apply to {} {type_name} trigger",
+                    article(type_name)
+                ),
             );
         }
     }
     let table = raw.span();
     let required = |c: &mut Checker, name: &str, present: bool| {
         if !present {
-            c.err(table.clone(), format!("a {type_name} trigger needs `{name}`"));
+            c.err(
+                table.clone(),
+                format!("{} {type_name} trigger needs `{name}`", article(type_name)),
+            );
         }
         present
     };
@@ -455,6 +461,14 @@ fn check_message(c: &mut Checker, raw: &Spanned<RawMessage>) -> Option<Message> 
         body: body?,
         send_at,
     })
+}
+
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
 }
 
 /// `HH:MM` on a 24-hour clock.

@@ -80,7 +80,7 @@ impl Store {
             max(occurred_at) AS last, COALESCE(sum(amount), 0.0) AS amount, \
             string_agg(CASE WHEN occurred_at > $2 THEN CAST(occurred_at AS TEXT) || ':' || \
                 COALESCE(CAST(score AS TEXT), '') || ':' || external_id END, $3) AS recent \
-            FROM events WHERE occurred_at <= $1 GROUP BY customer_id, kind ORDER BY customer_id";
+            FROM events WHERE occurred_at <= $1 GROUP BY customer_id, kind ORDER BY customer_id, kind";
         on_pool!(self, pool => Box::pin(
             sqlx::query_as::<_, RawKindAggregate>(SQL)
                 .bind(until)

@@ -1,0 +1,181 @@
+//! `rekindle rules check`: every kind of mistake, reported as FILE:LINE:COL: message.
+
+use crate::helpers::rekindle_in;
+
+const GOOD: &str = r#"id = "ok"
+name = "Fine"
+[trigger]
+type = "inactive"
+days = 30
+[message]
+channel = "email"
+subject = "Hi {{ customer.first_name }}"
+body = "It has been {{ trigger.days_inactive }} days."
+"#;
+
+/// Runs `rules check` on a directory holding just `files`; returns (exit code, stdout).
+fn check(files: &[(&str, &str)]) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    for (name, text) in files {
+        std::fs::write(rules.join(name), text).unwrap();
+    }
+    let r = rekindle_in(dir.path(), &["rules", "check"]);
+    (r.code, r.stdout)
+}
+
+fn assert_problem(text: &str, expected: &str) {
+    let (code, out) = check(&[("r.toml", text)]);
+    assert_eq!(code, 1, "expected failure for {expected:?}; got {out}");
+    assert!(out.contains(expected), "expected {expected:?} in:\n{out}");
+}
+
+#[test]
+fn a_good_rule_and_the_shipped_examples_pass() {
+    let (code, out) = check(&[("ok.toml", GOOD)]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("1 rules OK"), "{out}");
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let r = rekindle_in(&shipped, &["rules", "check", shipped.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "shipped rules must check clean: {r:?}");
+}
+
+#[test]
+fn toml_syntax_error() {
+    assert_problem(&GOOD.replace("days = 30", "days = = 30"), "rules/r.toml:5:8:");
+}
+
+#[test]
+fn unknown_keys_top_level_and_nested() {
+    assert_problem(
+        &format!("{GOOD}colour = \"red\"\n"),
+        "rules/r.toml:10:1: unknown field `colour`",
+    );
+    assert_problem(
+        &GOOD.replace("days = 30", "days = 30\nhours = 2"),
+        "rules/r.toml:6:1: unknown field `hours`",
+    );
+}
+
+#[test]
+fn wrong_type() {
+    assert_problem(
+        &GOOD.replace("days = 30", "days = \"30\""),
+        "rules/r.toml:5:8: invalid type: string \"30\", expected i64",
+    );
+}
+
+#[test]
+fn bad_cron_and_bad_duration() {
+    assert_problem(
+        &GOOD.replace("[trigger]", "schedule = \"0 9 * *\"\n[trigger]"),
+        "rules/r.toml:3:12: invalid schedule \"0 9 * *\"",
+    );
+    assert_problem(
+        &format!("{GOOD}[limits]\ncooldown = \"2 weeks\"\n"),
+        "rules/r.toml:11:12: invalid duration \"2 weeks\"",
+    );
+}
+
+#[test]
+fn unknown_trigger_type_and_misplaced_parameter() {
+    assert_problem(
+        &GOOD.replace("\"inactive\"", "\"inactivity\""),
+        "rules/r.toml:4:8: unknown trigger type \"inactivity\"",
+    );
+    assert_problem(
+        &GOOD.replace("days = 30", "days = 30\ncount = 3"),
+        "rules/r.toml:6:9: `count` does not apply to an inactive trigger",
+    );
+}
+
+#[test]
+fn missing_required_fields() {
+    assert_problem(
+        &GOOD.replace("days = 30\n", ""),
+        "rules/r.toml:3:1: an inactive trigger needs `days`",
+    );
+    assert_problem(
+        &GOOD.replace("subject = \"Hi {{ customer.first_name }}\"\n", ""),
+        "rules/r.toml:6:1: an email message needs a `subject`",
+    );
+    assert_problem(&GOOD.replace("name = \"Fine\"\n", ""), "missing field `name`");
+}
+
+#[test]
+fn template_syntax_and_unknown_variables() {
+    assert_problem(
+        &GOOD.replace("{{ trigger.days_inactive }}", "{{ trigger.days_inactive }"),
+        "rules/r.toml:9:8: template error",
+    );
+    assert_problem(
+        &GOOD.replace("customer.first_name", "customer.nickname"),
+        "rules/r.toml:8:11: unknown template variable `customer.nickname`",
+    );
+    assert_problem(
+        &GOOD.replace("trigger.days_inactive", "trigger.years"),
+        "rules/r.toml:9:8: unknown template variable `trigger.years`",
+    );
+}
+
+#[test]
+fn holdout_out_of_range_and_bad_id() {
+    assert_problem(
+        &format!("{GOOD}[experiment]\nholdout_percent = 60\n"),
+        "rules/r.toml:11:19: holdout_percent must be between 0 and 50, got 60",
+    );
+    assert_problem(
+        &GOOD.replace("\"ok\"", "\"Win Back\""),
+        "rules/r.toml:1:6: invalid rule id \"Win Back\"",
+    );
+}
+
+#[test]
+fn every_problem_in_a_file_is_reported_not_just_the_first() {
+    let text = GOOD
+        .replace("days = 30", "days = 0")
+        .replace("\"email\"", "\"fax\"");
+    let (code, out) = check(&[("r.toml", &text)]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("rules/r.toml:5:8: days must be between 1 and 3650, got 0"),
+        "{out}"
+    );
+    assert!(
+        out.contains("rules/r.toml:7:11: unknown channel \"fax\""),
+        "{out}"
+    );
+}
+
+#[test]
+fn duplicate_ids_name_both_files() {
+    let (code, out) = check(&[("a.toml", GOOD), ("b.toml", GOOD)]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("rules/b.toml:1:1: duplicate rule id \"ok\" (also in "),
+        "{out}"
+    );
+    assert!(out.contains("a.toml"), "{out}");
+}
+
+#[test]
+fn a_broken_rule_stops_preview_and_evaluate() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    std::fs::write(dir.path().join("rules/ok.toml"), GOOD).unwrap();
+    std::fs::write(
+        dir.path().join("rules/bad.toml"),
+        GOOD.replace("\"ok\"", "\"bad\"").replace("30", "-1"),
+    )
+    .unwrap();
+    for cmd in [&["rules", "preview"][..], &["evaluate"][..]] {
+        let r = rekindle_in(dir.path(), cmd);
+        assert_eq!(r.code, 1, "{r:?}");
+        assert!(
+            r.stderr.contains("rules/bad.toml:5:8: days must be between"),
+            "{r:?}"
+        );
+        assert!(r.stderr.contains("nothing was evaluated"), "{r:?}");
+    }
+}
