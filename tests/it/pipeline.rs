@@ -243,3 +243,55 @@ fn send_at_is_local_and_quiet_hours_push_to_their_end() {
     // 22:00 Tokyo: quiet until 08:00 Tokyo next day.
     assert_eq!(when("2026-06-10T13:00:00Z"), ts("2026-06-10T23:00:00Z"));
 }
+
+#[test]
+fn every_audience_condition_must_hold() {
+    let cfg = HealthConfig::default();
+    let at = "2026-06-10T00:00:00Z";
+    let mut c = customer(
+        "UTC",
+        &[
+            ("visit", "2026-04-01T10:00:00Z", "v1"),
+            ("visit", "2026-05-01T10:00:00Z", "v2"),
+            ("purchase", "2026-05-01T10:30:00Z", "p1"),
+        ],
+    );
+    c.kinds.get_mut("purchase").unwrap().amount = 42.5;
+    c.tags = vec!["brunch".into(), "vip".into()];
+    c.attributes.insert("tier".into(), "gold".into());
+    c.attributes.insert("city".into(), "Győr".into());
+    c.health = Some(c.compute_health(&cfg, ts(at)));
+    let score = i64::from(c.health.as_ref().unwrap().score);
+    let band = c.health.as_ref().unwrap().band.as_str();
+    let matches = |audience: &str| {
+        let r = rule(&format!(
+            "id = \"r\"\nname = \"n\"\n{INACTIVE}[audience]\n{audience}\n{EMAIL}"
+        ));
+        !run(&[r], &c, &[], at, &policy(9)).is_empty()
+    };
+    assert!(matches(""), "an empty audience is everyone");
+    assert!(matches(&format!("health_below = {}", score + 1)));
+    assert!(!matches(&format!("health_below = {score}")), "strictly below");
+    assert!(matches(&format!("health_at_least = {score}")));
+    assert!(!matches(&format!("health_at_least = {}", score + 1)));
+    assert!(matches(&format!("bands = [\"{band}\"]")));
+    let other = if band == "healthy" { "critical" } else { "healthy" };
+    assert!(!matches(&format!("bands = [\"{other}\"]")));
+    assert!(
+        matches("min_events = 3"),
+        "purchases count as activity by default"
+    );
+    assert!(!matches("min_events = 4"));
+    assert!(matches("min_spend = 42.5"));
+    assert!(!matches("min_spend = 42.51"));
+    assert!(matches("tags = [\"vip\", \"brunch\"]"));
+    assert!(!matches("tags = [\"vip\", \"student\"]"), "all tags are needed");
+    assert!(matches(
+        "attributes = { tier = \"gold\", city = [\"Budapest\", \"Győr\"] }"
+    ));
+    assert!(!matches("attributes = { tier = \"silver\" }"));
+    assert!(
+        !matches("attributes = { shoe_size = \"42\" }"),
+        "a missing attribute does not match"
+    );
+}

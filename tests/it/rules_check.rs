@@ -19,7 +19,9 @@ fn check(files: &[(&str, &str)]) -> (i32, String) {
     let rules = dir.path().join("rules");
     std::fs::create_dir(&rules).unwrap();
     for (name, text) in files {
-        std::fs::write(rules.join(name), text).unwrap();
+        let path = rules.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
     }
     let r = rekindle_in(dir.path(), &["rules", "check"]);
     (r.code, r.stdout)
@@ -178,4 +180,26 @@ fn a_broken_rule_stops_preview_and_evaluate() {
         );
         assert!(r.stderr.contains("nothing was evaluated"), "{r:?}");
     }
+}
+
+#[test]
+fn body_file_is_read_relative_to_the_rules_directory() {
+    let with_file = GOOD.replace(
+        "body = \"It has been {{ trigger.days_inactive }} days.\"",
+        "body_file = \"templates/win-back.txt\"",
+    );
+    let (code, out) = check(&[
+        ("r.toml", &with_file),
+        ("templates/win-back.txt", "Hello {{ customer.first_name }}"),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = check(&[("r.toml", &with_file)]);
+    assert_eq!(code, 1);
+    assert!(out.contains("rules/r.toml:9:13: cannot read body_file"), "{out}");
+    let (code, out) = check(&[
+        ("r.toml", &with_file),
+        ("templates/win-back.txt", "Hi {{ customer.shoe }}"),
+    ]);
+    assert_eq!(code, 1);
+    assert!(out.contains("unknown template variable `customer.shoe`"), "{out}");
 }
