@@ -35,6 +35,118 @@ pub struct Config {
     pub health: HealthConfig,
     pub policy: PolicyConfig,
     pub quiet_hours: QuietHoursConfig,
+    /// Where customers reach the service (unsubscribe and click links); none by default.
+    pub public_url: Option<String>,
+    pub email: EmailConfig,
+    pub sms: SmsConfig,
+    pub delivery: DeliveryConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmailTransportKind {
+    /// One `.eml` file per message in `outbox_dir`: nothing leaves the machine.
+    Outbox,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailConfig {
+    pub transport: EmailTransportKind,
+    /// The sender, `Name <address>`.
+    pub from: String,
+    pub outbox_dir: PathBuf,
+    pub smtp: SmtpConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpSecurity {
+    None,
+    Starttls,
+    Tls,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    /// The password comes from `REKINDLE_SMTP_PASSWORD`.
+    pub username: Option<String>,
+    pub pool_size: u32,
+    /// Per-command timeout, a duration such as `30s`.
+    pub timeout: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmsProviderKind {
+    /// One JSON line per message in `outbox_dir/sms.jsonl`.
+    Outbox,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmsConfig {
+    pub provider: SmsProviderKind,
+    pub outbox_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// Messages in flight at once.
+    pub concurrency: usize,
+    /// Attempts per message, the first included (retries back off over roughly a day).
+    pub max_attempts: u32,
+    /// A message that could not go out this long after its time expires instead.
+    pub max_lateness: String,
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        EmailConfig {
+            transport: EmailTransportKind::Outbox,
+            from: "rekindle <rekindle@localhost>".into(),
+            outbox_dir: PathBuf::from("outbox/email"),
+            smtp: SmtpConfig::default(),
+        }
+    }
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            host: "127.0.0.1".into(),
+            port: 587,
+            security: SmtpSecurity::Starttls,
+            username: None,
+            pool_size: 8,
+            timeout: "30s".into(),
+        }
+    }
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        SmsConfig {
+            provider: SmsProviderKind::Outbox,
+            outbox_dir: PathBuf::from("outbox/sms"),
+        }
+    }
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            concurrency: 16,
+            max_attempts: 8,
+            max_lateness: "24h".into(),
+        }
+    }
 }
 
 /// The frequency cap across all rules: at most `max_messages` sends per customer per `per`.
@@ -108,6 +220,10 @@ impl Default for Config {
             health: HealthConfig::default(),
             policy: PolicyConfig::default(),
             quiet_hours: QuietHoursConfig::default(),
+            public_url: None,
+            email: EmailConfig::default(),
+            sms: SmsConfig::default(),
+            delivery: DeliveryConfig::default(),
         }
     }
 }
@@ -191,8 +307,14 @@ impl Config {
     }
 
     fn resolve_relative_to(&mut self, dir: &Path) {
-        if self.rules_dir.is_relative() {
-            self.rules_dir = dir.join(&self.rules_dir);
+        for path in [
+            &mut self.rules_dir,
+            &mut self.email.outbox_dir,
+            &mut self.sms.outbox_dir,
+        ] {
+            if path.is_relative() {
+                *path = dir.join(&*path);
+            }
         }
         if let Some(rest) = self.database.url.strip_prefix("sqlite://") {
             let file = Path::new(rest);
@@ -251,6 +373,37 @@ impl Config {
             if let Err(e) = crate::rules::QuietHours::parse(value) {
                 return Err(invalid(key, e));
             }
+        }
+        for (key, value) in [
+            ("email.smtp.timeout", &self.email.smtp.timeout),
+            ("delivery.max_lateness", &self.delivery.max_lateness),
+        ] {
+            if let Err(e) = crate::rules::parse_duration(value) {
+                return Err(invalid(key, e));
+            }
+        }
+        if self.email.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(invalid(
+                "email.from",
+                format!("not a valid sender: {:?}", self.email.from),
+            ));
+        }
+        if self.delivery.concurrency == 0 {
+            return Err(invalid("delivery.concurrency", "must be at least 1".into()));
+        }
+        if self.delivery.max_attempts == 0 {
+            return Err(invalid("delivery.max_attempts", "must be at least 1".into()));
+        }
+        if self.email.smtp.pool_size == 0 {
+            return Err(invalid("email.smtp.pool_size", "must be at least 1".into()));
+        }
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(invalid(
+                "public_url",
+                format!("expected an http(s) URL, got {url:?}"),
+            ));
         }
         let w = h.weights;
         if [w.recency, w.frequency, w.feedback].iter().any(|x| *x < 0.0) {

@@ -4,13 +4,17 @@
 //! (CSV), and the CLI in `main.rs`.
 
 pub mod config;
+pub mod delivery;
 pub mod demo;
 pub mod domain;
 pub mod evaluate;
 pub mod health;
 pub mod import;
+pub mod outcomes;
 pub mod preview;
 pub mod profile;
 pub mod recompute;
+pub mod report;
 pub mod rules;
+pub mod run_once;
 pub mod store;

@@ -76,6 +76,26 @@ enum Command {
     /// Check and preview trigger rules
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Evaluate every enabled rule, deliver every message due, and exit
+    Run {
+        /// Run one round and exit (the long-running service is `serve`)
+        #[arg(long)]
+        once: bool,
+        /// Act as of this instant (RFC 3339) instead of now
+        #[arg(long, value_parser = parse_instant)]
+        at: Option<i64>,
+    },
+    /// What each rule achieved: decisions, deliveries, conversions against the held-out group
+    Report {
+        /// Only decisions made at or after this instant (RFC 3339)
+        #[arg(long, value_parser = parse_instant)]
+        since: Option<i64>,
+        /// Only this rule
+        #[arg(long)]
+        rule: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Evaluate every enabled rule at an instant and record the decisions
     Evaluate {
         /// Evaluate as of this instant (RFC 3339) instead of now
@@ -278,6 +298,60 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             ExitCode::SUCCESS
         }
+        Command::Run { once, at } => {
+            if !once {
+                bail!("only `run --once` exists so far; the long-running service will be `serve`");
+            }
+            let set = load_rules(&config.rules_dir)?;
+            let s = rekindle::run_once::run_once(&store, &config, &set, at).await?;
+            let t = s.attempts;
+            println!(
+                "decisions: {} ({} newly recorded); messages queued: {}; sent {}, retry later {}, failed {}, bounced {}, skipped {}, expired {}; waiting for later: {}",
+                s.evaluation.decisions.len(),
+                s.evaluation.recorded,
+                s.messages_created,
+                t.sent,
+                t.retry,
+                t.failed,
+                t.bounced,
+                t.skipped,
+                t.expired,
+                s.waiting
+            );
+            println!(
+                "email outbox: {}\nsms outbox:   {}",
+                config.email.outbox_dir.display(),
+                config.sms.outbox_dir.join("sms.jsonl").display()
+            );
+            ExitCode::SUCCESS
+        }
+        Command::Report { since, rule, format } => {
+            let set = load_rules(&config.rules_dir)?;
+            let reports = rekindle::outcomes::rule_reports(
+                &store,
+                &set,
+                since.unwrap_or(i64::MIN),
+                now(),
+                rule.as_deref(),
+            )
+            .await?;
+            if let Some(id) = &rule
+                && reports.is_empty()
+            {
+                bail!("no rule {id:?} in the rules directory or the history");
+            }
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&reports)?),
+                Format::Text => print!(
+                    "{}",
+                    rekindle::report::render_text(
+                        &reports,
+                        since.map(rekindle::profile::fmt_instant).as_deref()
+                    )
+                ),
+            }
+            ExitCode::SUCCESS
+        }
         Command::Evaluate { at } => {
             let set = load_rules(&config.rules_dir)?;
             let at = at.unwrap_or_else(now);
@@ -350,9 +424,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     Ok(code)
 }
 
-/// The demo: generate, import, score, and say what to look at next.
+/// The demo: generate, import, score, then replay the last four weeks one day at a time —
+/// evaluate every rule at noon, deliver to the outboxes — and report what each rule achieved.
 async fn demo(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
-    let files = rekindle::demo::prepare(dir, now())
+    let today_noon = jiff::Zoned::now()
+        .with_time_zone(jiff::tz::TimeZone::get(rekindle::demo::DEMO_ZONE)?)
+        .date()
+        .at(12, 0, 0, 0)
+        .to_zoned(jiff::tz::TimeZone::get(rekindle::demo::DEMO_ZONE)?)?;
+    let end = today_noon.timestamp().as_second();
+    let files = rekindle::demo::prepare(dir, end)
         .with_context(|| format!("writing the demo into {}", dir.display()))?;
     let config = Config::load(Some(&files.config))?;
     let store = Store::open(&config.database)
@@ -373,16 +454,34 @@ async fn demo(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
     println!("  customers: {customers}");
     let events = import_file(&store, ImportCommand::Events { file: files.events }).await?;
     println!("  events:    {events}");
-    let at = now();
-    let r = rekindle::recompute::recompute_health(&store, &config.health, at).await?;
+    let r = rekindle::recompute::recompute_health(&store, &config.health, end).await?;
     println!(
         "  health:    {} healthy, {} at risk, {} critical",
         r.healthy, r.at_risk, r.critical
     );
-    store.close().await;
+    let set = load_rules(&config.rules_dir)?;
+    let (mut sent, mut decided) = (0, 0);
+    for day in (0..rekindle::demo::DEMO_DAYS).rev() {
+        let at = end - day * 86_400;
+        let s = rekindle::run_once::run_once(&store, &config, &set, Some(at)).await?;
+        sent += s.attempts.sent;
+        decided += s.evaluation.recorded;
+    }
     println!(
-        "\nLook closer:\n  rekindle --config {} customers show c000001",
-        files.config.display()
+        "  replayed the last {} days at noon: {decided} decisions recorded, {sent} messages delivered",
+        rekindle::demo::DEMO_DAYS
+    );
+    let reports = rekindle::outcomes::rule_reports(&store, &set, i64::MIN, end, None).await?;
+    store.close().await;
+    print!("\n{}", rekindle::report::render_text(&reports, None));
+    println!(
+        "Messages:\n  email: {}\n  sms:   {}",
+        config.email.outbox_dir.display(),
+        config.sms.outbox_dir.join("sms.jsonl").display()
+    );
+    println!(
+        "\nLook closer:\n  rekindle --config {cfg} customers show c000001\n  rekindle --config {cfg} rules preview",
+        cfg = files.config.display()
     );
     Ok(ExitCode::SUCCESS)
 }

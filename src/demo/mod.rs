@@ -12,6 +12,37 @@ pub const DEMO_CUSTOMERS: usize = 400;
 pub const DEMO_SEED: u64 = 2026;
 pub const DEMO_ZONE: &str = "Europe/Budapest";
 
+/// The shipped example rules, compiled in so the demo works wherever the binary is.
+pub const EXAMPLE_RULES: [(&str, &str); 9] = [
+    ("anniversary.toml", include_str!("../../rules/anniversary.toml")),
+    (
+        "at-risk-health.toml",
+        include_str!("../../rules/at-risk-health.toml"),
+    ),
+    ("birthday.toml", include_str!("../../rules/birthday.toml")),
+    (
+        "booking-no-show.toml",
+        include_str!("../../rules/booking-no-show.toml"),
+    ),
+    (
+        "feedback-request.toml",
+        include_str!("../../rules/feedback-request.toml"),
+    ),
+    (
+        "overdue-regular.toml",
+        include_str!("../../rules/overdue-regular.toml"),
+    ),
+    ("tenth-visit.toml", include_str!("../../rules/tenth-visit.toml")),
+    (
+        "welcome-first-booking.toml",
+        include_str!("../../rules/welcome-first-booking.toml"),
+    ),
+    ("win-back-30d.toml", include_str!("../../rules/win-back-30d.toml")),
+];
+
+/// How many past days the demo replays, one round a day.
+pub const DEMO_DAYS: i64 = 28;
+
 pub struct DemoFiles {
     pub config: PathBuf,
     pub customers: PathBuf,
@@ -19,8 +50,8 @@ pub struct DemoFiles {
     pub events_written: u64,
 }
 
-/// Writes the demo workspace into `dir` (created if needed): `rekindle.toml` and the book of
-/// business as CSV under `data/`, a year of history ending at `until`.
+/// Writes the demo workspace into `dir` (created if needed): `rekindle.toml`, the example rules
+/// and the book of business as CSV under `data/`, a year of history ending at `until`.
 pub fn prepare(dir: &Path, until: i64) -> std::io::Result<DemoFiles> {
     let data = dir.join("data");
     std::fs::create_dir_all(&data)?;
@@ -30,10 +61,16 @@ pub fn prepare(dir: &Path, until: i64) -> std::io::Result<DemoFiles> {
         format!(
             "# The demo café's settings; see deploy/rekindle.toml.example for every key.\n\
              default_timezone = \"{DEMO_ZONE}\"\n\n[database]\nurl = \"sqlite://rekindle.db\"\n\n\
+             [email]\nfrom = \"Café Aroma <hello@cafe-aroma.example>\"\n\n\
              # A café's habit is its visits; bookings and purchases happen around them.\n\
              [health]\nactivity_events = [\"visit\"]\n"
         ),
     )?;
+    let rules = dir.join("rules");
+    std::fs::create_dir_all(&rules)?;
+    for (name, text) in EXAMPLE_RULES {
+        std::fs::write(rules.join(name), text)?;
+    }
     let customers = data.join("customers.csv");
     let events = data.join("events.csv");
     let spec = BookSpec {

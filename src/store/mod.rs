@@ -5,6 +5,8 @@
 mod customers;
 mod evaluation;
 mod events;
+mod messages;
+mod outcomes;
 mod snapshots;
 
 use std::str::FromStr;
@@ -19,6 +21,8 @@ use sqlx::sqlite::{
 pub use customers::{CustomerRecord, NewCustomer};
 pub use evaluation::{DecisionRow, KindAggregate, NewDecision};
 pub use events::{EventRecord, HealthInputs, NewEvent};
+pub use messages::{ClaimedMessage, Finish};
+pub use outcomes::{CountRow, GroupRow};
 pub use snapshots::Snapshot;
 
 use crate::config::DatabaseConfig;

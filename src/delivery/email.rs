@@ -1,0 +1,158 @@
+//! Email through lettre: an outbox directory (the default, nothing leaves the machine) or SMTP.
+
+use std::time::Duration;
+
+use lettre::message::header::ContentType;
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::PoolConfig;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use super::retry::Failure;
+use crate::config::{EmailConfig, EmailTransportKind, SmtpSecurity};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmailSetupError {
+    #[error("email.outbox_dir {dir}: {source}")]
+    Outbox { dir: String, source: std::io::Error },
+    #[error("email.smtp: {0}")]
+    Smtp(#[from] lettre::transport::smtp::Error),
+}
+
+enum Transport {
+    Outbox(AsyncFileTransport<Tokio1Executor>),
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+pub struct EmailSender {
+    transport: Transport,
+    from: Mailbox,
+    domain: String,
+}
+
+/// What one email says.
+pub struct Email<'a> {
+    pub message_id: i64,
+    pub to: &'a str,
+    pub subject: &'a str,
+    pub body: &'a str,
+}
+
+impl EmailSender {
+    pub fn new(cfg: &EmailConfig) -> Result<EmailSender, EmailSetupError> {
+        let transport = match cfg.transport {
+            EmailTransportKind::Outbox => {
+                std::fs::create_dir_all(&cfg.outbox_dir).map_err(|source| EmailSetupError::Outbox {
+                    dir: cfg.outbox_dir.display().to_string(),
+                    source,
+                })?;
+                Transport::Outbox(AsyncFileTransport::new(&cfg.outbox_dir))
+            }
+            EmailTransportKind::Smtp => {
+                let s = &cfg.smtp;
+                let mut b = match s.security {
+                    SmtpSecurity::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host),
+                    SmtpSecurity::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&s.host)?,
+                    SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&s.host)?,
+                };
+                let timeout = crate::rules::parse_duration(&s.timeout).unwrap_or(30);
+                b = b
+                    .port(s.port)
+                    .timeout(Some(Duration::from_secs(timeout as u64)))
+                    .pool_config(PoolConfig::new().max_size(s.pool_size));
+                if let Some(user) = &s.username {
+                    let password = std::env::var("REKINDLE_SMTP_PASSWORD").unwrap_or_default();
+                    b = b.credentials(Credentials::new(user.clone(), password));
+                }
+                Transport::Smtp(b.build())
+            }
+        };
+        let from: Mailbox = cfg.from.parse().expect("validated with the configuration");
+        let domain = from.email.domain().to_string();
+        Ok(EmailSender {
+            transport,
+            from,
+            domain,
+        })
+    }
+
+    /// The Message-ID of a message: derived from its id, so every retry carries the same one
+    /// and a receiver can drop a copy.
+    pub fn message_id_for(&self, message_id: i64) -> String {
+        format!("<rekindle.{message_id}@{}>", self.domain)
+    }
+
+    /// Builds and sends; returns the Message-ID.
+    pub async fn send(&self, e: &Email<'_>) -> Result<String, Failure> {
+        let permanent = |message: String| Failure::Permanent {
+            code: None,
+            message,
+            hard_bounce: false,
+        };
+        let to: Mailbox =
+            e.to.parse()
+                .map_err(|_| permanent(format!("invalid recipient {:?}", e.to)))?;
+        let id = self.message_id_for(e.message_id);
+        // The plain text is what the marketer wrote; the HTML part escapes all of it, so no
+        // customer data can inject markup.
+        let html = format!(
+            "<!doctype html><html><body><p>{}</p></body></html>",
+            minijinja::HtmlEscape(e.body).to_string().replace('\n', "<br>\n")
+        );
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(e.subject.replace(['\r', '\n'], " "))
+            .message_id(Some(id.clone()))
+            .multipart(
+                MultiPart::alternative()
+                    .singlepart(
+                        SinglePart::builder()
+                            .header(ContentType::TEXT_PLAIN)
+                            .body(e.body.to_string()),
+                    )
+                    .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(html)),
+            )
+            .map_err(|err| permanent(format!("cannot build the email: {err}")))?;
+        match &self.transport {
+            Transport::Outbox(t) => t
+                .send(message)
+                .await
+                .map(|_| id)
+                .map_err(|err| Failure::Transient {
+                    code: None,
+                    message: format!("writing to the outbox failed: {err}"),
+                    retry_after: None,
+                    outcome_unknown: false,
+                }),
+            Transport::Smtp(t) => t
+                .send(message)
+                .await
+                .map(|_| id)
+                .map_err(|err| classify_smtp(&err)),
+        }
+    }
+}
+
+/// 4xx and connection trouble are transient; 5xx permanent, and a 5xx that says the mailbox
+/// does not exist (550, 551, 553, or an enhanced 5.1.x) is a hard bounce.
+fn classify_smtp(err: &lettre::transport::smtp::Error) -> Failure {
+    let code = err.status().map(|c| c.to_string());
+    let message = err.to_string();
+    if err.is_permanent() {
+        let hard_bounce = matches!(code.as_deref(), Some("550" | "551" | "553")) || message.contains("5.1.");
+        Failure::Permanent {
+            code,
+            message,
+            hard_bounce,
+        }
+    } else {
+        let outcome_unknown = err.is_timeout() && message.to_ascii_lowercase().contains("data");
+        Failure::Transient {
+            code,
+            message,
+            retry_after: None,
+            outcome_unknown,
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! Delivery: turning recorded `send` decisions into emails and SMS. The `messages` table is the
+//! ledger and the source of truth; queue jobs only carry a message id, and every attempt
+//! first claims its message, so a duplicated or re-run job can never send twice.
+
+pub mod email;
+pub mod queue;
+pub mod retry;
+pub mod sms;
+
+use email::{Email, EmailSender};
+use retry::{Failure, backoff_seconds};
+use sms::SmsSender;
+
+use crate::config::Config;
+use crate::store::{ClaimedMessage, Finish, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error(transparent)]
+    Email(#[from] email::EmailSetupError),
+    #[error("sms.outbox_dir: {0}")]
+    Sms(std::io::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The time the ledger records: the wall clock, or a fixed instant for `run --once --at T`
+/// (so a replay of the past schedules and expires exactly as it would have then).
+#[derive(Debug, Clone, Copy)]
+pub enum Clock {
+    System,
+    Fixed(i64),
+}
+
+impl Clock {
+    pub fn now(&self) -> i64 {
+        match self {
+            Clock::System => jiff::Timestamp::now().as_second(),
+            Clock::Fixed(t) => *t,
+        }
+    }
+}
+
+/// How one job ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempted {
+    Sent,
+    Retry,
+    Failed,
+    Bounced,
+    Skipped,
+    Expired,
+    /// Someone else has it, or it is finished: nothing was done.
+    NotClaimed,
+}
+
+pub struct Deliverer {
+    pub store: Store,
+    pub instance: String,
+    pub clock: Clock,
+    email: EmailSender,
+    sms: SmsSender,
+    max_attempts: i64,
+    max_lateness: i64,
+}
+
+impl Deliverer {
+    pub fn new(
+        store: Store,
+        cfg: &Config,
+        instance: String,
+        clock: Clock,
+    ) -> Result<Deliverer, DeliveryError> {
+        Ok(Deliverer {
+            store,
+            instance,
+            clock,
+            email: EmailSender::new(&cfg.email)?,
+            sms: SmsSender::new(&cfg.sms).map_err(DeliveryError::Sms)?,
+            max_attempts: i64::from(cfg.delivery.max_attempts),
+            max_lateness: crate::rules::parse_duration(&cfg.delivery.max_lateness).unwrap_or(86_400),
+        })
+    }
+
+    /// One attempt at one message.
+    pub async fn deliver(&self, id: i64) -> Result<Attempted, StoreError> {
+        let now = self.clock.now();
+        let Some(m) = self.store.claim_message(id, &self.instance, now).await? else {
+            return Ok(Attempted::NotClaimed);
+        };
+        let end = |status, reason| Finish {
+            status,
+            reason,
+            provider_ref: None,
+            error_code: None,
+            error: None,
+            outcome_unknown: false,
+            next_attempt_at: None,
+        };
+        // apalis re-runs orphaned jobs without looking at attempts: the ledger decides.
+        if m.attempts > self.max_attempts {
+            self.store
+                .finish_message(id, &end("failed", Some("attempts_exhausted")), now)
+                .await?;
+            return Ok(Attempted::Failed);
+        }
+        if now > m.scheduled_at + self.max_lateness {
+            self.store
+                .finish_message(id, &end("expired", Some("max_lateness")), now)
+                .await?;
+            tracing::info!(message = id, rule = %m.rule_id, customer = %m.customer_external_id, "expired: too late to send");
+            return Ok(Attempted::Expired);
+        }
+        // Consent is checked again now: an unsubscribe after queueing wins.
+        let address = match usable_address(&m) {
+            Ok(a) => a,
+            Err(reason) => {
+                self.store
+                    .finish_message(id, &end("skipped", Some(reason)), now)
+                    .await?;
+                tracing::info!(message = id, rule = %m.rule_id, customer = %m.customer_external_id, reason, "skipped at send time");
+                return Ok(Attempted::Skipped);
+            }
+        };
+        let result = match m.channel.as_str() {
+            "email" => {
+                let e = Email {
+                    message_id: id,
+                    to: address,
+                    subject: m.subject.as_deref().unwrap_or(""),
+                    body: &m.body,
+                };
+                self.email.send(&e).await
+            }
+            _ => self.sms.send(id, address, &m.body).await,
+        };
+        let now = self.clock.now();
+        let outcome = match result {
+            Ok(reference) => {
+                let f = Finish {
+                    provider_ref: Some(&reference),
+                    ..end("sent", None)
+                };
+                self.store.finish_message(id, &f, now).await?;
+                Attempted::Sent
+            }
+            Err(Failure::Transient {
+                code,
+                message,
+                retry_after,
+                outcome_unknown,
+            }) => {
+                let last = m.attempts >= self.max_attempts;
+                let delay =
+                    retry_after.unwrap_or_else(|| backoff_seconds(m.attempts as u32, fastrand::f64()));
+                let f = Finish {
+                    status: if last { "failed" } else { "queued" },
+                    reason: last.then_some("attempts_exhausted"),
+                    provider_ref: None,
+                    error_code: code.as_deref(),
+                    error: Some(&message),
+                    outcome_unknown,
+                    next_attempt_at: (!last).then_some(now + delay),
+                };
+                self.store.finish_message(id, &f, now).await?;
+                if last { Attempted::Failed } else { Attempted::Retry }
+            }
+            Err(Failure::Permanent {
+                code,
+                message,
+                hard_bounce,
+            }) => {
+                let f = Finish {
+                    status: if hard_bounce { "bounced" } else { "failed" },
+                    reason: Some(if hard_bounce {
+                        "hard_bounce"
+                    } else {
+                        "permanent_error"
+                    }),
+                    provider_ref: None,
+                    error_code: code.as_deref(),
+                    error: Some(&message),
+                    outcome_unknown: false,
+                    next_attempt_at: None,
+                };
+                self.store.finish_message(id, &f, now).await?;
+                if hard_bounce {
+                    self.store.mark_email_bounced(id, now).await?;
+                    Attempted::Bounced
+                } else {
+                    Attempted::Failed
+                }
+            }
+        };
+        tracing::info!(message = id, rule = %m.rule_id, customer = %m.customer_external_id, channel = %m.channel, attempt = m.attempts, outcome = ?outcome, "delivery attempt");
+        Ok(outcome)
+    }
+}
+
+/// The address to use now, or why the customer must not be contacted on this channel.
+fn usable_address(m: &ClaimedMessage) -> Result<&str, &'static str> {
+    let (address, consent, unsubscribed, bounced) = match m.channel.as_str() {
+        "email" => (
+            m.email.as_deref(),
+            m.consent_email,
+            m.unsubscribed_email_at,
+            m.email_bounced_at,
+        ),
+        _ => (m.phone.as_deref(), m.consent_sms, m.unsubscribed_sms_at, None),
+    };
+    match address {
+        None => Err("no_contact"),
+        Some(_) if unsubscribed.is_some() => Err("unsubscribed"),
+        Some(_) if bounced.is_some() => Err("bounced"),
+        Some(_) if !consent => Err("no_consent"),
+        Some(a) => Ok(a),
+    }
+}

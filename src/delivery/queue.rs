@@ -1,0 +1,198 @@
+//! The apalis job queue on the store's own database (apalis-sqlite or apalis-postgres). A job
+//! carries a message id and nothing else; the ledger decides what an attempt does.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use apalis::prelude::*;
+use apalis_postgres::PostgresStorage;
+use apalis_sqlite::SqliteStorage;
+use serde::{Deserialize, Serialize};
+
+use super::{Attempted, Deliverer};
+use crate::store::Store;
+
+/// The queue's name in apalis's tables.
+pub const QUEUE: &str = "rekindle-deliveries";
+
+/// How long a stopping worker lets in-flight deliveries finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+#[error("job queue: {0}")]
+pub struct QueueError(String);
+
+fn queue_err(e: impl std::fmt::Display) -> QueueError {
+    QueueError(e.to_string())
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeliveryJob {
+    pub message_id: i64,
+}
+
+/// Counts of how attempts ended in one drain.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    pub sent: u64,
+    pub retry: u64,
+    pub failed: u64,
+    pub bounced: u64,
+    pub skipped: u64,
+    pub expired: u64,
+    pub not_claimed: u64,
+}
+
+impl Tally {
+    fn add(&mut self, a: Attempted) {
+        match a {
+            Attempted::Sent => self.sent += 1,
+            Attempted::Retry => self.retry += 1,
+            Attempted::Failed => self.failed += 1,
+            Attempted::Bounced => self.bounced += 1,
+            Attempted::Skipped => self.skipped += 1,
+            Attempted::Expired => self.expired += 1,
+            Attempted::NotClaimed => self.not_claimed += 1,
+        }
+    }
+}
+
+/// Creates apalis's tables. On SQLite this runs on a throw-away pool: apalis's setup switches
+/// its connection to `synchronous = OFF`, which must not leak into the store's own pool.
+pub async fn setup(store: &Store) -> Result<(), QueueError> {
+    match store {
+        Store::Sqlite(pool) => {
+            let options = (*pool.connect_options()).clone();
+            let setup_pool = sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options)
+                .await
+                .map_err(queue_err)?;
+            let result = SqliteStorage::setup(&setup_pool).await.map_err(queue_err);
+            setup_pool.close().await;
+            result
+        }
+        Store::Postgres(pool) => PostgresStorage::setup(pool).await.map_err(queue_err),
+    }
+}
+
+/// Pushes one job per message. `nonce` makes the idempotency keys unique to this process, so
+/// a job left behind by a killed process can never block the new one; the ledger's claim makes
+/// the duplicate harmless.
+pub async fn push(store: &Store, jobs: &[(i64, Duration)], nonce: &str) -> Result<(), QueueError> {
+    let tasks: Vec<_> = jobs
+        .iter()
+        .map(|(id, delay)| {
+            TaskBuilder::new(DeliveryJob { message_id: *id })
+                .idempotency_key(format!("m{id}-{nonce}"))
+                .max_attempts(5)
+                .run_after(*delay)
+                .build()
+        })
+        .collect();
+    match store {
+        Store::Sqlite(pool) => {
+            let mut s: SqliteStorage<DeliveryJob> =
+                SqliteStorage::new(pool).with_config(apalis_sqlite::Config::default().queue(QUEUE));
+            s.push_all(&mut futures_util::stream::iter(tasks))
+                .await
+                .map_err(queue_err)
+        }
+        Store::Postgres(pool) => {
+            let mut s: PostgresStorage<DeliveryJob> =
+                PostgresStorage::new(pool).with_config(apalis_postgres::Config::default().queue(QUEUE));
+            s.push_all(&mut futures_util::stream::iter(tasks))
+                .await
+                .map_err(queue_err)
+        }
+    }
+}
+
+struct WorkerState {
+    deliverer: Arc<Deliverer>,
+    tally: std::sync::Mutex<Tally>,
+    in_flight: AtomicUsize,
+}
+
+async fn handle(job: DeliveryJob, state: Data<Arc<WorkerState>>) -> Result<(), BoxDynError> {
+    state.in_flight.fetch_add(1, Ordering::SeqCst);
+    let result = state.deliverer.deliver(job.message_id).await;
+    state.in_flight.fetch_sub(1, Ordering::SeqCst);
+    match result {
+        Ok(a) => {
+            state.tally.lock().expect("tally lock").add(a);
+            Ok(())
+        }
+        // A store error leaves the message claimed; apalis retries the job and the orphan
+        // recovery returns the message to the queue if this process dies.
+        Err(e) => {
+            tracing::warn!(message = job.message_id, error = %e, "delivery attempt could not be recorded");
+            Err(Box::new(e))
+        }
+    }
+}
+
+/// Runs `concurrency` deliveries at a time until `stop` resolves, then lets in-flight ones
+/// finish. `stop` is given how many deliveries are in flight right now.
+pub async fn run_workers<F, Fut>(
+    deliverer: Arc<Deliverer>,
+    concurrency: usize,
+    stop: F,
+) -> Result<Tally, QueueError>
+where
+    F: FnOnce(Arc<dyn Fn() -> usize + Send + Sync>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let state = Arc::new(WorkerState {
+        deliverer: deliverer.clone(),
+        tally: std::sync::Mutex::new(Tally::default()),
+        in_flight: AtomicUsize::new(0),
+    });
+    let watched = state.clone();
+    let in_flight: Arc<dyn Fn() -> usize + Send + Sync> =
+        Arc::new(move || watched.in_flight.load(Ordering::SeqCst));
+    let stop = stop(in_flight);
+    let signal = async move {
+        stop.await;
+        Ok(())
+    };
+    let name = deliverer.instance.clone();
+    let monitor = Monitor::new().shutdown_timeout(SHUTDOWN_GRACE);
+    let run = match &deliverer.store {
+        Store::Sqlite(pool) => {
+            let storage: SqliteStorage<DeliveryJob> =
+                SqliteStorage::new(pool).with_config(apalis_sqlite::Config::default().queue(QUEUE));
+            let st = state.clone();
+            monitor
+                .register(move |i| {
+                    WorkerBuilder::new(format!("{name}-{i}"))
+                        .backend(storage.clone())
+                        .data(st.clone())
+                        .concurrency(concurrency)
+                        .build(handle)
+                })
+                .run_with_signal(signal)
+                .await
+        }
+        Store::Postgres(pool) => {
+            let storage: PostgresStorage<DeliveryJob> =
+                PostgresStorage::new(pool).with_config(apalis_postgres::Config::default().queue(QUEUE));
+            let st = state.clone();
+            monitor
+                .register(move |i| {
+                    WorkerBuilder::new(format!("{name}-{i}"))
+                        .backend(storage.clone())
+                        .data(st.clone())
+                        .concurrency(concurrency)
+                        .build(handle)
+                })
+                .run_with_signal(signal)
+                .await
+        }
+    };
+    run.map_err(queue_err)?;
+    let tally = *state.tally.lock().expect("tally lock");
+    Ok(tally)
+}

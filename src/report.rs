@@ -1,0 +1,226 @@
+//! What each rule achieved: decisions, deliveries, and conversions of the contacted group
+//! against the held-out group, with an uplift interval that stays honest at café-sized samples.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use crate::store::{CountRow, GroupRow};
+
+/// Below this many customers in either group the report says so instead of printing a rate
+/// difference that would mostly be noise.
+pub const MIN_GROUP: i64 = 10;
+const Z95: f64 = 1.959_963_984_540_054;
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Interval {
+    pub estimate: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
+/// Wilson score interval (95 %) for `k` successes out of `n`: sensible even for tiny n and
+/// for rates of 0 or 1, where the textbook p ± 1.96·SE collapses to a point.
+pub fn wilson(k: i64, n: i64) -> Option<Interval> {
+    if n <= 0 {
+        return None;
+    }
+    let (k, n) = (k as f64, n as f64);
+    let p = k / n;
+    let z2 = Z95 * Z95;
+    let denom = 1.0 + z2 / n;
+    let center = (p + z2 / (2.0 * n)) / denom;
+    let half = Z95 * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denom;
+    Some(Interval {
+        estimate: p,
+        low: (center - half).max(0.0),
+        high: (center + half).min(1.0),
+    })
+}
+
+/// Newcombe's hybrid score interval (95 %) for the difference of two proportions.
+pub fn uplift(k1: i64, n1: i64, k2: i64, n2: i64) -> Option<Interval> {
+    let (a, b) = (wilson(k1, n1)?, wilson(k2, n2)?);
+    let d = a.estimate - b.estimate;
+    Some(Interval {
+        estimate: d,
+        low: d - ((a.estimate - a.low).powi(2) + (b.high - b.estimate).powi(2)).sqrt(),
+        high: d + ((a.high - a.estimate).powi(2) + (b.estimate - b.low).powi(2)).sqrt(),
+    })
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RuleReport {
+    pub rule: String,
+    /// `decision` or `decision/reason` → count.
+    pub decisions: BTreeMap<String, i64>,
+    /// Message status → count.
+    pub messages: BTreeMap<String, i64>,
+    pub contacted: i64,
+    pub contacted_converted: i64,
+    pub held_out: i64,
+    pub held_out_converted: i64,
+    pub contacted_rate: Option<Interval>,
+    pub held_out_rate: Option<Interval>,
+    /// Present only when both groups have at least [`MIN_GROUP`] customers.
+    pub uplift: Option<Interval>,
+    /// One sentence a marketer can act on.
+    pub verdict: String,
+}
+
+pub fn build(
+    rules: &[String],
+    decisions: &[CountRow],
+    messages: &[CountRow],
+    groups: &[GroupRow],
+) -> Vec<RuleReport> {
+    rules
+        .iter()
+        .map(|rule| {
+            let mut r = RuleReport {
+                rule: rule.clone(),
+                ..RuleReport::default()
+            };
+            for d in decisions.iter().filter(|d| &d.rule_id == rule) {
+                let key = match &d.reason {
+                    Some(reason) => format!("{}/{reason}", d.label),
+                    None => d.label.clone(),
+                };
+                *r.decisions.entry(key).or_default() += d.n;
+            }
+            for m in messages.iter().filter(|m| &m.rule_id == rule) {
+                *r.messages.entry(m.label.clone()).or_default() += m.n;
+            }
+            for g in groups.iter().filter(|g| &g.rule_id == rule) {
+                if g.grp == "held_out" {
+                    (r.held_out, r.held_out_converted) = (g.n, g.converted);
+                } else {
+                    (r.contacted, r.contacted_converted) = (g.n, g.converted);
+                }
+            }
+            r.contacted_rate = wilson(r.contacted_converted, r.contacted);
+            r.held_out_rate = wilson(r.held_out_converted, r.held_out);
+            if r.contacted >= MIN_GROUP && r.held_out >= MIN_GROUP {
+                r.uplift = uplift(
+                    r.contacted_converted,
+                    r.contacted,
+                    r.held_out_converted,
+                    r.held_out,
+                );
+            }
+            r.verdict = verdict(&r);
+            r
+        })
+        .collect()
+}
+
+fn verdict(r: &RuleReport) -> String {
+    match r.uplift {
+        _ if r.contacted == 0 && r.held_out == 0 => "nothing sent yet".into(),
+        _ if r.held_out == 0 => "no control group (holdout_percent = 0): uplift cannot be measured".into(),
+        None => format!(
+            "not enough data yet: {} contacted, {} held out (need at least {MIN_GROUP} in each)",
+            r.contacted, r.held_out
+        ),
+        Some(u) if u.low > 0.0 => format!(
+            "works: +{:.0} points (95% CI +{:.0} to +{:.0})",
+            pct(u.estimate),
+            pct(u.low),
+            pct(u.high)
+        ),
+        Some(u) if u.high < 0.0 => format!(
+            "hurts: {:.0} points (95% CI {:.0} to {:.0})",
+            pct(u.estimate),
+            pct(u.low),
+            pct(u.high)
+        ),
+        Some(u) => format!(
+            "no clear effect yet: {:+.0} points (95% CI {:+.0} to {:+.0})",
+            pct(u.estimate),
+            pct(u.low),
+            pct(u.high)
+        ),
+    }
+}
+
+fn pct(x: f64) -> f64 {
+    100.0 * x
+}
+
+pub fn render_text(reports: &[RuleReport], since: Option<&str>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Rule report{}\n",
+        since.map(|s| format!(" since {s}")).unwrap_or_default()
+    );
+    for r in reports {
+        let _ = writeln!(out, "{}", r.rule);
+        let decisions: Vec<String> = r.decisions.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let _ = writeln!(
+            out,
+            "  decisions   {}",
+            if decisions.is_empty() {
+                "-".into()
+            } else {
+                decisions.join(", ")
+            }
+        );
+        let messages: Vec<String> = r.messages.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let _ = writeln!(
+            out,
+            "  messages    {}",
+            if messages.is_empty() {
+                "-".into()
+            } else {
+                messages.join(", ")
+            }
+        );
+        let rate = |k: i64, n: i64, i: &Option<Interval>| match i {
+            Some(i) => format!("{k}/{n} converted ({:.0}%)", pct(i.estimate)),
+            None => "-".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "  contacted   {}",
+            rate(r.contacted_converted, r.contacted, &r.contacted_rate)
+        );
+        let _ = writeln!(
+            out,
+            "  held out    {}",
+            rate(r.held_out_converted, r.held_out, &r.held_out_rate)
+        );
+        let _ = writeln!(out, "  verdict     {}\n", r.verdict);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wilson_matches_published_values() {
+        // Newcombe (1998), example: 81/263 → 0.2553 to 0.3662.
+        let w = wilson(81, 263).unwrap();
+        assert!(
+            (w.low - 0.2553).abs() < 5e-4 && (w.high - 0.3662).abs() < 5e-4,
+            "{w:?}"
+        );
+        // 0/10 still has a non-zero upper bound.
+        let w = wilson(0, 10).unwrap();
+        assert_eq!(w.low, 0.0);
+        assert!((w.high - 0.2775).abs() < 5e-4, "{w:?}");
+    }
+
+    #[test]
+    fn newcombe_difference_matches_published_values() {
+        // Newcombe (1998) method 10, 56/70 vs 48/80 → 0.0524 to 0.3339.
+        let u = uplift(56, 70, 48, 80).unwrap();
+        assert!(
+            (u.low - 0.0524).abs() < 5e-4 && (u.high - 0.3339).abs() < 5e-4,
+            "{u:?}"
+        );
+    }
+}

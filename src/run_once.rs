@@ -1,0 +1,136 @@
+//! `rekindle run --once`: evaluate every enabled rule at T, deliver every message due at or
+//! before T, and return when nothing due is left. Running it twice sends nothing twice: the
+//! decisions are unique per occurrence and each message is claimed before it is sent.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::delivery::queue::{self, QueueError, Tally};
+use crate::delivery::{Clock, Deliverer, DeliveryError};
+use crate::evaluate::{EvalError, Evaluation, Request, evaluate};
+use crate::rules::RuleSet;
+use crate::store::{Store, StoreError};
+
+/// How often a running process proves it is alive; a claim by a process silent for
+/// `ORPHAN_AFTER` is taken back.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+const ORPHAN_AFTER: i64 = 15;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Eval(#[from] EvalError),
+    #[error(transparent)]
+    Delivery(#[from] DeliveryError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Default)]
+pub struct RunSummary {
+    pub evaluation: Evaluation,
+    pub messages_created: u64,
+    pub recovered: u64,
+    pub attempts: Tally,
+    /// Messages still queued for later (a future send time or a retry).
+    pub waiting: u64,
+    /// Decisions newly marked converted.
+    pub converted: u64,
+}
+
+/// A process-unique name: worker names and job keys must not collide with a previous run's.
+pub fn instance_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    format!("{}-{}-{:08x}", host.trim(), std::process::id(), fastrand::u32(..))
+}
+
+pub async fn run_once(
+    store: &Store,
+    cfg: &Config,
+    set: &RuleSet,
+    at: Option<i64>,
+) -> Result<RunSummary, RunError> {
+    let clock = at.map_or(Clock::System, Clock::Fixed);
+    let t = clock.now();
+    let evaluation = evaluate(
+        store,
+        cfg,
+        set,
+        &Request {
+            at: t,
+            only: &[],
+            record: true,
+            samples_per_rule: 0,
+        },
+    )
+    .await?;
+    let mut summary = RunSummary {
+        evaluation,
+        ..RunSummary::default()
+    };
+    let wall = || jiff::Timestamp::now().as_second();
+    summary.messages_created = store.materialize_messages(t).await?;
+
+    let instance = instance_id();
+    store.register_instance(&instance, wall()).await?;
+    let heartbeat = {
+        let store = store.clone();
+        let instance = instance.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(HEARTBEAT).await;
+                if let Err(e) = store
+                    .register_instance(&instance, jiff::Timestamp::now().as_second())
+                    .await
+                {
+                    tracing::warn!(error = %e, "heartbeat failed");
+                }
+            }
+        })
+    };
+    let result = deliver_due(store, cfg, clock, &instance, &mut summary).await;
+    heartbeat.abort();
+    store.unregister_instance(&instance).await?;
+    result?;
+    summary.waiting = store.future_messages(t).await?.len() as u64;
+    summary.converted = crate::outcomes::mark_conversions(store, set, t).await?;
+    Ok(summary)
+}
+
+async fn deliver_due(
+    store: &Store,
+    cfg: &Config,
+    clock: Clock,
+    instance: &str,
+    summary: &mut RunSummary,
+) -> Result<(), RunError> {
+    let t = clock.now();
+    summary.recovered = store
+        .recover_orphans(jiff::Timestamp::now().as_second() - ORPHAN_AFTER)
+        .await?;
+    let due = store.due_messages(t).await?;
+    if due.is_empty() {
+        return Ok(());
+    }
+    queue::setup(store).await?;
+    let jobs: Vec<(i64, Duration)> = due.iter().map(|(id, _)| (*id, Duration::ZERO)).collect();
+    queue::push(store, &jobs, instance).await?;
+    let deliverer = Arc::new(Deliverer::new(store.clone(), cfg, instance.to_string(), clock)?);
+    let watch = store.clone();
+    summary.attempts = queue::run_workers(deliverer, cfg.delivery.concurrency, move |in_flight| async move {
+        // Done when nothing due is left and nothing is being sent.
+        loop {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            match watch.due_messages(t).await {
+                Ok(due) if due.is_empty() && in_flight() == 0 => break,
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "checking the queue failed"),
+            }
+        }
+    })
+    .await?;
+    Ok(())
+}

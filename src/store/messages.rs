@@ -1,0 +1,173 @@
+//! The delivery ledger: messages, their transitions, and the instances that claim them.
+
+use sqlx::FromRow;
+
+use super::{Store, StoreError, on_pool};
+
+/// A message claimed for sending, with what is needed to send it now.
+#[derive(Debug, Clone, FromRow)]
+pub struct ClaimedMessage {
+    pub id: i64,
+    pub rule_id: String,
+    pub channel: String,
+    pub attempts: i64,
+    pub scheduled_at: i64,
+    pub subject: Option<String>,
+    pub body: String,
+    pub customer_external_id: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub consent_email: bool,
+    pub consent_sms: bool,
+    pub unsubscribed_email_at: Option<i64>,
+    pub unsubscribed_sms_at: Option<i64>,
+    pub email_bounced_at: Option<i64>,
+}
+
+/// How a delivery attempt ended, as the ledger records it.
+#[derive(Debug, Clone)]
+pub struct Finish<'a> {
+    pub status: &'a str,
+    pub reason: Option<&'a str>,
+    pub provider_ref: Option<&'a str>,
+    pub error_code: Option<&'a str>,
+    pub error: Option<&'a str>,
+    pub outcome_unknown: bool,
+    /// For a retry: when to try again (status stays `queued`).
+    pub next_attempt_at: Option<i64>,
+}
+
+impl Store {
+    /// Creates a queued message for every recorded `send` decision that has none yet; safe to
+    /// repeat after a crash at any point. Returns how many were created.
+    pub async fn materialize_messages(&self, now: i64) -> Result<u64, StoreError> {
+        const INSERT: &str = "INSERT INTO messages (decision_id, rule_id, customer_id, channel, status, attempts, \
+            scheduled_at, next_attempt_at, subject, body, created_at, updated_at) \
+            SELECT d.id, d.rule_id, d.customer_id, d.channel, 'queued', 0, d.send_at, d.send_at, d.subject, \
+            COALESCE(d.body, ''), $1, $1 FROM decisions d \
+            WHERE d.decision = 'send' AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.decision_id = d.id)";
+        const EVENTS: &str = "INSERT INTO message_events (message_id, status, at) \
+            SELECT m.id, 'queued', m.created_at FROM messages m \
+            WHERE NOT EXISTS (SELECT 1 FROM message_events e WHERE e.message_id = m.id)";
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query(INSERT).bind(now).execute(&mut *tx).await?.rows_affected();
+            sqlx::query(EVENTS).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(n)
+        })
+    }
+
+    /// Ids of queued messages due at or before `now`, oldest first.
+    pub async fn due_messages(&self, now: i64) -> Result<Vec<(i64, i64)>, StoreError> {
+        const SQL: &str = "SELECT id, attempts FROM messages WHERE status = 'queued' AND next_attempt_at <= $1 \
+            ORDER BY next_attempt_at, id";
+        on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(now).fetch_all(pool).await?))
+    }
+
+    /// Queued messages not yet due: (id, attempts, next_attempt_at).
+    pub async fn future_messages(&self, now: i64) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+        const SQL: &str = "SELECT id, attempts, next_attempt_at FROM messages WHERE status = 'queued' \
+            AND next_attempt_at > $1 ORDER BY next_attempt_at, id";
+        on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(now).fetch_all(pool).await?))
+    }
+
+    pub async fn register_instance(&self, id: &str, now: i64) -> Result<(), StoreError> {
+        const SQL: &str = "INSERT INTO instances (id, started_at, heartbeat_at) VALUES ($1, $2, $2) \
+            ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at";
+        on_pool!(self, pool => { sqlx::query(SQL).bind(id).bind(now).execute(pool).await?; Ok(()) })
+    }
+
+    pub async fn unregister_instance(&self, id: &str) -> Result<(), StoreError> {
+        on_pool!(self, pool => { sqlx::query("DELETE FROM instances WHERE id = $1").bind(id).execute(pool).await?; Ok(()) })
+    }
+
+    /// Messages left `sending` by an instance whose heartbeat is older than `stale_before` (or
+    /// that is gone) go back to the queue: their process died mid-send.
+    pub async fn recover_orphans(&self, stale_before: i64) -> Result<u64, StoreError> {
+        const SQL: &str = "UPDATE messages SET status = 'queued', claimed_by = NULL \
+            WHERE status = 'sending' AND (claimed_by IS NULL OR claimed_by NOT IN \
+            (SELECT id FROM instances WHERE heartbeat_at >= $1))";
+        const GONE: &str = "DELETE FROM instances WHERE heartbeat_at < $1";
+        on_pool!(self, pool => {
+            let n = sqlx::query(SQL).bind(stale_before).execute(pool).await?.rows_affected();
+            sqlx::query(GONE).bind(stale_before).execute(pool).await?;
+            Ok(n)
+        })
+    }
+
+    /// Takes a queued, due message for sending (attempts + 1). `None` when it is not there to
+    /// take: already sent, taken by another worker, or not due — so a duplicate job is harmless.
+    pub async fn claim_message(
+        &self,
+        id: i64,
+        instance: &str,
+        now: i64,
+    ) -> Result<Option<ClaimedMessage>, StoreError> {
+        const CLAIM: &str = "UPDATE messages SET status = 'sending', attempts = attempts + 1, claimed_by = $2, \
+            updated_at = $3 WHERE id = $1 AND status = 'queued' AND next_attempt_at <= $3";
+        const EVENT: &str = "INSERT INTO message_events (message_id, status, at) VALUES ($1, 'sending', $2)";
+        const LOAD: &str = "SELECT m.id, m.rule_id, m.channel, m.attempts, m.scheduled_at, m.subject, m.body, \
+            c.external_id AS customer_external_id, c.email, c.phone, c.consent_email, c.consent_sms, \
+            c.unsubscribed_email_at, c.unsubscribed_sms_at, c.email_bounced_at \
+            FROM messages m JOIN customers c ON c.id = m.customer_id WHERE m.id = $1";
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let taken = sqlx::query(CLAIM).bind(id).bind(instance).bind(now).execute(&mut *tx).await?.rows_affected();
+            if taken == 0 {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            sqlx::query(EVENT).bind(id).bind(now).execute(&mut *tx).await?;
+            let m = sqlx::query_as(LOAD).bind(id).fetch_one(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(Some(m))
+        })
+    }
+
+    /// Records the end of an attempt and its transition event in one transaction.
+    pub async fn finish_message(&self, id: i64, f: &Finish<'_>, now: i64) -> Result<(), StoreError> {
+        const UPDATE: &str = "UPDATE messages SET status = $2, reason = $3, provider_ref = COALESCE($4, provider_ref), \
+            last_error_code = COALESCE($5, last_error_code), last_error = COALESCE($6, last_error), \
+            outcome_unknown = (outcome_unknown OR $7), next_attempt_at = COALESCE($8, next_attempt_at), \
+            sent_at = CASE WHEN $2 = 'sent' THEN $9 ELSE sent_at END, claimed_by = NULL, updated_at = $9 \
+            WHERE id = $1";
+        const EVENT: &str =
+            "INSERT INTO message_events (message_id, status, at, detail) VALUES ($1, $2, $3, $4)";
+        let detail = match (f.error_code, f.error) {
+            (Some(c), Some(e)) => Some(format!("{c} {e}")),
+            (None, Some(e)) => Some(e.to_string()),
+            _ => f.reason.map(str::to_string),
+        };
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(UPDATE)
+                .bind(id).bind(f.status).bind(f.reason).bind(f.provider_ref).bind(f.error_code).bind(f.error)
+                .bind(f.outcome_unknown).bind(f.next_attempt_at).bind(now)
+                .execute(&mut *tx).await?;
+            sqlx::query(EVENT).bind(id).bind(f.status).bind(now).bind(detail).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// A hard bounce: no more email to this customer's address.
+    pub async fn mark_email_bounced(&self, message_id: i64, now: i64) -> Result<(), StoreError> {
+        const SQL: &str = "UPDATE customers SET email_bounced_at = $2 WHERE id = \
+            (SELECT customer_id FROM messages WHERE id = $1) AND email_bounced_at IS NULL";
+        on_pool!(self, pool => { sqlx::query(SQL).bind(message_id).bind(now).execute(pool).await?; Ok(()) })
+    }
+
+    /// Message counts per status.
+    pub async fn message_status_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        const SQL: &str = "SELECT status, count(*) FROM messages GROUP BY status ORDER BY status";
+        on_pool!(self, pool => Ok(sqlx::query_as(SQL).fetch_all(pool).await?))
+    }
+
+    /// Every transition of one message, oldest first: (status, at, detail).
+    pub async fn message_history(&self, id: i64) -> Result<Vec<(String, i64, Option<String>)>, StoreError> {
+        const SQL: &str =
+            "SELECT status, at, detail FROM message_events WHERE message_id = $1 ORDER BY at, id";
+        on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(id).fetch_all(pool).await?))
+    }
+}
