@@ -124,3 +124,24 @@ impl Store {
         on_pool!(self, pool => Ok(sqlx::query_scalar("SELECT id FROM customers ORDER BY id").fetch_all(pool).await?))
     }
 }
+
+impl Store {
+    /// Unsubscribes a customer from a channel (`email` or `sms`); the first time counts.
+    /// Returns false when there is no such customer.
+    pub async fn unsubscribe(
+        &self,
+        external_id: &str,
+        channel: crate::rules::Channel,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        const EMAIL: &str = "UPDATE customers SET unsubscribed_email_at = COALESCE(unsubscribed_email_at, $2), \
+            updated_at = $2 WHERE external_id = $1";
+        const SMS: &str = "UPDATE customers SET unsubscribed_sms_at = COALESCE(unsubscribed_sms_at, $2), \
+            updated_at = $2 WHERE external_id = $1";
+        let sql = match channel {
+            crate::rules::Channel::Email => EMAIL,
+            crate::rules::Channel::Sms => SMS,
+        };
+        on_pool!(self, pool => Ok(sqlx::query(sql).bind(external_id).bind(at).execute(pool).await?.rows_affected() > 0))
+    }
+}

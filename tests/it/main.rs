@@ -2,6 +2,7 @@
 //! against a real SQLite file and, where configured, the real PostgreSQL.
 
 mod cli;
+mod delivery;
 mod health;
 mod helpers;
 mod import;

@@ -1,0 +1,243 @@
+//! `run --once`: delivery to the outboxes, re-checks at send time, quiet hours, lateness,
+//! conversions and the report, through the real binary on both backends.
+
+use serde_json::Value;
+
+use crate::helpers::{Backend, CUSTOMERS_HEADER, EVENTS_HEADER, Run, Workspace, backends, load};
+
+const WIN_BACK: &str = r#"id = "win-back"
+name = "Win back"
+[trigger]
+type = "inactive"
+events = ["visit"]
+days = 30
+[message]
+channel = "email"
+fallback = "sms"
+subject = "We miss you, {{ customer.first_name }}!"
+body = "Hi {{ customer.name }}, come back."
+[goal]
+events = ["visit"]
+within = "14d"
+"#;
+
+fn workspace(backend: Backend, rule: &str, config: &str) -> Workspace {
+    let ws = Workspace::with_config(backend, config);
+    ws.write("rules/win-back.toml", rule);
+    let customers = format!(
+        "{CUSTOMERS_HEADER}\n\
+         anna,<b>Anna</b> & Co,anna@example.com,,,Europe/Budapest,yes,,\n\
+         ben,Ben Ito,,+81 90 1234 5678,,Asia/Tokyo,,yes,\n"
+    );
+    let events = format!(
+        "{EVENTS_HEADER}\na1,anna,visit,2026-05-01T10:00:00Z,,\nb1,ben,visit,2026-05-02T10:00:00Z,,\n"
+    );
+    load(&ws, &customers, &events);
+    ws
+}
+
+fn run_at(ws: &Workspace, at: &str) -> Run {
+    let r = ws.rekindle(&["run", "--once", "--at", at]);
+    assert_eq!(r.code, 0, "{:?}: {r:?}", ws.backend);
+    r
+}
+
+fn emails(ws: &Workspace) -> Vec<String> {
+    let dir = ws.path("outbox/email");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect()
+}
+
+fn sms_lines(ws: &Workspace) -> Vec<Value> {
+    std::fs::read_to_string(ws.path("outbox/sms/sms.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn run_once_delivers_each_message_once_however_often_it_runs() {
+    for backend in backends() {
+        let ws = workspace(backend, WIN_BACK, "");
+        // 13:00 in Tokyo, 06:00 in Budapest: outside every quiet period.
+        let r = run_at(&ws, "2026-06-15T04:00:00Z");
+        assert!(r.stdout.contains("sent 2"), "{backend:?}: {r:?}");
+        run_at(&ws, "2026-06-15T04:00:00Z");
+        run_at(&ws, "2026-06-16T04:00:00Z");
+        let mails = emails(&ws);
+        assert_eq!(mails.len(), 1, "{backend:?}");
+        let sms = sms_lines(&ws);
+        assert_eq!(sms.len(), 1, "{backend:?}");
+        assert_eq!(sms[0]["to"], "+819012345678");
+        assert_eq!(sms[0]["body"], "Hi Ben Ito, come back.");
+        let store = ws.store().await;
+        assert_eq!(
+            store.message_status_counts().await.unwrap(),
+            [("sent".to_string(), 2)],
+            "{backend:?}"
+        );
+        store.close().await;
+    }
+}
+
+#[test]
+fn emails_carry_a_stable_message_id_and_escape_customer_data_in_html() {
+    let ws = workspace(
+        Backend::Sqlite,
+        WIN_BACK,
+        "[email]\nfrom = \"Café Aroma <hello@cafe.example>\"\n",
+    );
+    run_at(&ws, "2026-06-15T12:00:00Z");
+    let mail = emails(&ws).pop().expect("one email");
+    assert!(
+        mail.contains("From: =?utf-8?") || mail.contains("From: \"Café Aroma\""),
+        "{mail}"
+    );
+    assert!(mail.contains("To: anna@example.com"), "{mail}");
+    let id = mail
+        .lines()
+        .find(|l| l.starts_with("Message-ID: "))
+        .expect("Message-ID");
+    assert!(
+        id.starts_with("Message-ID: <rekindle.") && id.ends_with("@cafe.example>"),
+        "{id}"
+    );
+    // Plain part as written, HTML part escaped (quoted-printable may fold lines: unfold first).
+    let unfolded = mail.replace("=\r\n", "").replace("=\n", "");
+    assert!(unfolded.contains("Hi <b>Anna</b> & Co, come back."), "{mail}");
+    assert!(
+        unfolded.contains("Hi &lt;b&gt;Anna&lt;&#x2f;b&gt; &amp; Co, come back."),
+        "{mail}"
+    );
+    assert!(!unfolded.contains("<p>Hi <b>"), "{mail}");
+}
+
+#[tokio::test]
+async fn an_unsubscribe_after_queueing_wins() {
+    for backend in backends() {
+        let rule = WIN_BACK.replace("body = ", "send_at = \"10:00\"\nbody = ");
+        let ws = workspace(backend, &rule, "");
+        // 07:00 in Budapest: Anna's email waits for 10:00 local (08:00 UTC).
+        let r = run_at(&ws, "2026-06-15T05:00:00Z");
+        assert!(r.stdout.contains("waiting for later: 1"), "{backend:?}: {r:?}");
+        let store = ws.store().await;
+        assert!(
+            store
+                .unsubscribe("anna", rekindle::rules::Channel::Email, 1)
+                .await
+                .unwrap()
+        );
+        let r = run_at(&ws, "2026-06-15T08:00:00Z");
+        assert!(r.stdout.contains("skipped 1"), "{backend:?}: {r:?}");
+        assert!(
+            emails(&ws).is_empty(),
+            "{backend:?}: nothing may reach an unsubscribed customer"
+        );
+        let counts = store.message_status_counts().await.unwrap();
+        assert!(
+            counts.contains(&("skipped".to_string(), 1)),
+            "{backend:?}: {counts:?}"
+        );
+        store.close().await;
+    }
+}
+
+#[test]
+fn sms_waits_out_quiet_hours_and_a_stale_message_expires() {
+    let ws = workspace(Backend::Sqlite, WIN_BACK, "[delivery]\nmax_lateness = \"6h\"\n");
+    // 22:00 in Tokyo: Ben's SMS is held until 08:00 Tokyo (23:00 UTC).
+    let r = run_at(&ws, "2026-06-15T13:00:00Z");
+    assert!(r.stdout.contains("waiting for later: 1"), "{r:?}");
+    assert!(sms_lines(&ws).is_empty());
+    run_at(&ws, "2026-06-15T22:59:59Z");
+    assert!(sms_lines(&ws).is_empty(), "still quiet");
+    run_at(&ws, "2026-06-15T23:00:00Z");
+    assert_eq!(sms_lines(&ws).len(), 1);
+
+    // The same situation, but the service was down until long after the quiet hours ended.
+    let ws = workspace(Backend::Sqlite, WIN_BACK, "[delivery]\nmax_lateness = \"6h\"\n");
+    run_at(&ws, "2026-06-15T13:00:00Z");
+    let r = run_at(&ws, "2026-06-16T06:00:00Z");
+    assert!(r.stdout.contains("expired 1"), "{r:?}");
+    assert!(sms_lines(&ws).is_empty(), "a stale message is not sent");
+}
+
+#[tokio::test]
+async fn conversions_are_counted_for_contacted_and_held_out_customers() {
+    for backend in backends() {
+        let ws = Workspace::with_config(backend, "");
+        ws.write(
+            "rules/win-back.toml",
+            &WIN_BACK.replace("[goal]", "[experiment]\nholdout_percent = 50\n[goal]"),
+        );
+        let mut customers = String::from(CUSTOMERS_HEADER);
+        let mut events = String::from(EVENTS_HEADER);
+        for i in 0..60 {
+            customers.push_str(&format!("\nc{i:02},C{i},c{i}@example.com,,,,yes,,"));
+            events.push_str(&format!("\nv{i:02},c{i:02},visit,2026-05-01T10:00:00Z,,"));
+        }
+        customers.push('\n');
+        load(&ws, &customers, &events);
+        run_at(&ws, "2026-06-15T12:00:00Z");
+
+        // Every third customer comes back within the goal window, c00 and c01 only after it.
+        let mut later = String::from(EVENTS_HEADER);
+        let (mut contacted, mut held) = ((0, 0), (0, 0));
+        for i in 0..60 {
+            let id = format!("c{i:02}");
+            let held_out = rekindle::rules::pipeline::holdout_bucket("win-back", &id) < 50;
+            let converts = i % 3 == 0 && i > 1;
+            let group = if held_out { &mut held } else { &mut contacted };
+            group.0 += 1;
+            group.1 += i64::from(converts);
+            if converts {
+                later.push_str(&format!("\nr{i:02},{id},visit,2026-06-20T10:00:00Z,,"));
+            }
+        }
+        later.push_str("\nlate0,c00,visit,2026-07-01T10:00:00Z,,\nlate1,c01,visit,2026-06-30T10:00:00Z,,\n");
+        ws.write("later.csv", &later);
+        assert_eq!(ws.rekindle(&["import", "events", "later.csv"]).code, 0);
+
+        let r = ws.rekindle(&["report", "--format", "json", "--rule", "win-back"]);
+        assert_eq!(r.code, 0, "{backend:?}: {r:?}");
+        let v: Value = serde_json::from_str(&r.stdout).unwrap();
+        let w = &v[0];
+        assert_eq!(
+            (
+                w["contacted"].as_i64().unwrap(),
+                w["contacted_converted"].as_i64().unwrap()
+            ),
+            contacted,
+            "{backend:?}: {w}"
+        );
+        assert_eq!(
+            (
+                w["held_out"].as_i64().unwrap(),
+                w["held_out_converted"].as_i64().unwrap()
+            ),
+            held,
+            "{backend:?}: {w}"
+        );
+        assert_eq!(w["decisions"]["send"].as_i64().unwrap(), contacted.0);
+        assert_eq!(w["messages"]["sent"].as_i64().unwrap(), contacted.0);
+        assert!(w["uplift"].is_object(), "{w}");
+        assert!(
+            w["verdict"].as_str().unwrap().starts_with("no clear effect"),
+            "{w}"
+        );
+
+        let text = ws.rekindle(&["report", "--rule", "win-back"]);
+        assert!(
+            text.stdout
+                .contains(&format!("{}/{} converted", contacted.1, contacted.0)),
+            "{text:?}"
+        );
+    }
+}
