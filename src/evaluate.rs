@@ -217,7 +217,8 @@ fn customer_facts(c: &CustomerRecord, default_zone: &jiff::tz::TimeZone) -> Cust
     let mut f = CustomerFacts::new(c.external_id.clone(), zone);
     f.id = c.id;
     f.name = c.name.clone();
-    f.email = c.email.clone();
+    // A hard-bounced address is no way to reach anyone.
+    f.email = c.email.clone().filter(|_| c.email_bounced_at.is_none());
     f.phone = c.phone.clone();
     f.birthday = c.birthday.as_deref().and_then(|b| Birthday::parse(b).ok());
     f.consent_email = c.consent_email;

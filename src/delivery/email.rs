@@ -26,6 +26,8 @@ enum Transport {
 
 pub struct EmailSender {
     transport: Transport,
+    /// The longest one SMTP exchange may take.
+    deadline: Duration,
     from: Mailbox,
     domain: String,
 }
@@ -69,8 +71,12 @@ impl EmailSender {
         };
         let from: Mailbox = cfg.from.parse().expect("validated with the configuration");
         let domain = from.email.domain().to_string();
+        let timeout = crate::rules::parse_duration(&cfg.smtp.timeout)
+            .unwrap_or(30)
+            .max(1) as u64;
         Ok(EmailSender {
             transport,
+            deadline: Duration::from_secs(2 * timeout),
             from,
             domain,
         })
@@ -125,11 +131,18 @@ impl EmailSender {
                     retry_after: None,
                     outcome_unknown: false,
                 }),
-            Transport::Smtp(t) => t
-                .send(message)
-                .await
-                .map(|_| id)
-                .map_err(|err| classify_smtp(&err)),
+            // lettre's timeouts do not cover every read of the async transport: a server that
+            // goes silent after DATA would hold the attempt forever. The deadline covers the
+            // whole exchange; what happened to the message is then unknown.
+            Transport::Smtp(t) => match tokio::time::timeout(self.deadline, t.send(message)).await {
+                Ok(sent) => sent.map(|_| id).map_err(|err| classify_smtp(&err)),
+                Err(_) => Err(Failure::Transient {
+                    code: None,
+                    message: format!("no answer within {} s", self.deadline.as_secs()),
+                    retry_after: None,
+                    outcome_unknown: true,
+                }),
+            },
         }
     }
 }
@@ -147,7 +160,10 @@ fn classify_smtp(err: &lettre::transport::smtp::Error) -> Failure {
             hard_bounce,
         }
     } else {
-        let outcome_unknown = err.is_timeout() && message.to_ascii_lowercase().contains("data");
+        // lettre does not say which command timed out; a silence after the end of DATA may
+        // mean the message arrived, so every timeout is recorded as "outcome unknown" (over-
+        // rather than under-reported). The retry carries the same Message-ID.
+        let outcome_unknown = err.is_timeout();
         Failure::Transient {
             code,
             message,

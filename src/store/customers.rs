@@ -35,6 +35,8 @@ pub struct CustomerRecord {
     pub consent_sms: bool,
     pub unsubscribed_email_at: Option<i64>,
     pub unsubscribed_sms_at: Option<i64>,
+    /// A hard bounce: the address no longer counts as a way to reach the customer.
+    pub email_bounced_at: Option<i64>,
     pub attributes: String,
     pub tags: String,
     pub created_at: i64,
@@ -101,8 +103,8 @@ impl Store {
         external_id: &str,
     ) -> Result<Option<CustomerRecord>, StoreError> {
         const SQL: &str = "SELECT id, external_id, name, email, phone, birthday, timezone, consent_email, \
-            consent_sms, unsubscribed_email_at, unsubscribed_sms_at, attributes, tags, created_at, \
-            updated_at FROM customers WHERE external_id = $1";
+            consent_sms, unsubscribed_email_at, unsubscribed_sms_at, email_bounced_at, attributes, tags, \
+            created_at, updated_at FROM customers WHERE external_id = $1";
         on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(external_id).fetch_optional(pool).await?))
     }
 

@@ -64,8 +64,8 @@ impl Store {
     /// Every customer, ascending id.
     pub fn customers_ordered(&self) -> BoxStream<'_, Result<CustomerRecord, StoreError>> {
         const SQL: &str = "SELECT id, external_id, name, email, phone, birthday, timezone, consent_email, \
-            consent_sms, unsubscribed_email_at, unsubscribed_sms_at, attributes, tags, created_at, \
-            updated_at FROM customers ORDER BY id";
+            consent_sms, unsubscribed_email_at, unsubscribed_sms_at, email_bounced_at, attributes, tags, \
+            created_at, updated_at FROM customers ORDER BY id";
         on_pool!(self, pool => Box::pin(sqlx::query_as(SQL).fetch(pool).map_err(StoreError::from)))
     }
 

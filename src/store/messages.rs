@@ -164,6 +164,12 @@ impl Store {
         on_pool!(self, pool => Ok(sqlx::query_as(SQL).fetch_all(pool).await?))
     }
 
+    /// Attempts so far, and whether an attempt may have arrived without a confirmation.
+    pub async fn message_attempts(&self, id: i64) -> Result<(i64, bool), StoreError> {
+        const SQL: &str = "SELECT attempts, outcome_unknown FROM messages WHERE id = $1";
+        on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(id).fetch_one(pool).await?))
+    }
+
     /// Every transition of one message, oldest first: (status, at, detail).
     pub async fn message_history(&self, id: i64) -> Result<Vec<(String, i64, Option<String>)>, StoreError> {
         const SQL: &str =

@@ -11,4 +11,6 @@ mod recompute;
 mod rules_check;
 mod rules_cli;
 mod rules_support;
+mod smtp;
+mod smtp_server;
 mod triggers;

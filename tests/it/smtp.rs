@@ -1,0 +1,173 @@
+//! Email over real SMTP to a scripted server: retries, permanent failures, hard bounces,
+//! dropped connections and stalls each end in the documented state.
+
+use crate::helpers::{Backend, CUSTOMERS_HEADER, EVENTS_HEADER, Workspace, load};
+use crate::smtp_server::{AfterData, SmtpServer};
+
+const RULE: &str = r#"id = "win-back"
+name = "Win back"
+[trigger]
+type = "inactive"
+days = 30
+[message]
+channel = "email"
+subject = "We miss you"
+body = "Come back, {{ customer.first_name }}."
+"#;
+
+fn workspace(port: u16) -> Workspace {
+    let ws = Workspace::with_config(
+        Backend::Sqlite,
+        &format!(
+            "[email]\ntransport = \"smtp\"\nfrom = \"Café <hello@cafe.example>\"\n\
+             [email.smtp]\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\ntimeout = \"2s\"\n"
+        ),
+    );
+    ws.write("rules/win-back.toml", RULE);
+    let customers = format!("{CUSTOMERS_HEADER}\nanna,Anna,anna@example.com,,,,yes,,\n");
+    let events = format!("{EVENTS_HEADER}\na1,anna,visit,2026-05-01T10:00:00Z,,\n");
+    load(&ws, &customers, &events);
+    ws
+}
+
+const T: &str = "2026-06-15T12:00:00Z";
+/// Later than any first-retry backoff (at most 144 s).
+const T_RETRY: &str = "2026-06-15T12:10:00Z";
+
+fn message_id(payload: &str) -> String {
+    payload
+        .lines()
+        .find(|l| l.starts_with("Message-ID:"))
+        .expect("Message-ID header")
+        .to_string()
+}
+
+async fn status_and_error(ws: &Workspace) -> (String, Option<String>) {
+    let store = ws.store().await;
+    let counts = store.message_status_counts().await.unwrap();
+    let history = store.message_history(1).await.unwrap();
+    store.close().await;
+    (
+        counts[0].0.clone(),
+        history.iter().rev().find_map(|h| h.2.clone()),
+    )
+}
+
+#[tokio::test]
+async fn a_451_is_retried_later_with_the_same_message_id() {
+    let server = SmtpServer::start();
+    server.script([AfterData::Reply("451 4.3.0 try again later")]);
+    let ws = workspace(server.port());
+    let r = ws.rekindle(&["run", "--once", "--at", T]);
+    assert!(r.stdout.contains("retry later 1"), "{r:?}");
+    let (status, error) = status_and_error(&ws).await;
+    assert_eq!(status, "queued");
+    assert!(error.unwrap().starts_with("451"), "the last error is kept");
+    // Not due yet: nothing is tried again at the same instant.
+    ws.rekindle(&["run", "--once", "--at", T]);
+    assert_eq!(server.state.lock().unwrap().received.len(), 1);
+
+    let r = ws.rekindle(&["run", "--once", "--at", T_RETRY]);
+    assert!(r.stdout.contains("sent 1"), "{r:?}");
+    let s = server.state.lock().unwrap();
+    assert_eq!((s.received.len(), s.accepted.len()), (2, 1));
+    assert_eq!(
+        message_id(&s.received[0]),
+        message_id(&s.received[1]),
+        "a retry is recognisably the same message"
+    );
+    assert!(s.accepted[0].contains("Come back, Anna."));
+}
+
+#[tokio::test]
+async fn a_550_on_the_recipient_is_a_hard_bounce_and_never_retried() {
+    let server = SmtpServer::start();
+    server
+        .state
+        .lock()
+        .unwrap()
+        .reject_rcpt
+        .insert("anna@example.com".into(), "550 5.1.1 no such user");
+    let ws = workspace(server.port());
+    let r = ws.rekindle(&["run", "--once", "--at", T]);
+    assert!(r.stdout.contains("bounced 1"), "{r:?}");
+    ws.rekindle(&["run", "--once", "--at", T_RETRY]);
+    let (status, error) = status_and_error(&ws).await;
+    assert_eq!(status, "bounced");
+    assert!(error.unwrap().starts_with("550"));
+    // The address is suppressed: the next occurrence finds no usable email.
+    let store = ws.store().await;
+    let anna = store.customer_by_external_id("anna").await.unwrap().unwrap();
+    assert!(anna.email_bounced_at.is_some());
+    store.close().await;
+    // Anna comes back in July and lapses again: the new occurrence cannot use her address.
+    ws.write(
+        "more.csv",
+        &format!("{EVENTS_HEADER}\na2,anna,visit,2026-07-01T10:00:00Z,,\n"),
+    );
+    assert_eq!(ws.rekindle(&["import", "events", "more.csv"]).code, 0);
+    let r = ws.rekindle(&[
+        "rules",
+        "preview",
+        "--at",
+        "2026-09-15T12:00:00Z",
+        "--format",
+        "json",
+    ]);
+    let d: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {r:?}"));
+    assert_eq!(
+        (d["decision"].as_str(), d["reason"].as_str()),
+        (Some("skipped"), Some("no_contact")),
+        "{r:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_permanent_data_rejection_fails_without_retry() {
+    let server = SmtpServer::start();
+    server.script([AfterData::Reply("554 5.7.1 message refused")]);
+    let ws = workspace(server.port());
+    let r = ws.rekindle(&["run", "--once", "--at", T]);
+    assert!(r.stdout.contains("failed 1"), "{r:?}");
+    ws.rekindle(&["run", "--once", "--at", T_RETRY]);
+    assert_eq!(server.state.lock().unwrap().received.len(), 1, "never retried");
+    assert_eq!(status_and_error(&ws).await.0, "failed");
+}
+
+#[tokio::test]
+async fn dropped_connections_stalls_and_refusals_are_transient() {
+    for (what, step) in [
+        ("dropped mid-DATA", Some(AfterData::Drop)),
+        (
+            "421 closing",
+            Some(AfterData::Reply("421 4.4.2 closing connection")),
+        ),
+        ("stall", Some(AfterData::Stall(std::time::Duration::from_secs(8)))),
+    ] {
+        let server = SmtpServer::start();
+        server.script(step);
+        let ws = workspace(server.port());
+        let r = ws.rekindle(&["run", "--once", "--at", T]);
+        assert!(r.stdout.contains("retry later 1"), "{what}: {r:?}");
+        let store = ws.store().await;
+        let (_, unknown) = store.message_attempts(1).await.unwrap();
+        store.close().await;
+        assert_eq!(
+            unknown,
+            what == "stall",
+            "{what}: only a silence leaves the outcome unknown"
+        );
+        let r = ws.rekindle(&["run", "--once", "--at", T_RETRY]);
+        assert!(r.stdout.contains("sent 1"), "{what}: {r:?}");
+        assert_eq!(server.state.lock().unwrap().accepted.len(), 1, "{what}");
+    }
+    // Nothing listening at all.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let ws = workspace(port);
+    let r = ws.rekindle(&["run", "--once", "--at", T]);
+    assert!(r.stdout.contains("retry later 1"), "{r:?}");
+}
