@@ -171,3 +171,70 @@ async fn dropped_connections_stalls_and_refusals_are_transient() {
     let r = ws.rekindle(&["run", "--once", "--at", T]);
     assert!(r.stdout.contains("retry later 1"), "{r:?}");
 }
+
+/// Python's aiosmtpd, a real independent SMTP implementation (installed by `.ci/run`).
+fn aiosmtpd_available() -> bool {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import aiosmtpd"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("aiosmtpd is not installed under CI=true: `.ci/run` installs it with pip");
+        }
+        eprintln!("WARNING: python3 -m aiosmtpd is not available; the SMTP interoperability test is NOT run");
+    }
+    ok
+}
+
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn interoperates_with_aiosmtpd() {
+    if !aiosmtpd_available() {
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let maildir = tempfile::tempdir().unwrap();
+    for sub in ["tmp", "new", "cur"] {
+        std::fs::create_dir(maildir.path().join(sub)).unwrap();
+    }
+    let _server = Child(
+        std::process::Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(maildir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start aiosmtpd"),
+    );
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let ws = workspace(port);
+    // A non-ASCII name exercises the body encoding negotiation.
+    ws.write("c2.csv", &format!("{CUSTOMERS_HEADER}\nanna,Anna Kovács-Győri,anna@example.com,,,,yes,,\n"));
+    assert_eq!(ws.rekindle(&["import", "customers", "c2.csv"]).code, 0);
+    let r = ws.rekindle(&["run", "--once", "--at", T]);
+    let history = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = ws.store().await;
+        store.message_history(1).await.unwrap()
+    });
+    assert!(r.stdout.contains("sent 1"), "{r:?} {history:?}");
+    let new = maildir.path().join("new");
+    let files: Vec<_> = std::fs::read_dir(&new).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(files.len(), 1, "one message in the maildir");
+    let mail = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(mail.contains("Subject: We miss you"), "{mail}");
+    assert!(mail.contains("Message-ID: <rekindle.1@cafe.example>"), "{mail}");
+}
