@@ -86,6 +86,8 @@ pub struct SmtpConfig {
 pub enum SmsProviderKind {
     /// One JSON line per message in `outbox_dir/sms.jsonl`.
     Outbox,
+    Twilio,
+    Webhook,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -93,6 +95,37 @@ pub enum SmsProviderKind {
 pub struct SmsConfig {
     pub provider: SmsProviderKind,
     pub outbox_dir: PathBuf,
+    /// Per-request timeout for HTTP providers.
+    pub timeout: String,
+    pub twilio: TwilioConfig,
+    pub webhook: WebhookConfig,
+}
+
+/// Twilio's Messages API; the auth token comes from `REKINDLE_TWILIO_AUTH_TOKEN`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TwilioConfig {
+    pub base_url: String,
+    pub account_sid: String,
+    /// The sending number, E.164.
+    pub from: String,
+}
+
+/// The business's own gateway; the signing secret comes from `REKINDLE_SMS_WEBHOOK_SECRET`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookConfig {
+    pub url: String,
+}
+
+impl Default for TwilioConfig {
+    fn default() -> Self {
+        TwilioConfig {
+            base_url: "https://api.twilio.com".into(),
+            account_sid: String::new(),
+            from: String::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -135,6 +168,9 @@ impl Default for SmsConfig {
         SmsConfig {
             provider: SmsProviderKind::Outbox,
             outbox_dir: PathBuf::from("outbox/sms"),
+            timeout: "10s".into(),
+            twilio: TwilioConfig::default(),
+            webhook: WebhookConfig::default(),
         }
     }
 }
@@ -387,6 +423,39 @@ impl Config {
                 "email.from",
                 format!("not a valid sender: {:?}", self.email.from),
             ));
+        }
+        if let Err(e) = crate::rules::parse_duration(&self.sms.timeout) {
+            return Err(invalid("sms.timeout", e));
+        }
+        match self.sms.provider {
+            SmsProviderKind::Twilio => {
+                let t = &self.sms.twilio;
+                if !t.account_sid.starts_with("AC") {
+                    return Err(invalid(
+                        "sms.twilio.account_sid",
+                        "must be set (it starts with AC)".into(),
+                    ));
+                }
+                if crate::domain::Phone::parse(&t.from).is_err() {
+                    return Err(invalid(
+                        "sms.twilio.from",
+                        format!("not an E.164 number: {:?}", t.from),
+                    ));
+                }
+                if !t.base_url.starts_with("http") {
+                    return Err(invalid(
+                        "sms.twilio.base_url",
+                        format!("not a URL: {:?}", t.base_url),
+                    ));
+                }
+            }
+            SmsProviderKind::Webhook if !self.sms.webhook.url.starts_with("http") => {
+                return Err(invalid(
+                    "sms.webhook.url",
+                    format!("not a URL: {:?}", self.sms.webhook.url),
+                ));
+            }
+            _ => {}
         }
         if self.delivery.concurrency == 0 {
             return Err(invalid("delivery.concurrency", "must be at least 1".into()));

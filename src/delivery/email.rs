@@ -94,6 +94,7 @@ impl EmailSender {
             code: None,
             message,
             hard_bounce: false,
+            opt_out: false,
         };
         let to: Mailbox =
             e.to.parse()
@@ -130,6 +131,7 @@ impl EmailSender {
                     message: format!("writing to the outbox failed: {err}"),
                     retry_after: None,
                     outcome_unknown: false,
+                    retry_limit: None,
                 }),
             // lettre's timeouts do not cover every read of the async transport: a server that
             // goes silent after DATA would hold the attempt forever. The deadline covers the
@@ -141,6 +143,7 @@ impl EmailSender {
                     message: format!("no answer within {} s", self.deadline.as_secs()),
                     retry_after: None,
                     outcome_unknown: true,
+                    retry_limit: None,
                 }),
             },
         }
@@ -158,6 +161,7 @@ fn classify_smtp(err: &lettre::transport::smtp::Error) -> Failure {
             code,
             message,
             hard_bounce,
+            opt_out: false,
         }
     } else {
         // lettre does not say which command timed out; a silence after the end of DATA may
@@ -169,6 +173,7 @@ fn classify_smtp(err: &lettre::transport::smtp::Error) -> Failure {
             message,
             retry_after: None,
             outcome_unknown,
+            retry_limit: None,
         }
     }
 }

@@ -9,7 +9,7 @@ pub mod sms;
 
 use email::{Email, EmailSender};
 use retry::{Failure, backoff_seconds};
-use sms::SmsSender;
+use sms::{Sms, SmsSender};
 
 use crate::config::Config;
 use crate::store::{ClaimedMessage, Finish, Store, StoreError};
@@ -18,8 +18,8 @@ use crate::store::{ClaimedMessage, Finish, Store, StoreError};
 pub enum DeliveryError {
     #[error(transparent)]
     Email(#[from] email::EmailSetupError),
-    #[error("sms.outbox_dir: {0}")]
-    Sms(std::io::Error),
+    #[error(transparent)]
+    Sms(#[from] sms::SmsSetupError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -76,7 +76,7 @@ impl Deliverer {
             instance,
             clock,
             email: EmailSender::new(&cfg.email)?,
-            sms: SmsSender::new(&cfg.sms).map_err(DeliveryError::Sms)?,
+            sms: SmsSender::new(&cfg.sms, cfg.public_url.as_deref())?,
             max_attempts: i64::from(cfg.delivery.max_attempts),
             max_lateness: crate::rules::parse_duration(&cfg.delivery.max_lateness).unwrap_or(86_400),
         })
@@ -132,7 +132,15 @@ impl Deliverer {
                 };
                 self.email.send(&e).await
             }
-            _ => self.sms.send(id, address, &m.body).await,
+            _ => {
+                self.sms
+                    .send(&Sms {
+                        message_id: id,
+                        to: address,
+                        body: &m.body,
+                    })
+                    .await
+            }
         };
         let now = self.clock.now();
         let outcome = match result {
@@ -149,8 +157,11 @@ impl Deliverer {
                 message,
                 retry_after,
                 outcome_unknown,
+                retry_limit,
             }) => {
-                let last = m.attempts >= self.max_attempts;
+                // Some failures deserve fewer tries than the default (Twilio 30003).
+                let limit = retry_limit.map_or(self.max_attempts, |l| i64::from(l).min(self.max_attempts));
+                let last = m.attempts >= limit;
                 let delay =
                     retry_after.unwrap_or_else(|| backoff_seconds(m.attempts as u32, fastrand::f64()));
                 let f = Finish {
@@ -169,6 +180,7 @@ impl Deliverer {
                 code,
                 message,
                 hard_bounce,
+                opt_out,
             }) => {
                 let f = Finish {
                     status: if hard_bounce { "bounced" } else { "failed" },
@@ -184,6 +196,11 @@ impl Deliverer {
                     next_attempt_at: None,
                 };
                 self.store.finish_message(id, &f, now).await?;
+                if opt_out {
+                    self.store
+                        .unsubscribe_by_message(id, crate::rules::Channel::Sms, now)
+                        .await?;
+                }
                 if hard_bounce {
                     self.store.mark_email_bounced(id, now).await?;
                     Attempted::Bounced

@@ -11,6 +11,8 @@ pub enum Failure {
         retry_after: Option<i64>,
         /// The server may have accepted the message (a timeout after the end of DATA).
         outcome_unknown: bool,
+        /// At most this many attempts for this kind of failure (fewer than the default).
+        retry_limit: Option<u32>,
     },
     /// Retrying cannot help: SMTP 5xx, HTTP 4xx, invalid numbers.
     Permanent {
@@ -18,6 +20,8 @@ pub enum Failure {
         message: String,
         /// The address does not exist: stop emailing it.
         hard_bounce: bool,
+        /// The recipient opted out at the provider (SMS STOP): unsubscribe them.
+        opt_out: bool,
     },
 }
 

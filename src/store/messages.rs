@@ -158,6 +158,24 @@ impl Store {
         on_pool!(self, pool => { sqlx::query(SQL).bind(message_id).bind(now).execute(pool).await?; Ok(()) })
     }
 
+    /// Unsubscribes the recipient of a message from a channel (a provider reported an opt-out).
+    pub async fn unsubscribe_by_message(
+        &self,
+        message_id: i64,
+        channel: crate::rules::Channel,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        const EMAIL: &str = "UPDATE customers SET unsubscribed_email_at = COALESCE(unsubscribed_email_at, $2) \
+            WHERE id = (SELECT customer_id FROM messages WHERE id = $1)";
+        const SMS: &str = "UPDATE customers SET unsubscribed_sms_at = COALESCE(unsubscribed_sms_at, $2) \
+            WHERE id = (SELECT customer_id FROM messages WHERE id = $1)";
+        let sql = match channel {
+            crate::rules::Channel::Email => EMAIL,
+            crate::rules::Channel::Sms => SMS,
+        };
+        on_pool!(self, pool => { sqlx::query(sql).bind(message_id).bind(now).execute(pool).await?; Ok(()) })
+    }
+
     /// Message counts per status.
     pub async fn message_status_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
         const SQL: &str = "SELECT status, count(*) FROM messages GROUP BY status ORDER BY status";

@@ -171,6 +171,13 @@ impl Workspace {
         rekindle_in(self.dir.path(), args)
     }
 
+    /// Runs `rekindle ARGS` with extra environment variables (secrets).
+    pub fn rekindle_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = command_in(self.dir.path(), args);
+        cmd.envs(env.iter().copied());
+        Run::from(cmd.output().expect("run rekindle"))
+    }
+
     /// The store as the library sees it, for checking what a command left behind.
     pub async fn store(&self) -> rekindle::store::Store {
         let cfg = rekindle::config::DatabaseConfig {
@@ -183,15 +190,19 @@ impl Workspace {
 
 /// Runs the real binary in `dir` (where it finds `rekindle.toml`), with no stray environment.
 pub fn rekindle_in(dir: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_rekindle"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("REKINDLE_CONFIG")
-        .env_remove("REKINDLE_DATABASE_URL")
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run rekindle");
-    Run::from(out)
+    Run::from(command_in(dir, args).output().expect("run rekindle"))
+}
+
+/// The real binary, in `dir`, without any `REKINDLE_*` or log settings from the environment.
+pub fn command_in(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rekindle"));
+    cmd.args(args).current_dir(dir).env_remove("RUST_LOG");
+    for (k, _) in
+        std::env::vars().filter(|(k, _)| k.starts_with("REKINDLE_") && k != "REKINDLE_TEST_POSTGRES")
+    {
+        cmd.env_remove(k);
+    }
+    cmd
 }
 
 pub const CUSTOMERS_HEADER: &str = "id,name,email,phone,birthday,timezone,consent_email,consent_sms,tags";

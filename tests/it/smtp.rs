@@ -201,14 +201,26 @@ fn interoperates_with_aiosmtpd() {
     if !aiosmtpd_available() {
         return;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let maildir = tempfile::tempdir().unwrap();
     for sub in ["tmp", "new", "cur"] {
         std::fs::create_dir(maildir.path().join(sub)).unwrap();
     }
     let _server = Child(
         std::process::Command::new("python3")
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
             .arg(maildir.path())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -223,7 +235,10 @@ fn interoperates_with_aiosmtpd() {
     }
     let ws = workspace(port);
     // A non-ASCII name exercises the body encoding negotiation.
-    ws.write("c2.csv", &format!("{CUSTOMERS_HEADER}\nanna,Anna Kovács-Győri,anna@example.com,,,,yes,,\n"));
+    ws.write(
+        "c2.csv",
+        &format!("{CUSTOMERS_HEADER}\nanna,Anna Kovács-Győri,anna@example.com,,,,yes,,\n"),
+    );
     assert_eq!(ws.rekindle(&["import", "customers", "c2.csv"]).code, 0);
     let r = ws.rekindle(&["run", "--once", "--at", T]);
     let history = tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -232,7 +247,10 @@ fn interoperates_with_aiosmtpd() {
     });
     assert!(r.stdout.contains("sent 1"), "{r:?} {history:?}");
     let new = maildir.path().join("new");
-    let files: Vec<_> = std::fs::read_dir(&new).unwrap().map(|e| e.unwrap().path()).collect();
+    let files: Vec<_> = std::fs::read_dir(&new)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert_eq!(files.len(), 1, "one message in the maildir");
     let mail = std::fs::read_to_string(&files[0]).unwrap();
     assert!(mail.contains("Subject: We miss you"), "{mail}");
