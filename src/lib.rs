@@ -10,6 +10,7 @@ pub mod domain;
 pub mod evaluate;
 pub mod health;
 pub mod import;
+pub mod instance;
 pub mod outcomes;
 pub mod preview;
 pub mod profile;

@@ -41,12 +41,6 @@ pub struct RunSummary {
     pub converted: u64,
 }
 
-/// A process-unique name: worker names and job keys must not collide with a previous run's.
-pub fn instance_id() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    format!("{}-{}-{:08x}", host.trim(), std::process::id(), fastrand::u32(..))
-}
-
 pub async fn run_once(
     store: &Store,
     cfg: &Config,
@@ -74,7 +68,7 @@ pub async fn run_once(
     let wall = || jiff::Timestamp::now().as_second();
     summary.messages_created = store.materialize_messages(t).await?;
 
-    let instance = instance_id();
+    let instance = crate::instance::new_id();
     store.register_instance(&instance, wall()).await?;
     let heartbeat = {
         let store = store.clone();
@@ -108,9 +102,8 @@ async fn deliver_due(
     summary: &mut RunSummary,
 ) -> Result<(), RunError> {
     let t = clock.now();
-    summary.recovered = store
-        .recover_orphans(jiff::Timestamp::now().as_second() - ORPHAN_AFTER)
-        .await?;
+    summary.recovered =
+        crate::instance::recover(store, jiff::Timestamp::now().as_second() - ORPHAN_AFTER).await?;
     let due = store.due_messages(t).await?;
     if due.is_empty() {
         return Ok(());

@@ -78,6 +78,10 @@ impl Store {
         on_pool!(self, pool => { sqlx::query(SQL).bind(id).bind(now).execute(pool).await?; Ok(()) })
     }
 
+    pub async fn instance_ids(&self) -> Result<Vec<String>, StoreError> {
+        on_pool!(self, pool => Ok(sqlx::query_scalar("SELECT id FROM instances").fetch_all(pool).await?))
+    }
+
     pub async fn unregister_instance(&self, id: &str) -> Result<(), StoreError> {
         on_pool!(self, pool => { sqlx::query("DELETE FROM instances WHERE id = $1").bind(id).execute(pool).await?; Ok(()) })
     }

@@ -256,3 +256,74 @@ fn interoperates_with_aiosmtpd() {
     assert!(mail.contains("Subject: We miss you"), "{mail}");
     assert!(mail.contains("Message-ID: <rekindle.1@cafe.example>"), "{mail}");
 }
+
+#[tokio::test]
+async fn a_run_killed_mid_delivery_loses_nothing_when_restarted() {
+    let server = SmtpServer::start();
+    // Every message takes a while to be accepted, so the kill lands mid-delivery.
+    let slow: Vec<AfterData> = (0..200)
+        .map(|_| AfterData::Slow(std::time::Duration::from_millis(150)))
+        .collect();
+    server.script(slow);
+    let ws = Workspace::with_config(
+        Backend::Sqlite,
+        &format!(
+            "[email]\ntransport = \"smtp\"\nfrom = \"Café <hello@cafe.example>\"\n\
+             [email.smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\ntimeout = \"5s\"\npool_size = 4\n\
+             [delivery]\nconcurrency = 4\n[policy]\nmax_messages = 5\n",
+            server.port()
+        ),
+    );
+    ws.write("rules/win-back.toml", RULE);
+    let mut customers = String::from(CUSTOMERS_HEADER);
+    let mut events = String::from(EVENTS_HEADER);
+    for i in 0..60 {
+        customers.push_str(&format!("\nc{i:02},C{i},c{i}@example.com,,,,yes,,"));
+        events.push_str(&format!("\ne{i:02},c{i:02},visit,2026-05-01T10:00:00Z,,"));
+    }
+    customers.push('\n');
+    load(&ws, &customers, &events);
+
+    let mut child = crate::helpers::command_in(ws.dir.path(), &["run", "--once", "--at", T])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until some messages went through, then kill without warning.
+    for _ in 0..200 {
+        if server.state.lock().unwrap().accepted.len() >= 10 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let at_kill = server.state.lock().unwrap().received.len();
+    assert!(
+        at_kill < 60,
+        "the kill came too late to test anything ({at_kill} received)"
+    );
+
+    let started = std::time::Instant::now();
+    let r = ws.rekindle(&["run", "--once", "--at", T]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "orphans resumed promptly"
+    );
+    let s = server.state.lock().unwrap();
+    let mut ids: Vec<String> = s.accepted.iter().map(|p| message_id(p)).collect();
+    let total = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 60, "every message delivered: {r:?}");
+    // Only messages in flight at the kill (at most the concurrency) can arrive twice.
+    assert!(total - ids.len() <= 4, "{} duplicates", total - ids.len());
+    drop(s);
+    let store = ws.store().await;
+    assert_eq!(
+        store.message_status_counts().await.unwrap(),
+        [("sent".to_string(), 60)]
+    );
+    store.close().await;
+}

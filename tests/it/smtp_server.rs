@@ -14,8 +14,10 @@ pub enum AfterData {
     Reply(&'static str),
     /// Close the connection without a reply.
     Drop,
-    /// Say nothing for this long.
+    /// Say nothing for this long, then hang up.
     Stall(Duration),
+    /// Take this long, then accept.
+    Slow(Duration),
 }
 
 #[derive(Default)]
@@ -115,6 +117,11 @@ fn serve(stream: TcpStream, state: &Mutex<SmtpState>) -> std::io::Result<()> {
                         out.write_all(format!("{r}\r\n").as_bytes())?;
                     }
                     Some(AfterData::Drop) => return Ok(()),
+                    Some(AfterData::Slow(d)) => {
+                        std::thread::sleep(d);
+                        state.lock().unwrap().accepted.push(payload);
+                        out.write_all(b"250 2.0.0 queued\r\n")?;
+                    }
                     Some(AfterData::Stall(d)) => {
                         std::thread::sleep(d);
                         return Ok(());
