@@ -131,8 +131,10 @@ impl Default for TwilioConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeliveryConfig {
-    /// Messages in flight at once.
+    /// Messages in flight at once, all channels together.
     pub concurrency: usize,
+    pub email: ChannelLimits,
+    pub sms: ChannelLimits,
     /// Attempts per message, the first included (retries back off over roughly a day).
     pub max_attempts: u32,
     /// A message that could not go out this long after its time expires instead.
@@ -175,10 +177,31 @@ impl Default for SmsConfig {
     }
 }
 
+/// Limits of one channel: providers cap connections and messages per second.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChannelLimits {
+    /// Messages of this channel in flight at once.
+    pub concurrency: usize,
+    /// At most this many sends per second; 0 means no limit.
+    pub rate_per_second: f64,
+}
+
+impl Default for ChannelLimits {
+    fn default() -> Self {
+        ChannelLimits {
+            concurrency: 8,
+            rate_per_second: 0.0,
+        }
+    }
+}
+
 impl Default for DeliveryConfig {
     fn default() -> Self {
         DeliveryConfig {
             concurrency: 16,
+            email: ChannelLimits::default(),
+            sms: ChannelLimits::default(),
             max_attempts: 8,
             max_lateness: "24h".into(),
         }
@@ -459,6 +482,20 @@ impl Config {
         }
         if self.delivery.concurrency == 0 {
             return Err(invalid("delivery.concurrency", "must be at least 1".into()));
+        }
+        for (key, l) in [
+            ("delivery.email", self.delivery.email),
+            ("delivery.sms", self.delivery.sms),
+        ] {
+            if l.concurrency == 0 {
+                return Err(invalid(key, "concurrency must be at least 1".into()));
+            }
+            if !(l.rate_per_second.is_finite() && l.rate_per_second >= 0.0) {
+                return Err(invalid(
+                    key,
+                    "rate_per_second must be 0 (no limit) or more".into(),
+                ));
+            }
         }
         if self.delivery.max_attempts == 0 {
             return Err(invalid("delivery.max_attempts", "must be at least 1".into()));

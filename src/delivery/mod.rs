@@ -6,6 +6,7 @@ pub mod email;
 pub mod queue;
 pub mod retry;
 pub mod sms;
+pub mod throttle;
 
 use email::{Email, EmailSender};
 use retry::{Failure, backoff_seconds};
@@ -60,6 +61,8 @@ pub struct Deliverer {
     pub clock: Clock,
     email: EmailSender,
     sms: SmsSender,
+    email_throttle: throttle::Throttle,
+    sms_throttle: throttle::Throttle,
     max_attempts: i64,
     max_lateness: i64,
 }
@@ -77,6 +80,8 @@ impl Deliverer {
             clock,
             email: EmailSender::new(&cfg.email)?,
             sms: SmsSender::new(&cfg.sms, cfg.public_url.as_deref())?,
+            email_throttle: throttle::Throttle::new(cfg.delivery.email),
+            sms_throttle: throttle::Throttle::new(cfg.delivery.sms),
             max_attempts: i64::from(cfg.delivery.max_attempts),
             max_lateness: crate::rules::parse_duration(&cfg.delivery.max_lateness).unwrap_or(86_400),
         })
@@ -124,6 +129,7 @@ impl Deliverer {
         };
         let result = match m.channel.as_str() {
             "email" => {
+                let _slot = self.email_throttle.acquire().await;
                 let e = Email {
                     message_id: id,
                     to: address,
@@ -133,6 +139,7 @@ impl Deliverer {
                 self.email.send(&e).await
             }
             _ => {
+                let _slot = self.sms_throttle.acquire().await;
                 self.sms
                     .send(&Sms {
                         message_id: id,

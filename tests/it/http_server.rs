@@ -26,6 +26,8 @@ pub struct HttpState {
     /// When the script is empty.
     pub default: Option<Answer>,
     pub requests: Vec<Request>,
+    /// When each request arrived.
+    pub arrivals: Vec<std::time::Instant>,
 }
 
 pub struct HttpServer {
@@ -77,6 +79,7 @@ impl HttpServer {
 
 fn answer(state: &Mutex<HttpState>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let mut s = state.lock().unwrap();
+    s.arrivals.push(std::time::Instant::now());
     s.requests.push(Request {
         path: uri.path().to_string(),
         headers,

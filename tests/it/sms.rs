@@ -177,3 +177,33 @@ fn the_webhook_gateway_gets_signed_json() {
         rekindle::delivery::sms::signature("other-secret", reqs[1].body.as_bytes())
     );
 }
+
+#[test]
+fn the_sms_rate_limit_spaces_requests() {
+    let server = HttpServer::start((200, vec![], "{}".into()));
+    let ws = Workspace::with_config(
+        Backend::Sqlite,
+        &format!(
+            "[sms]\nprovider = \"webhook\"\n[sms.webhook]\nurl = \"{}/sms\"\n[delivery.sms]\nrate_per_second = 10\nconcurrency = 4\n",
+            server.url()
+        ),
+    );
+    ws.write("rules/win-back.toml", RULE);
+    let mut customers = String::from(CUSTOMERS_HEADER);
+    let mut events = String::from(EVENTS_HEADER);
+    for i in 0..8 {
+        customers.push_str(&format!("\nc{i},C{i},,+1555010{i:04},,UTC,,yes,"));
+        events.push_str(&format!("\ne{i},c{i},visit,2026-05-01T10:00:00Z,,"));
+    }
+    customers.push('\n');
+    load(&ws, &customers, &events);
+    assert!(run(&ws, T, SECRET).contains("sent 8"));
+    let times = server.state.lock().unwrap().arrivals.clone();
+    assert_eq!(times.len(), 8);
+    let span = times[7].duration_since(times[0]);
+    // Seven gaps of 100 ms at 10 per second.
+    assert!(
+        span >= std::time::Duration::from_millis(650),
+        "requests came too fast: {span:?}"
+    );
+}
