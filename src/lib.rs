@@ -11,6 +11,7 @@ pub mod evaluate;
 pub mod health;
 pub mod import;
 pub mod instance;
+pub mod links;
 pub mod outcomes;
 pub mod preview;
 pub mod profile;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use lettre::message::header::ContentType;
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
@@ -10,6 +10,7 @@ use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, To
 
 use super::retry::Failure;
 use crate::config::{EmailConfig, EmailTransportKind, SmtpSecurity};
+use crate::links::{LinkKind, LinkSigner};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EmailSetupError {
@@ -17,7 +18,15 @@ pub enum EmailSetupError {
     Outbox { dir: String, source: std::io::Error },
     #[error("email.smtp: {0}")]
     Smtp(#[from] lettre::transport::smtp::Error),
+    #[error(
+        "public_url is set, so unsubscribe links must be signed: set {}",
+        crate::links::SECRET_VAR
+    )]
+    MissingLinkSecret,
 }
+
+const LIST_UNSUBSCRIBE: HeaderName = HeaderName::new_from_ascii_str("List-Unsubscribe");
+const LIST_UNSUBSCRIBE_POST: HeaderName = HeaderName::new_from_ascii_str("List-Unsubscribe-Post");
 
 enum Transport {
     Outbox(AsyncFileTransport<Tokio1Executor>),
@@ -28,6 +37,8 @@ pub struct EmailSender {
     transport: Transport,
     /// The longest one SMTP exchange may take.
     deadline: Duration,
+    /// Signs the unsubscribe link when `public_url` is configured.
+    links: Option<LinkSigner>,
     from: Mailbox,
     domain: String,
 }
@@ -41,7 +52,19 @@ pub struct Email<'a> {
 }
 
 impl EmailSender {
-    pub fn new(cfg: &EmailConfig) -> Result<EmailSender, EmailSetupError> {
+    pub fn new(cfg: &EmailConfig, public_url: Option<&str>) -> Result<EmailSender, EmailSetupError> {
+        let links = match public_url {
+            None => None,
+            Some(url) => {
+                let secret = std::env::var(crate::links::SECRET_VAR)
+                    .ok()
+                    .filter(|s| !s.is_empty());
+                Some(LinkSigner::new(
+                    url,
+                    secret.ok_or(EmailSetupError::MissingLinkSecret)?.as_bytes(),
+                ))
+            }
+        };
         let transport = match cfg.transport {
             EmailTransportKind::Outbox => {
                 std::fs::create_dir_all(&cfg.outbox_dir).map_err(|source| EmailSetupError::Outbox {
@@ -77,6 +100,7 @@ impl EmailSender {
         Ok(EmailSender {
             transport,
             deadline: Duration::from_secs(2 * timeout),
+            links,
             from,
             domain,
         })
@@ -100,24 +124,43 @@ impl EmailSender {
             e.to.parse()
                 .map_err(|_| permanent(format!("invalid recipient {:?}", e.to)))?;
         let id = self.message_id_for(e.message_id);
+        let unsubscribe = self
+            .links
+            .as_ref()
+            .map(|l| l.url(LinkKind::Unsubscribe, e.message_id));
+        let mut text = e.body.to_string();
         // The plain text is what the marketer wrote; the HTML part escapes all of it, so no
         // customer data can inject markup.
-        let html = format!(
-            "<!doctype html><html><body><p>{}</p></body></html>",
+        let mut html = format!(
+            "<p>{}</p>",
             minijinja::HtmlEscape(e.body).to_string().replace('\n', "<br>\n")
         );
-        let message = Message::builder()
+        if let Some(url) = &unsubscribe {
+            text.push_str(&format!("\n\n--\nUnsubscribe: {url}\n"));
+            html.push_str(&format!(
+                "<p style=\"font-size:small\"><a href=\"{}\">Unsubscribe</a></p>",
+                minijinja::HtmlEscape(url)
+            ));
+        }
+        let html = format!("<!doctype html><html><body>{html}</body></html>");
+        let mut builder = Message::builder();
+        if let Some(url) = &unsubscribe {
+            // RFC 8058 one-click unsubscribe: mail clients show an unsubscribe button that POSTs.
+            builder = builder
+                .raw_header(HeaderValue::new(LIST_UNSUBSCRIBE, format!("<{url}>")))
+                .raw_header(HeaderValue::new(
+                    LIST_UNSUBSCRIBE_POST,
+                    "List-Unsubscribe=One-Click".to_string(),
+                ));
+        }
+        let message = builder
             .from(self.from.clone())
             .to(to)
             .subject(e.subject.replace(['\r', '\n'], " "))
             .message_id(Some(id.clone()))
             .multipart(
                 MultiPart::alternative()
-                    .singlepart(
-                        SinglePart::builder()
-                            .header(ContentType::TEXT_PLAIN)
-                            .body(e.body.to_string()),
-                    )
+                    .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(text))
                     .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(html)),
             )
             .map_err(|err| permanent(format!("cannot build the email: {err}")))?;

@@ -78,7 +78,7 @@ impl Deliverer {
             store,
             instance,
             clock,
-            email: EmailSender::new(&cfg.email)?,
+            email: EmailSender::new(&cfg.email, cfg.public_url.as_deref())?,
             sms: SmsSender::new(&cfg.sms, cfg.public_url.as_deref())?,
             email_throttle: throttle::Throttle::new(cfg.delivery.email),
             sms_throttle: throttle::Throttle::new(cfg.delivery.sms),

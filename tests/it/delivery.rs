@@ -241,3 +241,51 @@ async fn conversions_are_counted_for_contacted_and_held_out_customers() {
         );
     }
 }
+
+#[test]
+fn with_a_public_url_emails_offer_one_click_unsubscribe() {
+    let ws = workspace(
+        Backend::Sqlite,
+        WIN_BACK,
+        "public_url = \"https://engage.example.com\"\n",
+    );
+    let r = ws.rekindle(&["run", "--once", "--at", "2026-06-15T04:00:00Z"]);
+    assert_eq!(r.code, 1, "the link secret is required: {r:?}");
+    assert!(r.stderr.contains("REKINDLE_LINK_SECRET"), "{r:?}");
+
+    let r = ws.rekindle_env(
+        &["run", "--once", "--at", "2026-06-15T04:00:00Z"],
+        &[("REKINDLE_LINK_SECRET", "s3cret")],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let mail = emails(&ws)
+        .pop()
+        .expect("one email")
+        .replace("=\r\n", "")
+        .replace("=\n", "");
+    let header = mail
+        .lines()
+        .find(|l| l.starts_with("List-Unsubscribe: "))
+        .expect("List-Unsubscribe");
+    let url = header
+        .trim_start_matches("List-Unsubscribe: <")
+        .trim_end_matches('>');
+    assert!(url.starts_with("https://engage.example.com/u/"), "{header}");
+    assert!(
+        mail.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"),
+        "{mail}"
+    );
+    assert!(
+        mail.contains(&format!("Unsubscribe: {url}")),
+        "plain-text footer: {mail}"
+    );
+    // The token is genuine for this message under the secret, and for nothing else.
+    let token = url.rsplit('/').next().unwrap();
+    let signer = rekindle::links::LinkSigner::new("https://engage.example.com", b"s3cret");
+    let id = signer
+        .verify(rekindle::links::LinkKind::Unsubscribe, token)
+        .expect("a valid token");
+    assert!(mail.contains(&format!("Message-ID: <rekindle.{id}@")), "{mail}");
+    let forged = rekindle::links::LinkSigner::new("https://engage.example.com", b"guess");
+    assert_eq!(forged.verify(rekindle::links::LinkKind::Unsubscribe, token), None);
+}

@@ -16,6 +16,8 @@ body = "Come back, {{ customer.first_name }}!"
 const T: &str = "2026-06-15T12:00:00Z";
 const TOKEN: (&str, &str) = ("REKINDLE_TWILIO_AUTH_TOKEN", "secret-token");
 const SECRET: (&str, &str) = ("REKINDLE_SMS_WEBHOOK_SECRET", "gateway-secret");
+/// `public_url` is set (for Twilio's status callback), so links need their secret too.
+const LINK_SECRET: (&str, &str) = ("REKINDLE_LINK_SECRET", "link-secret");
 
 fn created() -> Answer {
     (
@@ -53,7 +55,7 @@ fn twilio(server: &HttpServer) -> Workspace {
 }
 
 fn run(ws: &Workspace, at: &str, env: (&str, &str)) -> String {
-    let r = ws.rekindle_env(&["run", "--once", "--at", at], &[env]);
+    let r = ws.rekindle_env(&["run", "--once", "--at", at], &[env, LINK_SECRET]);
     assert_eq!(r.code, 0, "{r:?}");
     r.stdout
 }
@@ -87,7 +89,7 @@ fn twilio_gets_a_signed_in_form_post_with_a_status_callback() {
 fn a_missing_auth_token_is_named() {
     let server = HttpServer::start(created());
     let ws = twilio(&server);
-    let r = ws.rekindle(&["run", "--once", "--at", T]);
+    let r = ws.rekindle_env(&["run", "--once", "--at", T], &[LINK_SECRET]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stderr.contains("REKINDLE_TWILIO_AUTH_TOKEN"), "{r:?}");
 }

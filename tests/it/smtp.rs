@@ -311,15 +311,14 @@ async fn a_run_killed_mid_delivery_loses_nothing_when_restarted() {
         started.elapsed() < std::time::Duration::from_secs(30),
         "orphans resumed promptly"
     );
-    let s = server.state.lock().unwrap();
-    let mut ids: Vec<String> = s.accepted.iter().map(|p| message_id(p)).collect();
+    let accepted = server.state.lock().unwrap().accepted.clone();
+    let mut ids: Vec<String> = accepted.iter().map(|p| message_id(p)).collect();
     let total = ids.len();
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 60, "every message delivered: {r:?}");
     // Only messages in flight at the kill (at most the concurrency) can arrive twice.
     assert!(total - ids.len() <= 4, "{} duplicates", total - ids.len());
-    drop(s);
     let store = ws.store().await;
     assert_eq!(
         store.message_status_counts().await.unwrap(),
