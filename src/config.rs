@@ -58,6 +58,32 @@ pub struct EmailConfig {
     pub from: String,
     pub outbox_dir: PathBuf,
     pub smtp: SmtpConfig,
+    /// Sign outgoing mail; off unless configured.
+    pub dkim: Option<DkimConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DkimAlgorithm {
+    Rsa,
+    Ed25519,
+}
+
+/// DKIM signing. The signature covers From, To, Subject, Date, Message-ID and both
+/// List-Unsubscribe headers (RFC 8058 wants the last two signed).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DkimConfig {
+    pub selector: String,
+    pub domain: String,
+    /// RSA: a PKCS#1 PEM file; Ed25519: a file holding the base64 private key.
+    pub key_file: PathBuf,
+    #[serde(default = "rsa")]
+    pub algorithm: DkimAlgorithm,
+}
+
+fn rsa() -> DkimAlgorithm {
+    DkimAlgorithm::Rsa
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -148,6 +174,7 @@ impl Default for EmailConfig {
             from: "rekindle <rekindle@localhost>".into(),
             outbox_dir: PathBuf::from("outbox/email"),
             smtp: SmtpConfig::default(),
+            dkim: None,
         }
     }
 }

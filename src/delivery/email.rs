@@ -9,8 +9,12 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::retry::Failure;
-use crate::config::{EmailConfig, EmailTransportKind, SmtpSecurity};
+use crate::config::{DkimAlgorithm, EmailConfig, EmailTransportKind, SmtpSecurity};
 use crate::links::{LinkKind, LinkSigner};
+use lettre::message::dkim::{
+    DkimCanonicalization, DkimCanonicalizationType, DkimConfig, DkimSigningAlgorithm, DkimSigningKey,
+    dkim_sign,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EmailSetupError {
@@ -23,6 +27,8 @@ pub enum EmailSetupError {
         crate::links::SECRET_VAR
     )]
     MissingLinkSecret,
+    #[error("email.dkim: cannot use the key {file}: {message}")]
+    Dkim { file: String, message: String },
 }
 
 const LIST_UNSUBSCRIBE: HeaderName = HeaderName::new_from_ascii_str("List-Unsubscribe");
@@ -39,6 +45,7 @@ pub struct EmailSender {
     deadline: Duration,
     /// Signs the unsubscribe link when `public_url` is configured.
     links: Option<LinkSigner>,
+    dkim: Option<DkimConfig>,
     from: Mailbox,
     domain: String,
 }
@@ -97,10 +104,12 @@ impl EmailSender {
         let timeout = crate::rules::parse_duration(&cfg.smtp.timeout)
             .unwrap_or(30)
             .max(1) as u64;
+        let dkim = cfg.dkim.as_ref().map(dkim_config).transpose()?;
         Ok(EmailSender {
             transport,
             deadline: Duration::from_secs(2 * timeout),
             links,
+            dkim,
             from,
             domain,
         })
@@ -153,7 +162,7 @@ impl EmailSender {
                     "List-Unsubscribe=One-Click".to_string(),
                 ));
         }
-        let message = builder
+        let mut message = builder
             .from(self.from.clone())
             .to(to)
             .subject(e.subject.replace(['\r', '\n'], " "))
@@ -164,6 +173,9 @@ impl EmailSender {
                     .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(html)),
             )
             .map_err(|err| permanent(format!("cannot build the email: {err}")))?;
+        if let Some(d) = &self.dkim {
+            dkim_sign(&mut message, d);
+        }
         match &self.transport {
             Transport::Outbox(t) => t
                 .send(message)
@@ -191,6 +203,43 @@ impl EmailSender {
             },
         }
     }
+}
+
+fn dkim_config(d: &crate::config::DkimConfig) -> Result<DkimConfig, EmailSetupError> {
+    let err = |message: String| EmailSetupError::Dkim {
+        file: d.key_file.display().to_string(),
+        message,
+    };
+    let key = std::fs::read_to_string(&d.key_file).map_err(|e| err(e.to_string()))?;
+    let algorithm = match d.algorithm {
+        DkimAlgorithm::Rsa => DkimSigningAlgorithm::Rsa,
+        DkimAlgorithm::Ed25519 => DkimSigningAlgorithm::Ed25519,
+    };
+    let key = DkimSigningKey::new(key.trim(), algorithm).map_err(|e| err(e.to_string()))?;
+    // lettre's default set leaves out Message-ID and the List-Unsubscribe headers.
+    let headers = [
+        "From",
+        "To",
+        "Subject",
+        "Date",
+        "Message-ID",
+        "List-Unsubscribe",
+        "List-Unsubscribe-Post",
+    ]
+    .into_iter()
+    .map(HeaderName::new_from_ascii_str)
+    .collect();
+    let canonicalization = DkimCanonicalization {
+        header: DkimCanonicalizationType::Relaxed,
+        body: DkimCanonicalizationType::Relaxed,
+    };
+    Ok(DkimConfig::new(
+        d.selector.clone(),
+        d.domain.clone(),
+        key,
+        headers,
+        canonicalization,
+    ))
 }
 
 /// 4xx and connection trouble are transient; 5xx permanent, and a 5xx that says the mailbox

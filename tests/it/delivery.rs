@@ -289,3 +289,75 @@ fn with_a_public_url_emails_offer_one_click_unsubscribe() {
     let forged = rekindle::links::LinkSigner::new("https://engage.example.com", b"guess");
     assert_eq!(forged.verify(rekindle::links::LinkKind::Unsubscribe, token), None);
 }
+
+#[test]
+fn dkim_signatures_verify_and_cover_message_id_and_list_unsubscribe() {
+    // dkimpy: an independent DKIM verifier (installed by `.ci/run`).
+    if !crate::helpers::python_module("dkim") {
+        return;
+    }
+    let ws = workspace(
+        Backend::Sqlite,
+        WIN_BACK,
+        "public_url = \"https://engage.example.com\"\n[email]\nfrom = \"Café <hello@cafe.example>\"\n\
+         [email.dkim]\nselector = \"rk\"\ndomain = \"cafe.example\"\nkey_file = \"dkim.pem\"\n",
+    );
+    let key = ws.path("dkim.pem");
+    let ok = std::process::Command::new("openssl")
+        .args(["genrsa", "-traditional", "-out"])
+        .arg(&key)
+        .arg("2048")
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let public = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl rsa -in {} -pubout -outform DER 2>/dev/null | base64 -w0",
+            key.display()
+        ))
+        .output()
+        .unwrap();
+    let public = String::from_utf8(public.stdout).unwrap();
+    let r = ws.rekindle_env(
+        &["run", "--once", "--at", "2026-06-15T04:00:00Z"],
+        &[("REKINDLE_LINK_SECRET", "s")],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let dir = ws.path("outbox/email");
+    let eml = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+    let script = format!(
+        "import dkim,sys\nmsg=open(sys.argv[1],'rb').read()\n\
+         txt=b'v=DKIM1; k=rsa; p={public}'\n\
+         print(dkim.verify(msg, dnsfunc=lambda name, timeout=5: txt))"
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .arg(&eml)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "True",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mail = std::fs::read_to_string(&eml)
+        .unwrap()
+        .to_ascii_lowercase()
+        .replace("\r\n ", " ");
+    let signature = mail
+        .lines()
+        .find(|l| l.starts_with("dkim-signature:"))
+        .expect("a DKIM-Signature header");
+    for header in [
+        "message-id",
+        "list-unsubscribe",
+        "list-unsubscribe-post",
+        "from",
+        "subject",
+    ] {
+        assert!(signature.contains(header), "{header} not signed: {signature}");
+    }
+}

@@ -217,3 +217,19 @@ pub fn load(ws: &Workspace, customers: &str, events: &str) {
     let r = ws.rekindle(&["import", "events", "events.csv"]);
     assert_eq!(r.code, 0, "{:?}: {r:?}", ws.backend);
 }
+
+/// Whether `python3` can import `module`. Under `CI=true` a missing module is a failure (`.ci/run`
+/// installs the test tools); elsewhere the caller skips, and this says so loudly.
+pub fn python_module(module: &str) -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("python module {module} is not installed under CI=true: `.ci/run` installs it");
+        }
+        eprintln!("WARNING: python3 module {module} is not available; a test that needs it is NOT run");
+    }
+    ok
+}

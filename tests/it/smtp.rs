@@ -172,21 +172,6 @@ async fn dropped_connections_stalls_and_refusals_are_transient() {
     assert!(r.stdout.contains("retry later 1"), "{r:?}");
 }
 
-/// Python's aiosmtpd, a real independent SMTP implementation (installed by `.ci/run`).
-fn aiosmtpd_available() -> bool {
-    let ok = std::process::Command::new("python3")
-        .args(["-c", "import aiosmtpd"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("aiosmtpd is not installed under CI=true: `.ci/run` installs it with pip");
-        }
-        eprintln!("WARNING: python3 -m aiosmtpd is not available; the SMTP interoperability test is NOT run");
-    }
-    ok
-}
-
 struct Child(std::process::Child);
 
 impl Drop for Child {
@@ -198,7 +183,8 @@ impl Drop for Child {
 
 #[test]
 fn interoperates_with_aiosmtpd() {
-    if !aiosmtpd_available() {
+    // aiosmtpd: a real, independent SMTP implementation (installed by `.ci/run`).
+    if !crate::helpers::python_module("aiosmtpd") {
         return;
     }
     let port = std::net::TcpListener::bind("127.0.0.1:0")
