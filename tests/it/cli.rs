@@ -73,3 +73,12 @@ fn demo_builds_a_workspace_that_the_other_commands_can_use() {
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains("Health as of"), "{r:?}");
 }
+
+#[test]
+fn the_documented_example_configuration_is_valid() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/rekindle.toml.example");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let config = rekindle::config::Config::parse(&text, &path).unwrap_or_else(|e| panic!("{e}"));
+    config.validate("example").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.delivery.sms.rate_per_second, 1.0);
+}
