@@ -312,3 +312,41 @@ async fn a_run_killed_mid_delivery_loses_nothing_when_restarted() {
     );
     store.close().await;
 }
+
+#[tokio::test]
+async fn an_orphan_that_used_up_its_attempts_is_never_sent_again() {
+    let server = SmtpServer::start();
+    server.script([AfterData::Reply("451 4.3.0 try again later")]);
+    let ws = workspace(server.port());
+    std::fs::write(
+        ws.path("rekindle.toml"),
+        std::fs::read_to_string(ws.path("rekindle.toml")).unwrap() + "\n[delivery]\nmax_attempts = 2\n",
+    )
+    .unwrap();
+    ws.rekindle(&["run", "--once", "--at", T]);
+    // Attempt 2 is taken by a process that then dies (it never registered a heartbeat).
+    let store = ws.store().await;
+    let claimed = store
+        .claim_message(1, "gone-host-1-0", ts(T_RETRY))
+        .await
+        .unwrap();
+    assert_eq!(claimed.map(|m| m.attempts), Some(2));
+    let r = ws.rekindle(&["run", "--once", "--at", T_RETRY]);
+    assert!(r.stdout.contains("failed 1"), "{r:?}");
+    assert_eq!(
+        server.state.lock().unwrap().received.len(),
+        1,
+        "the exhausted message was not sent again"
+    );
+    let history = store.message_history(1).await.unwrap();
+    assert_eq!(
+        history.last().map(|h| h.0.as_str()),
+        Some("failed"),
+        "{history:?}"
+    );
+    store.close().await;
+}
+
+fn ts(s: &str) -> i64 {
+    s.parse::<jiff::Timestamp>().unwrap().as_second()
+}
