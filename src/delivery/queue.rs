@@ -110,6 +110,15 @@ pub async fn push(store: &Store, jobs: &[(i64, Duration)], nonce: &str) -> Resul
     }
 }
 
+/// The named queue on each storage (apalis would otherwise name it after the type).
+fn sqlite_storage(pool: &sqlx::SqlitePool) -> SqliteStorage<DeliveryJob> {
+    SqliteStorage::new(pool).with_config(apalis_sqlite::Config::default().queue(QUEUE))
+}
+
+fn postgres_storage(pool: &sqlx::PgPool) -> PostgresStorage<DeliveryJob> {
+    PostgresStorage::new(pool).with_config(apalis_postgres::Config::default().queue(QUEUE))
+}
+
 struct WorkerState {
     deliverer: Arc<Deliverer>,
     tally: std::sync::Mutex<Tally>,
@@ -160,37 +169,27 @@ where
     };
     let name = deliverer.instance.clone();
     let monitor = Monitor::new().shutdown_timeout(SHUTDOWN_GRACE);
+    // The same worker on either storage; a macro because the two storages share no trait
+    // object that apalis's builder accepts.
+    macro_rules! run_on {
+        ($storage:expr) => {{
+            let storage = $storage;
+            let st = state.clone();
+            monitor
+                .register(move |i| {
+                    WorkerBuilder::new(format!("{name}-{i}"))
+                        .backend(storage.clone())
+                        .data(st.clone())
+                        .concurrency(concurrency)
+                        .build(handle)
+                })
+                .run_with_signal(signal)
+                .await
+        }};
+    }
     let run = match &deliverer.store {
-        Store::Sqlite(pool) => {
-            let storage: SqliteStorage<DeliveryJob> =
-                SqliteStorage::new(pool).with_config(apalis_sqlite::Config::default().queue(QUEUE));
-            let st = state.clone();
-            monitor
-                .register(move |i| {
-                    WorkerBuilder::new(format!("{name}-{i}"))
-                        .backend(storage.clone())
-                        .data(st.clone())
-                        .concurrency(concurrency)
-                        .build(handle)
-                })
-                .run_with_signal(signal)
-                .await
-        }
-        Store::Postgres(pool) => {
-            let storage: PostgresStorage<DeliveryJob> =
-                PostgresStorage::new(pool).with_config(apalis_postgres::Config::default().queue(QUEUE));
-            let st = state.clone();
-            monitor
-                .register(move |i| {
-                    WorkerBuilder::new(format!("{name}-{i}"))
-                        .backend(storage.clone())
-                        .data(st.clone())
-                        .concurrency(concurrency)
-                        .build(handle)
-                })
-                .run_with_signal(signal)
-                .await
-        }
+        Store::Sqlite(pool) => run_on!(sqlite_storage(pool)),
+        Store::Postgres(pool) => run_on!(postgres_storage(pool)),
     };
     run.map_err(queue_err)?;
     let tally = *state.tally.lock().expect("tally lock");

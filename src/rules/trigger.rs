@@ -44,14 +44,7 @@ pub fn occurrences(trigger: &Trigger, c: &CustomerFacts, at: i64, cfg: &HealthCo
             if at - last < days * DAY_SECONDS {
                 return vec![];
             }
-            vec![Occurrence {
-                key: fmt_instant(last),
-                at: last,
-                vars: vars(vec![
-                    ("days_inactive", json!((at - last) / DAY_SECONDS)),
-                    ("last_event_at", json!(fmt_instant(last))),
-                ]),
-            }]
+            vec![lapse(last, at, vec![])]
         }
         Trigger::FirstEvent {
             event,
@@ -169,15 +162,7 @@ pub fn occurrences(trigger: &Trigger, c: &CustomerFacts, at: i64, cfg: &HealthCo
             if ((at - last) as f64) < factor * cadence * DAY_SECONDS as f64 {
                 return vec![];
             }
-            vec![Occurrence {
-                key: fmt_instant(last),
-                at: last,
-                vars: vars(vec![
-                    ("days_inactive", json!((at - last) / DAY_SECONDS)),
-                    ("last_event_at", json!(fmt_instant(last))),
-                    ("cadence_days", json!(cadence)),
-                ]),
-            }]
+            vec![lapse(last, at, vec![("cadence_days", json!(cadence))])]
         }
         Trigger::Absence {
             event,
@@ -198,6 +183,20 @@ pub fn occurrences(trigger: &Trigger, c: &CustomerFacts, at: i64, cfg: &HealthCo
                 .map(event_occurrence)
                 .collect()
         }
+    }
+}
+
+/// A customer away since `last`: the occurrence is keyed on the last visit, so the next lapse
+/// (after the next visit) is a new one.
+fn lapse(last: i64, at: i64, extra: Vec<(&str, Value)>) -> Occurrence {
+    let mut vars = Map::new();
+    vars.insert("days_inactive".into(), json!((at - last) / DAY_SECONDS));
+    vars.insert("last_event_at".into(), json!(fmt_instant(last)));
+    vars.extend(extra.into_iter().map(|(k, v)| (k.to_string(), v)));
+    Occurrence {
+        key: fmt_instant(last),
+        at: last,
+        vars,
     }
 }
 

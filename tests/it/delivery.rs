@@ -177,14 +177,7 @@ async fn conversions_are_counted_for_contacted_and_held_out_customers() {
             "rules/win-back.toml",
             &WIN_BACK.replace("[goal]", "[experiment]\nholdout_percent = 50\n[goal]"),
         );
-        let mut customers = String::from(CUSTOMERS_HEADER);
-        let mut events = String::from(EVENTS_HEADER);
-        for i in 0..60 {
-            customers.push_str(&format!("\nc{i:02},C{i},c{i}@example.com,,,,yes,,"));
-            events.push_str(&format!("\nv{i:02},c{i:02},visit,2026-05-01T10:00:00Z,,"));
-        }
-        customers.push('\n');
-        load(&ws, &customers, &events);
+        crate::helpers::load_lapsed(&ws, 60, |i| format!("c{i}@example.com,,,,yes,"));
         run_at(&ws, "2026-06-15T12:00:00Z");
 
         // Every third customer comes back within the goal window, c00 and c01 only after it.

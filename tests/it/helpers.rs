@@ -208,6 +208,20 @@ pub fn command_in(dir: &Path, args: &[&str]) -> Command {
 pub const CUSTOMERS_HEADER: &str = "id,name,email,phone,birthday,timezone,consent_email,consent_sms,tags";
 pub const EVENTS_HEADER: &str = "id,customer_id,kind,occurred_at,amount,score";
 
+/// Imports `n` customers `c00`, `c01`, … whose contact columns `contact(i)` gives (the
+/// `email,phone,birthday,timezone,consent_email,consent_sms` part), each with one visit on
+/// 2026-05-01 — a crowd that a 30-day win-back rule finds lapsed in June.
+pub fn load_lapsed(ws: &Workspace, n: usize, contact: impl Fn(usize) -> String) {
+    let mut customers = String::from(CUSTOMERS_HEADER);
+    let mut events = String::from(EVENTS_HEADER);
+    for i in 0..n {
+        customers.push_str(&format!("\nc{i:02},C{i},{},", contact(i)));
+        events.push_str(&format!("\nv{i:02},c{i:02},visit,2026-05-01T10:00:00Z,,"));
+    }
+    customers.push('\n');
+    load(ws, &customers, &events);
+}
+
 /// Imports customers and events from CSV text, asserting both succeed.
 pub fn load(ws: &Workspace, customers: &str, events: &str) {
     ws.write("customers.csv", customers);

@@ -191,14 +191,7 @@ fn the_sms_rate_limit_spaces_requests() {
         ),
     );
     ws.write("rules/win-back.toml", RULE);
-    let mut customers = String::from(CUSTOMERS_HEADER);
-    let mut events = String::from(EVENTS_HEADER);
-    for i in 0..8 {
-        customers.push_str(&format!("\nc{i},C{i},,+1555010{i:04},,UTC,,yes,"));
-        events.push_str(&format!("\ne{i},c{i},visit,2026-05-01T10:00:00Z,,"));
-    }
-    customers.push('\n');
-    load(&ws, &customers, &events);
+    crate::helpers::load_lapsed(&ws, 8, |i| format!(",+1555010{i:04},,UTC,,yes"));
     assert!(run(&ws, T, SECRET).contains("sent 8"));
     let times = server.state.lock().unwrap().arrivals.clone();
     assert_eq!(times.len(), 8);

@@ -261,14 +261,7 @@ async fn a_run_killed_mid_delivery_loses_nothing_when_restarted() {
         ),
     );
     ws.write("rules/win-back.toml", RULE);
-    let mut customers = String::from(CUSTOMERS_HEADER);
-    let mut events = String::from(EVENTS_HEADER);
-    for i in 0..60 {
-        customers.push_str(&format!("\nc{i:02},C{i},c{i}@example.com,,,,yes,,"));
-        events.push_str(&format!("\ne{i:02},c{i:02},visit,2026-05-01T10:00:00Z,,"));
-    }
-    customers.push('\n');
-    load(&ws, &customers, &events);
+    crate::helpers::load_lapsed(&ws, 60, |i| format!("c{i}@example.com,,,,yes,"));
 
     let mut child = crate::helpers::command_in(ws.dir.path(), &["run", "--once", "--at", T])
         .stdout(std::process::Stdio::null())
