@@ -117,8 +117,8 @@ async fn deliver_due(
         // Done when nothing due is left and nothing is being sent.
         loop {
             tokio::time::sleep(Duration::from_millis(50)).await;
-            match watch.due_messages(t).await {
-                Ok(due) if due.is_empty() && in_flight() == 0 => break,
+            match watch.count_due(t).await {
+                Ok(0) if in_flight() == 0 => break,
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "checking the queue failed"),
             }

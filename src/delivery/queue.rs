@@ -110,13 +110,25 @@ pub async fn push(store: &Store, jobs: &[(i64, Duration)], nonce: &str) -> Resul
     }
 }
 
+/// Jobs fetched per poll. apalis's default of 10 capped delivery at about 100 messages a
+/// second (BENCHMARKS.md); a job is tiny, so fetch more at once.
+const FETCH_BATCH: usize = 100;
+
 /// The named queue on each storage (apalis would otherwise name it after the type).
 fn sqlite_storage(pool: &sqlx::SqlitePool) -> SqliteStorage<DeliveryJob> {
-    SqliteStorage::new(pool).with_config(apalis_sqlite::Config::default().queue(QUEUE))
+    SqliteStorage::new(pool).with_config(
+        apalis_sqlite::Config::default()
+            .queue(QUEUE)
+            .batch_size(FETCH_BATCH),
+    )
 }
 
 fn postgres_storage(pool: &sqlx::PgPool) -> PostgresStorage<DeliveryJob> {
-    PostgresStorage::new(pool).with_config(apalis_postgres::Config::default().queue(QUEUE))
+    PostgresStorage::new(pool).with_config(
+        apalis_postgres::Config::default()
+            .queue(QUEUE)
+            .batch_size(FETCH_BATCH),
+    )
 }
 
 struct WorkerState {

@@ -65,6 +65,12 @@ impl Store {
         on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(now).fetch_all(pool).await?))
     }
 
+    /// How many queued messages are due at or before `now`.
+    pub async fn count_due(&self, now: i64) -> Result<i64, StoreError> {
+        const SQL: &str = "SELECT count(*) FROM messages WHERE status = 'queued' AND next_attempt_at <= $1";
+        on_pool!(self, pool => Ok(sqlx::query_scalar(SQL).bind(now).fetch_one(pool).await?))
+    }
+
     /// Queued messages not yet due: (id, attempts, next_attempt_at).
     pub async fn future_messages(&self, now: i64) -> Result<Vec<(i64, i64, i64)>, StoreError> {
         const SQL: &str = "SELECT id, attempts, next_attempt_at FROM messages WHERE status = 'queued' \
