@@ -109,14 +109,22 @@ async fn deliver_due(
         return Ok(());
     }
     queue::setup(store).await?;
+    queue::prune_finished(store).await?;
     let jobs: Vec<(i64, Duration)> = due.iter().map(|(id, _)| (*id, Duration::ZERO)).collect();
     queue::push(store, &jobs, instance).await?;
     let deliverer = Arc::new(Deliverer::new(store.clone(), cfg, instance.to_string(), clock)?);
     let watch = store.clone();
     summary.attempts = queue::run_workers(deliverer, cfg.delivery.concurrency, move |in_flight| async move {
         // Done when nothing due is left and nothing is being sent.
+        let mut ticks = 0u32;
         loop {
             tokio::time::sleep(Duration::from_millis(50)).await;
+            ticks += 1;
+            if ticks.is_multiple_of(40)
+                && let Err(e) = queue::prune_finished(&watch).await
+            {
+                tracing::warn!(error = %e, "pruning finished jobs failed");
+            }
             match watch.count_due(t).await {
                 Ok(0) if in_flight() == 0 => break,
                 Ok(_) => {}
