@@ -43,7 +43,7 @@ enum Format {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Build a demo café workspace (a year of generated customers and events) and run it
+    /// Build a demo café (a year of generated history), replay its last four weeks into the outboxes, print the report
     Demo {
         /// Where to build it
         #[arg(long, default_value = "rekindle-demo")]

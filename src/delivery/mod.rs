@@ -156,7 +156,7 @@ impl Deliverer {
                     provider_ref: Some(&reference),
                     ..end("sent", None)
                 };
-                self.store.finish_message(id, &f, now).await?;
+                self.record(id, &f, now).await?;
                 Attempted::Sent
             }
             Err(Failure::Transient {
@@ -180,7 +180,7 @@ impl Deliverer {
                     outcome_unknown,
                     next_attempt_at: (!last).then_some(now + delay),
                 };
-                self.store.finish_message(id, &f, now).await?;
+                self.record(id, &f, now).await?;
                 if last { Attempted::Failed } else { Attempted::Retry }
             }
             Err(Failure::Permanent {
@@ -202,7 +202,7 @@ impl Deliverer {
                     outcome_unknown: false,
                     next_attempt_at: None,
                 };
-                self.store.finish_message(id, &f, now).await?;
+                self.record(id, &f, now).await?;
                 if opt_out {
                     self.store
                         .unsubscribe_by_message(id, crate::rules::Channel::Sms, now)
@@ -218,6 +218,26 @@ impl Deliverer {
         };
         tracing::info!(message = id, rule = %m.rule_id, customer = %m.customer_external_id, channel = %m.channel, attempt = m.attempts, outcome = ?outcome, "delivery attempt");
         Ok(outcome)
+    }
+}
+
+impl Deliverer {
+    /// Records the end of an attempt that reached the provider. A failure here would leave the
+    /// message `sending` and, after orphan recovery, send it again; a busy or briefly locked
+    /// database is worth a few more tries first.
+    async fn record(&self, id: i64, f: &Finish<'_>, now: i64) -> Result<(), StoreError> {
+        let mut wait = std::time::Duration::from_millis(200);
+        for _ in 0..4 {
+            match self.store.finish_message(id, f, now).await {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    tracing::warn!(message = id, error = %e, "recording a delivery failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait *= 3;
+                }
+            }
+        }
+        self.store.finish_message(id, f, now).await
     }
 }
 
