@@ -92,11 +92,7 @@ pub async fn evaluate(
         })
         .cloned()
         .collect();
-    let needs_health = rules.iter().any(|r| {
-        let in_templates =
-            set.templates.uses_health(&subject_name(&r.id)) || set.templates.uses_health(&body_name(&r.id));
-        r.needs_health(in_templates)
-    });
+    let needs_health = rules.iter().any(|r| set.needs_health(r));
     let mut window = rules.iter().map(|r| lookback(&r.trigger)).max().unwrap_or(0);
     if needs_health {
         window = window.max(YEAR_WINDOW);

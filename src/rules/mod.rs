@@ -92,13 +92,11 @@ impl RuleSet {
         })
     }
 
-    /// Whether any enabled rule needs health scores (trigger, audience or template).
-    pub fn needs_health(&self) -> bool {
-        self.rules.iter().any(|r| {
-            let in_templates = self.templates.uses_health(&subject_name(&r.id))
-                || self.templates.uses_health(&body_name(&r.id));
-            r.enabled && r.needs_health(in_templates)
-        })
+    /// Whether evaluating `rule` needs health scores: its trigger, audience or templates use them.
+    pub fn needs_health(&self, rule: &Rule) -> bool {
+        let in_templates = self.templates.uses_health(&subject_name(&rule.id))
+            || self.templates.uses_health(&body_name(&rule.id));
+        rule.needs_health(in_templates)
     }
 }
 

@@ -52,11 +52,4 @@ impl Store {
             JOIN customers c ON c.id = s.customer_id WHERE s.as_of = $1 ORDER BY c.external_id";
         on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(as_of).fetch_all(pool).await?))
     }
-
-    /// Score counts per band of the snapshot as of `as_of`.
-    pub async fn snapshot_bands(&self, as_of: i64) -> Result<Vec<(String, i64)>, StoreError> {
-        const SQL: &str =
-            "SELECT band, count(*) FROM health_snapshots WHERE as_of = $1 GROUP BY band ORDER BY band";
-        on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(as_of).fetch_all(pool).await?))
-    }
 }
