@@ -40,6 +40,50 @@ pub struct Config {
     pub email: EmailConfig,
     pub sms: SmsConfig,
     pub delivery: DeliveryConfig,
+    pub http: HttpConfig,
+    pub serve: ServeConfig,
+}
+
+/// The HTTP server of `rekindle serve`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Address and port to listen on.
+    pub listen: String,
+    /// Largest request body accepted, in bytes (a batch of events included).
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: "127.0.0.1:8080".into(),
+            max_body_bytes: 1 << 20,
+        }
+    }
+}
+
+/// The long-running service's own timings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    /// When health snapshots are stored (crontab line, in `default_timezone`).
+    pub health_schedule: String,
+    /// How long a stopping service lets in-flight deliveries finish; what is cut off is
+    /// returned to the queue and retried.
+    pub shutdown_grace: String,
+    /// How often the rules directory is checked for changed files (SIGHUP reloads at once).
+    pub reload_poll: String,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            health_schedule: "15 3 * * *".into(),
+            shutdown_grace: "30s".into(),
+            reload_poll: "2s".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -310,6 +354,8 @@ impl Default for Config {
             email: EmailConfig::default(),
             sms: SmsConfig::default(),
             delivery: DeliveryConfig::default(),
+            http: HttpConfig::default(),
+            serve: ServeConfig::default(),
         }
     }
 }
@@ -463,10 +509,27 @@ impl Config {
         for (key, value) in [
             ("email.smtp.timeout", &self.email.smtp.timeout),
             ("delivery.max_lateness", &self.delivery.max_lateness),
+            ("serve.shutdown_grace", &self.serve.shutdown_grace),
+            ("serve.reload_poll", &self.serve.reload_poll),
         ] {
             if let Err(e) = crate::rules::parse_duration(value) {
                 return Err(invalid(key, e));
             }
+        }
+        if let Err(e) = crate::rules::Schedule::parse(&self.serve.health_schedule) {
+            return Err(invalid("serve.health_schedule", e));
+        }
+        if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(invalid(
+                "http.listen",
+                format!(
+                    "expected ADDRESS:PORT such as 127.0.0.1:8080, got {:?}",
+                    self.http.listen
+                ),
+            ));
+        }
+        if self.http.max_body_bytes < 1024 {
+            return Err(invalid("http.max_body_bytes", "must be at least 1024".into()));
         }
         if self.email.from.parse::<lettre::message::Mailbox>().is_err() {
             return Err(invalid(

@@ -3,6 +3,7 @@
 //! enumerated without the secret (`REKINDLE_LINK_SECRET`).
 
 use hmac::{KeyInit, Mac};
+use subtle::ConstantTimeEq;
 
 /// Where links point, and the key that signs them.
 #[derive(Clone)]
@@ -15,12 +16,16 @@ pub struct LinkSigner {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkKind {
     Unsubscribe,
+    Click,
+    Open,
 }
 
 impl LinkKind {
     fn path(self) -> &'static str {
         match self {
             LinkKind::Unsubscribe => "u",
+            LinkKind::Click => "c",
+            LinkKind::Open => "o",
         }
     }
 }
@@ -36,35 +41,111 @@ impl LinkSigner {
         }
     }
 
-    fn mac(&self, kind: LinkKind, message_id: i64) -> String {
+    /// The kind is part of what is signed: an open token is not an unsubscribe token.
+    fn mac(&self, kind: LinkKind, payload: &str) -> String {
         let mut mac =
             hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.secret).expect("HMAC takes any key length");
-        mac.update(format!("{}:{message_id}", kind.path()).as_bytes());
+        mac.update(format!("{}:{payload}", kind.path()).as_bytes());
         // 128 bits are plenty against guessing and keep URLs short.
         hex::encode(&mac.finalize().into_bytes()[..16])
     }
 
+    fn sign(&self, kind: LinkKind, payload: &str) -> String {
+        format!("{payload}.{}", self.mac(kind, payload))
+    }
+
+    /// The payload of a genuine token (constant-time comparison of the tag).
+    fn open<'t>(&self, kind: LinkKind, token: &'t str) -> Option<&'t str> {
+        let (payload, tag) = token.rsplit_once('.')?;
+        let expected = self.mac(kind, payload);
+        bool::from(expected.as_bytes().ct_eq(tag.as_bytes())).then_some(payload)
+    }
+
+    /// The token of an unsubscribe or open link of a message.
     pub fn token(&self, kind: LinkKind, message_id: i64) -> String {
-        format!("{message_id}.{}", self.mac(kind, message_id))
+        self.sign(kind, &message_id.to_string())
     }
 
     pub fn url(&self, kind: LinkKind, message_id: i64) -> String {
         format!("{}/{}/{}", self.base, kind.path(), self.token(kind, message_id))
     }
 
-    /// The message id a token stands for, if the token is genuine (constant-time comparison).
-    pub fn verify(&self, kind: LinkKind, token: &str) -> Option<i64> {
-        let (id, tag) = token.split_once('.')?;
-        let id: i64 = id.parse().ok()?;
-        let expected = self.mac(kind, id);
-        let same = expected.len() == tag.len()
-            && expected
-                .bytes()
-                .zip(tag.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0;
-        same.then_some(id)
+    /// The tracking link standing for the `n`th URL (from 0) of a message's body.
+    pub fn click_url(&self, message_id: i64, n: usize) -> String {
+        format!(
+            "{}/c/{}",
+            self.base,
+            self.sign(LinkKind::Click, &format!("{message_id}-{n}"))
+        )
     }
+
+    /// The message id an unsubscribe or open token stands for, if the token is genuine.
+    pub fn verify(&self, kind: LinkKind, token: &str) -> Option<i64> {
+        self.open(kind, token)?.parse().ok()
+    }
+
+    /// The message id and link number of a genuine click token.
+    pub fn verify_click(&self, token: &str) -> Option<(i64, usize)> {
+        let (id, n) = self.open(LinkKind::Click, token)?.split_once('-')?;
+        Some((id.parse().ok()?, n.parse().ok()?))
+    }
+}
+
+/// A piece of a message body: plain text, or a URL a customer can follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Segment<'a> {
+    Text(&'a str),
+    Url(&'a str),
+}
+
+/// Splits a body into text and `http(s)://` URLs, in order. The click endpoint numbers URLs
+/// the same way, so a click token can only ever lead to a URL that was in its message.
+pub fn segments(body: &str) -> Vec<Segment<'_>> {
+    let mut out = Vec::new();
+    let mut rest = body;
+    while let Some(start) = find_scheme(rest) {
+        let tail = &rest[start..];
+        let mut end = tail
+            .find(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '"' | '\'' | '`'))
+            .unwrap_or(tail.len());
+        // Sentence punctuation right after a URL is not part of it.
+        while end > 0 && tail[..end].ends_with(['.', ',', ';', ':', '!', '?', ')']) {
+            end -= 1;
+        }
+        let url = &tail[..end];
+        if url.len() <= "https://".len() {
+            out.push(Segment::Text(&rest[..start + end.max(1)]));
+            rest = &rest[start + end.max(1)..];
+            continue;
+        }
+        if start > 0 {
+            out.push(Segment::Text(&rest[..start]));
+        }
+        out.push(Segment::Url(url));
+        rest = &tail[end..];
+    }
+    if !rest.is_empty() {
+        out.push(Segment::Text(rest));
+    }
+    out
+}
+
+fn find_scheme(s: &str) -> Option<usize> {
+    match (s.find("https://"), s.find("http://")) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The `n`th URL of a body, if it has that many.
+pub fn nth_url(body: &str, n: usize) -> Option<&str> {
+    segments(body)
+        .into_iter()
+        .filter_map(|s| match s {
+            Segment::Url(u) => Some(u),
+            Segment::Text(_) => None,
+        })
+        .nth(n)
 }
 
 #[cfg(test)]
@@ -86,5 +167,42 @@ mod tests {
         assert_eq!(other.verify(LinkKind::Unsubscribe, &t), None, "another key");
         assert_eq!(s.verify(LinkKind::Unsubscribe, "42"), None);
         assert_eq!(s.verify(LinkKind::Unsubscribe, "x.y"), None);
+        let open = s.token(LinkKind::Open, 42);
+        assert_eq!(
+            s.verify(LinkKind::Unsubscribe, &open),
+            None,
+            "an open token does not unsubscribe"
+        );
+    }
+
+    #[test]
+    fn click_tokens_carry_the_link_number_and_cannot_be_renumbered() {
+        let s = LinkSigner::new("https://e.example", b"k");
+        let url = s.click_url(7, 2);
+        let token = url.strip_prefix("https://e.example/c/").unwrap();
+        assert_eq!(s.verify_click(token), Some((7, 2)));
+        assert_eq!(s.verify_click(&token.replacen("7-2", "7-3", 1)), None);
+        assert_eq!(s.verify(LinkKind::Click, token), None);
+    }
+
+    #[test]
+    fn urls_are_found_without_trailing_punctuation() {
+        let body = "Book at https://cafe.example/book?x=1&y=2. Or see (http://cafe.example/menu), bye";
+        assert_eq!(
+            segments(body),
+            [
+                Segment::Text("Book at "),
+                Segment::Url("https://cafe.example/book?x=1&y=2"),
+                Segment::Text(". Or see ("),
+                Segment::Url("http://cafe.example/menu"),
+                Segment::Text("), bye"),
+            ]
+        );
+        assert_eq!(nth_url(body, 1), Some("http://cafe.example/menu"));
+        assert_eq!(nth_url(body, 2), None);
+        assert_eq!(
+            segments("just https:// here"),
+            [Segment::Text("just https://"), Segment::Text(" here")]
+        );
     }
 }

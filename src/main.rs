@@ -96,6 +96,8 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Run the service: rules on their schedules, delivery workers, the HTTP API (until SIGTERM)
+    Serve,
     /// Evaluate every enabled rule at an instant and record the decisions
     Evaluate {
         /// Evaluate as of this instant (RFC 3339) instead of now
@@ -162,7 +164,13 @@ fn parse_instant(s: &str) -> Result<i64, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    // The service reports what it does at info; one-shot commands only warn.
+    let default_level = if matches!(cli.command, Command::Serve) {
+        "info,sqlx=warn,apalis=warn,apalis_core=warn,apalis_sqlite=warn,apalis_postgres=warn"
+    } else {
+        "warn"
+    };
+    init_logging(cli.log_format, default_level);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -179,11 +187,13 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // Colour codes only for a person at a terminal, never into the journal or a file.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Pretty => builder.init(),
@@ -298,9 +308,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             ExitCode::SUCCESS
         }
+        Command::Serve => {
+            let metrics = rekindle::metrics::install().context("installing the metrics recorder")?;
+            rekindle::serve::serve(store.clone(), config.clone(), Some(metrics)).await?;
+            ExitCode::SUCCESS
+        }
         Command::Run { once, at } => {
             if !once {
-                bail!("only `run --once` exists so far; the long-running service will be `serve`");
+                bail!("`run` needs --once; the long-running service is `rekindle serve`");
             }
             let set = load_rules(&config.rules_dir)?;
             let s = rekindle::run_once::run_once(&store, &config, &set, at).await?;

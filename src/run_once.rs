@@ -14,8 +14,10 @@ use crate::store::{Store, StoreError};
 
 /// How often a running process proves it is alive; a claim by a process silent for
 /// `ORPHAN_AFTER` is taken back.
-const HEARTBEAT: Duration = Duration::from_secs(5);
-const ORPHAN_AFTER: i64 = 15;
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
+pub const ORPHAN_AFTER: i64 = 15;
+/// `run --once` stops only when nothing is in flight; the grace is a safety net.
+const RUN_ONCE_GRACE: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -104,7 +106,7 @@ async fn deliver_due(
     let t = clock.now();
     summary.recovered =
         crate::instance::recover(store, jiff::Timestamp::now().as_second() - ORPHAN_AFTER).await?;
-    let due = store.due_messages(t).await?;
+    let due = store.due_messages(t, i64::MAX).await?;
     if due.is_empty() {
         return Ok(());
     }
@@ -114,24 +116,29 @@ async fn deliver_due(
     queue::push(store, &jobs, instance).await?;
     let deliverer = Arc::new(Deliverer::new(store.clone(), cfg, instance.to_string(), clock)?);
     let watch = store.clone();
-    summary.attempts = queue::run_workers(deliverer, cfg.delivery.concurrency, move |in_flight| async move {
-        // Done when nothing due is left and nothing is being sent.
-        let mut ticks = 0u32;
-        loop {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            ticks += 1;
-            if ticks.is_multiple_of(40)
-                && let Err(e) = queue::prune_finished(&watch).await
-            {
-                tracing::warn!(error = %e, "pruning finished jobs failed");
+    summary.attempts = queue::run_workers(
+        deliverer,
+        cfg.delivery.concurrency,
+        RUN_ONCE_GRACE,
+        move |in_flight| async move {
+            // Done when nothing due is left and nothing is being sent.
+            let mut ticks = 0u32;
+            loop {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                ticks += 1;
+                if ticks.is_multiple_of(40)
+                    && let Err(e) = queue::prune_finished(&watch).await
+                {
+                    tracing::warn!(error = %e, "pruning finished jobs failed");
+                }
+                match watch.count_due(t).await {
+                    Ok(0) if in_flight() == 0 => break,
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "checking the queue failed"),
+                }
             }
-            match watch.count_due(t).await {
-                Ok(0) if in_flight() == 0 => break,
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "checking the queue failed"),
-            }
-        }
-    })
+        },
+    )
     .await?;
     Ok(())
 }

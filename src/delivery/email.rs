@@ -10,7 +10,7 @@ use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, To
 
 use super::retry::Failure;
 use crate::config::{DkimAlgorithm, EmailConfig, EmailTransportKind, SmtpSecurity};
-use crate::links::{LinkKind, LinkSigner};
+use crate::links::{LinkKind, LinkSigner, Segment};
 use lettre::message::dkim::{
     DkimCanonicalization, DkimCanonicalizationType, DkimConfig, DkimSigningAlgorithm, DkimSigningKey,
     dkim_sign,
@@ -137,18 +137,18 @@ impl EmailSender {
             .links
             .as_ref()
             .map(|l| l.url(LinkKind::Unsubscribe, e.message_id));
-        let mut text = e.body.to_string();
-        // The plain text is what the marketer wrote; the HTML part escapes all of it, so no
-        // customer data can inject markup.
-        let mut html = format!(
-            "<p>{}</p>",
-            minijinja::HtmlEscape(e.body).to_string().replace('\n', "<br>\n")
-        );
+        let (mut text, mut html) = bodies(e.body, e.message_id, self.links.as_ref());
         if let Some(url) = &unsubscribe {
             text.push_str(&format!("\n\n--\nUnsubscribe: {url}\n"));
             html.push_str(&format!(
                 "<p style=\"font-size:small\"><a href=\"{}\">Unsubscribe</a></p>",
                 minijinja::HtmlEscape(url)
+            ));
+        }
+        if let Some(l) = &self.links {
+            html.push_str(&format!(
+                "<img src=\"{}\" width=\"1\" height=\"1\" alt=\"\">",
+                minijinja::HtmlEscape(&l.url(LinkKind::Open, e.message_id))
             ));
         }
         let html = format!("<!doctype html><html><body>{html}</body></html>");
@@ -203,6 +203,35 @@ impl EmailSender {
             },
         }
     }
+}
+
+/// The plain-text and HTML bodies. The text is what the marketer wrote; the HTML part escapes
+/// all of it, so no customer data can inject markup. With public links, every URL becomes a
+/// signed click-tracking link (numbered as `links::segments` numbers them).
+fn bodies(body: &str, message_id: i64, links: Option<&LinkSigner>) -> (String, String) {
+    let mut text = String::with_capacity(body.len());
+    let mut html = String::from("<p>");
+    let mut n = 0;
+    for segment in crate::links::segments(body) {
+        match segment {
+            Segment::Text(t) => {
+                text.push_str(t);
+                html.push_str(&minijinja::HtmlEscape(t).to_string().replace('\n', "<br>\n"));
+            }
+            Segment::Url(u) => {
+                let target = links.map_or_else(|| u.to_string(), |l| l.click_url(message_id, n));
+                n += 1;
+                text.push_str(&target);
+                html.push_str(&format!(
+                    "<a href=\"{}\">{}</a>",
+                    minijinja::HtmlEscape(&target),
+                    minijinja::HtmlEscape(u)
+                ));
+            }
+        }
+    }
+    html.push_str("</p>");
+    (text, html)
 }
 
 fn dkim_config(d: &crate::config::DkimConfig) -> Result<DkimConfig, EmailSetupError> {

@@ -55,6 +55,21 @@ pub enum Attempted {
     NotClaimed,
 }
 
+impl Attempted {
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Attempted::Sent => "sent",
+            Attempted::Retry => "retry",
+            Attempted::Failed => "failed",
+            Attempted::Bounced => "bounced",
+            Attempted::Skipped => "skipped",
+            Attempted::Expired => "expired",
+            Attempted::NotClaimed => "not_claimed",
+        }
+    }
+}
+
 pub struct Deliverer {
     pub store: Store,
     pub instance: String,
@@ -217,6 +232,11 @@ impl Deliverer {
             }
         };
         tracing::info!(message = id, rule = %m.rule_id, customer = %m.customer_external_id, channel = %m.channel, attempt = m.attempts, outcome = ?outcome, "delivery attempt");
+        metrics::counter!(crate::metrics::DELIVERIES, "channel" => m.channel.clone(), "status" => outcome.label())
+            .increment(1);
+        if outcome == Attempted::Retry {
+            metrics::counter!(crate::metrics::RETRIES, "channel" => m.channel.clone()).increment(1);
+        }
         Ok(outcome)
     }
 }

@@ -17,9 +17,6 @@ use crate::store::Store;
 /// The queue's name in apalis's tables.
 pub const QUEUE: &str = "rekindle-deliveries";
 
-/// How long a stopping worker lets in-flight deliveries finish.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-
 #[derive(Debug, thiserror::Error)]
 #[error("job queue: {0}")]
 pub struct QueueError(String);
@@ -84,14 +81,30 @@ pub async fn setup(store: &Store) -> Result<(), QueueError> {
 pub async fn push(store: &Store, jobs: &[(i64, Duration)], nonce: &str) -> Result<(), QueueError> {
     let tasks: Vec<_> = jobs
         .iter()
-        .map(|(id, delay)| {
-            TaskBuilder::new(DeliveryJob { message_id: *id })
-                .idempotency_key(format!("m{id}-{nonce}"))
-                .max_attempts(5)
-                .run_after(*delay)
-                .build()
-        })
+        .map(|(id, delay)| task(*id, format!("m{id}-{nonce}"), *delay))
         .collect();
+    push_tasks(store, tasks).await
+}
+
+/// Pushes one job per (message, attempts so far): the service sees a message due again after
+/// each retry, and each attempt gets its own job, once per instance.
+pub async fn push_attempts(store: &Store, due: &[(i64, i64)], nonce: &str) -> Result<(), QueueError> {
+    let tasks: Vec<_> = due
+        .iter()
+        .map(|(id, attempts)| task(*id, format!("m{id}-a{attempts}-{nonce}"), Duration::ZERO))
+        .collect();
+    push_tasks(store, tasks).await
+}
+
+fn task(message_id: i64, key: String, delay: Duration) -> Task<DeliveryJob> {
+    TaskBuilder::new(DeliveryJob { message_id })
+        .idempotency_key(key)
+        .max_attempts(5)
+        .run_after(delay)
+        .build()
+}
+
+async fn push_tasks(store: &Store, tasks: Vec<Task<DeliveryJob>>) -> Result<(), QueueError> {
     match store {
         Store::Sqlite(pool) => {
             let mut s: SqliteStorage<DeliveryJob> =
@@ -113,6 +126,9 @@ pub async fn push(store: &Store, jobs: &[(i64, Duration)], nonce: &str) -> Resul
 /// Jobs fetched per poll. apalis's default of 10 capped delivery at about 100 messages a
 /// second (BENCHMARKS.md); a job is tiny, so fetch more at once.
 const FETCH_BATCH: usize = 100;
+
+/// How often an idle worker asks the queue for jobs.
+const IDLE_POLL: Duration = Duration::from_millis(250);
 
 /// The named queue on each storage (apalis would otherwise name it after the type).
 fn sqlite_storage(pool: &sqlx::SqlitePool) -> SqliteStorage<DeliveryJob> {
@@ -178,10 +194,11 @@ async fn handle(job: DeliveryJob, state: Data<Arc<WorkerState>>) -> Result<(), B
 }
 
 /// Runs `concurrency` deliveries at a time until `stop` resolves, then lets in-flight ones
-/// finish. `stop` is given how many deliveries are in flight right now.
+/// finish for at most `grace`. `stop` is given how many deliveries are in flight right now.
 pub async fn run_workers<F, Fut>(
     deliverer: Arc<Deliverer>,
     concurrency: usize,
+    grace: Duration,
     stop: F,
 ) -> Result<Tally, QueueError>
 where
@@ -202,7 +219,7 @@ where
         Ok(())
     };
     let name = deliverer.instance.clone();
-    let monitor = Monitor::new().shutdown_timeout(SHUTDOWN_GRACE);
+    let monitor = Monitor::new().shutdown_timeout(grace);
     // The same worker on either storage; a macro because the two storages share no trait
     // object that apalis's builder accepts.
     macro_rules! run_on {
@@ -212,7 +229,10 @@ where
             monitor
                 .register(move |i| {
                     WorkerBuilder::new(format!("{name}-{i}"))
-                        .backend(storage.clone())
+                        // apalis parks an idle worker until its next heartbeat (30 s) unless a
+                        // push goes through the same storage handle; the service's feeder
+                        // pushes through its own, so the worker looks on its own every 250 ms.
+                        .backend(storage.clone().poll_with_interval(IDLE_POLL))
                         .data(st.clone())
                         .concurrency(concurrency)
                         .build(handle)

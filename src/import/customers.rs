@@ -5,7 +5,7 @@ use super::columns::{Columns, external_id, non_empty};
 use crate::domain::{Birthday, Email, Phone, TimeZoneName, parse_flag};
 use crate::store::{NewCustomer, Store, StoreError};
 
-const KNOWN: [&str; 9] = [
+pub(super) const KNOWN: [&str; 9] = [
     "id",
     "name",
     "email",

@@ -1,4 +1,5 @@
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use csv::StringRecord;
 
@@ -6,7 +7,7 @@ use super::Table;
 use super::columns::{Columns, external_id, non_empty};
 use crate::store::{NewEvent, Store, StoreError};
 
-const KNOWN: [&str; 6] = ["id", "customer_id", "kind", "occurred_at", "amount", "score"];
+pub(super) const KNOWN: [&str; 6] = ["id", "customer_id", "kind", "occurred_at", "amount", "score"];
 // Indexes into KNOWN.
 const ID: usize = 0;
 const CUSTOMER: usize = 1;
@@ -18,11 +19,12 @@ const SCORE: usize = 5;
 /// Where each event column sits in this file, and the customers events may refer to.
 pub struct EventColumns {
     columns: Columns,
-    customers: HashMap<String, i64>,
+    /// Shared, so API batches can build one table per distinct set of keys cheaply.
+    customers: Arc<HashMap<String, i64>>,
 }
 
 impl EventColumns {
-    pub(super) fn with_customers(mut self, customers: HashMap<String, i64>) -> Self {
+    pub(super) fn with_customers(mut self, customers: Arc<HashMap<String, i64>>) -> Self {
         self.customers = customers;
         self
     }
@@ -35,7 +37,7 @@ impl Table for EventColumns {
         let columns = Columns::map(header, &KNOWN, &["id", "customer_id", "kind", "occurred_at"])?;
         Ok(EventColumns {
             columns,
-            customers: HashMap::new(),
+            customers: Arc::default(),
         })
     }
 
@@ -46,7 +48,7 @@ impl Table for EventColumns {
         let customer_id = *self
             .customers
             .get(customer)
-            .ok_or_else(|| format!("unknown customer {customer:?}"))?;
+            .ok_or_else(|| format!("customer_id: unknown customer {customer:?}"))?;
         let kind = parse_kind(field(KIND))?;
         let occurred_at = parse_instant(field(OCCURRED_AT))?;
         let amount = non_empty(field(AMOUNT)).map(parse_amount).transpose()?;

@@ -4,6 +4,7 @@
 mod columns;
 mod customers;
 mod events;
+mod json;
 
 use std::path::Path;
 
@@ -12,6 +13,7 @@ use indicatif::ProgressBar;
 
 pub use customers::CustomerColumns;
 pub use events::{EventColumns, parse_instant, parse_kind};
+pub use json::{ItemError, customer_from_json, events_from_json};
 
 use crate::store::{Store, StoreError};
 
@@ -86,7 +88,7 @@ pub async fn import_events(
 ) -> Result<Summary, ImportError> {
     let customers = store.customer_ids().await?;
     run::<EventColumns>(store, path, progress, on_reject, |cols| {
-        cols.with_customers(customers)
+        cols.with_customers(std::sync::Arc::new(customers))
     })
     .await
 }

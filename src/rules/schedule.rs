@@ -44,6 +44,62 @@ impl Schedule {
     }
 }
 
+impl Schedule {
+    /// The first tick strictly after the instant `t` (Unix seconds), reading the schedule as
+    /// wall-clock time in `tz`. A tick that falls into a spring-forward gap fires at the first
+    /// instant after the gap (02:30 → 03:30), and a wall time that occurs twice on a fall-back
+    /// day fires once, at its first occurrence — unlike the `cron` crate's own zone handling,
+    /// which skips the first and doubles the second.
+    pub fn next_after(&self, t: i64, tz: &jiff::tz::TimeZone) -> Option<i64> {
+        let local = jiff::Timestamp::from_second(t)
+            .ok()?
+            .to_zoned(tz.clone())
+            .datetime();
+        // The cron crate walks naive wall-clock time, given here as if it were UTC.
+        let mut wall = to_chrono(local)?;
+        // A schedule that only matches in wall times that never occur after `t` (a Feb 30)
+        // yields nothing; the bound keeps a pathological fold from looping.
+        for _ in 0..1000 {
+            let next = self.cron.after(&wall).next()?;
+            let civil = from_chrono(next.naive_utc())?;
+            let instant = tz
+                .to_ambiguous_zoned(civil)
+                .compatible()
+                .ok()?
+                .timestamp()
+                .as_second();
+            if instant > t {
+                return Some(instant);
+            }
+            wall = next;
+        }
+        None
+    }
+}
+
+fn to_chrono(d: jiff::civil::DateTime) -> Option<chrono::DateTime<chrono::Utc>> {
+    let date = chrono::NaiveDate::from_ymd_opt(i32::from(d.year()), d.month() as u32, d.day() as u32)?;
+    let time = chrono::NaiveTime::from_hms_opt(d.hour() as u32, d.minute() as u32, d.second() as u32)?;
+    Some(chrono::DateTime::from_naive_utc_and_offset(
+        date.and_time(time),
+        chrono::Utc,
+    ))
+}
+
+fn from_chrono(d: chrono::NaiveDateTime) -> Option<jiff::civil::DateTime> {
+    use chrono::{Datelike, Timelike};
+    jiff::civil::DateTime::new(
+        i16::try_from(d.year()).ok()?,
+        d.month() as i8,
+        d.day() as i8,
+        d.hour() as i8,
+        d.minute() as i8,
+        d.second() as i8,
+        0,
+    )
+    .ok()
+}
+
 /// Rewrites a crontab weekday field (0/7 = Sunday) as a list of day names.
 fn weekday_names(field: &str) -> Result<String, String> {
     if field == "*" || field == "?" {
@@ -143,6 +199,61 @@ mod tests {
     fn six_fields_take_seconds_first_and_the_default_is_hourly() {
         assert!(Schedule::parse("30 0 9 * * Mon-Fri").is_ok());
         assert_eq!(next_weekdays(DEFAULT_SCHEDULE, 2), ["Mon 01:00", "Mon 02:00"]);
+    }
+
+    fn utc(s: &str) -> i64 {
+        s.parse::<jiff::Timestamp>().unwrap().as_second()
+    }
+
+    fn next_in(raw: &str, zone: &str, after: &str) -> String {
+        let tz = jiff::tz::TimeZone::get(zone).unwrap();
+        let t = Schedule::parse(raw).unwrap().next_after(utc(after), &tz).unwrap();
+        jiff::Timestamp::from_second(t).unwrap().to_string()
+    }
+
+    #[test]
+    fn ticks_are_wall_clock_times_in_the_business_zone() {
+        // 09:00 in Paris is 07:00 UTC in summer, 08:00 in winter.
+        assert_eq!(
+            next_in("0 9 * * *", "Europe/Paris", "2026-06-01T07:00:00Z"),
+            "2026-06-02T07:00:00Z"
+        );
+        assert_eq!(
+            next_in("0 9 * * *", "Europe/Paris", "2026-06-01T06:59:59Z"),
+            "2026-06-01T07:00:00Z"
+        );
+        assert_eq!(
+            next_in("0 9 * * *", "Europe/Paris", "2026-12-01T00:00:00Z"),
+            "2026-12-01T08:00:00Z"
+        );
+        // Auckland's Monday 08:00 is Sunday evening in UTC.
+        assert_eq!(
+            next_in("0 8 * * 1", "Pacific/Auckland", "2026-06-01T00:00:00Z"),
+            "2026-06-07T20:00:00Z"
+        );
+    }
+
+    #[test]
+    fn daylight_saving_neither_skips_nor_doubles_a_tick() {
+        // 2026-03-29 02:30 does not exist in Paris: the tick comes at 03:30 CEST (01:30 UTC).
+        assert_eq!(
+            next_in("30 2 * * *", "Europe/Paris", "2026-03-28T12:00:00Z"),
+            "2026-03-29T01:30:00Z"
+        );
+        // 2026-10-25 02:30 happens twice: the first one (CEST, 00:30 UTC) fires ...
+        assert_eq!(
+            next_in("30 2 * * *", "Europe/Paris", "2026-10-24T12:00:00Z"),
+            "2026-10-25T00:30:00Z"
+        );
+        // ... and the second one (CET, 01:30 UTC) does not: the next tick is the next day.
+        assert_eq!(
+            next_in("30 2 * * *", "Europe/Paris", "2026-10-25T00:30:00Z"),
+            "2026-10-26T01:30:00Z"
+        );
+        assert_eq!(
+            next_in("30 2 * * *", "Europe/Paris", "2026-10-25T01:00:00Z"),
+            "2026-10-26T01:30:00Z"
+        );
     }
 
     #[test]

@@ -3,6 +3,9 @@ use std::collections::HashMap;
 use futures_util::TryStreamExt;
 use sqlx::{FromRow, QueryBuilder};
 
+use super::suppressions::{
+    ANY_SUPPRESSION, SUPPRESS_EMAIL, SUPPRESS_SMS, suppressed_query, suppression_keys,
+};
 use super::{ROWS_PER_STATEMENT, Store, StoreError, last_per_key, on_pool};
 
 /// A customer as an import or the API hands it over, already validated.
@@ -89,6 +92,24 @@ impl Store {
                 );
                 affected += q.build().execute(&mut *tx).await?.rows_affected();
             }
+            // An erased customer who had opted out stays opted out when re-created.
+            let any: i64 = sqlx::query_scalar(ANY_SUPPRESSION).fetch_one(&mut *tx).await?;
+            if any > 0 {
+                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                    let keys = suppression_keys(chunk);
+                    if keys.is_empty() {
+                        continue;
+                    }
+                    let hits: Vec<(String, String)> =
+                        suppressed_query(&keys).build_query_as().fetch_all(&mut *tx).await?;
+                    for (hash, channel, customer) in &keys {
+                        if hits.iter().any(|(h, c)| h == hash && c == channel) {
+                            let sql = if *channel == "email" { SUPPRESS_EMAIL } else { SUPPRESS_SMS };
+                            sqlx::query(sql).bind(*customer).bind(now).execute(&mut *tx).await?;
+                        }
+                    }
+                }
+            }
             tx.commit().await?;
             Ok(affected)
         })
@@ -121,9 +142,27 @@ impl Store {
         })
     }
 
-    /// Internal ids of every customer in ascending order.
+    /// External id → internal id for the given customers only (an API batch names a few).
+    pub async fn customer_ids_for(&self, external_ids: &[&str]) -> Result<HashMap<String, i64>, StoreError> {
+        let mut map = HashMap::new();
+        for chunk in external_ids.chunks(ROWS_PER_STATEMENT) {
+            on_pool!(self, pool => {
+                let mut q = QueryBuilder::new("SELECT external_id, id FROM customers WHERE external_id IN (");
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                q.push(")");
+                let rows: Vec<(String, i64)> = q.build_query_as().fetch_all(pool).await?;
+                map.extend(rows);
+            });
+        }
+        Ok(map)
+    }
+
+    /// Internal ids of every customer not erased, in ascending order.
     pub async fn customer_ids_ordered(&self) -> Result<Vec<i64>, StoreError> {
-        on_pool!(self, pool => Ok(sqlx::query_scalar("SELECT id FROM customers ORDER BY id").fetch_all(pool).await?))
+        on_pool!(self, pool => Ok(sqlx::query_scalar("SELECT id FROM customers WHERE erased_at IS NULL ORDER BY id").fetch_all(pool).await?))
     }
 }
 

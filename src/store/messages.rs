@@ -58,13 +58,6 @@ impl Store {
         })
     }
 
-    /// Ids of queued messages due at or before `now`, oldest first.
-    pub async fn due_messages(&self, now: i64) -> Result<Vec<(i64, i64)>, StoreError> {
-        const SQL: &str = "SELECT id, attempts FROM messages WHERE status = 'queued' AND next_attempt_at <= $1 \
-            ORDER BY next_attempt_at, id";
-        on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(now).fetch_all(pool).await?))
-    }
-
     /// How many queued messages are due at or before `now`.
     pub async fn count_due(&self, now: i64) -> Result<i64, StoreError> {
         const SQL: &str = "SELECT count(*) FROM messages WHERE status = 'queued' AND next_attempt_at <= $1";

@@ -7,7 +7,10 @@ mod evaluation;
 mod events;
 mod messages;
 mod outcomes;
+mod receipts;
+mod service;
 mod snapshots;
+mod suppressions;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -23,7 +26,9 @@ pub use evaluation::{DecisionRow, KindAggregate, NewDecision};
 pub use events::{EventRecord, HealthInputs, NewEvent};
 pub use messages::{ClaimedMessage, Finish};
 pub use outcomes::{CountRow, GroupRow};
+pub use receipts::{Receipt, SentMessage};
 pub use snapshots::Snapshot;
+pub use suppressions::address_hash;
 
 use crate::config::DatabaseConfig;
 

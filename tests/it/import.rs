@@ -170,7 +170,7 @@ fn every_kind_of_bad_row_is_named_with_its_line_and_the_rest_imports() {
         assert_eq!(r.code, 3, "{backend:?}: {r:?}");
         assert_eq!(r.stdout.trim(), "imported 2, updated 0, rejected 7", "{r:?}");
         for expected in [
-            "events.csv:3: unknown customer \"nobody\"",
+            "events.csv:3: customer_id: unknown customer \"nobody\"",
             "events.csv:4: occurred_at: invalid timestamp \"2026-03-01 10:00\"",
             "events.csv:5: occurred_at: invalid timestamp \"2027-02-29T10:00:00Z\"",
             "events.csv:6: score: 11 is out of range 0-10",

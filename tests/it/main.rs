@@ -12,6 +12,8 @@ mod recompute;
 mod rules_check;
 mod rules_cli;
 mod rules_support;
+mod serve;
+mod service;
 mod sms;
 mod smtp;
 mod smtp_server;

@@ -1,0 +1,229 @@
+//! The ingest API: events in batches, customers one at a time, erasure and unsubscribe.
+
+use std::collections::HashSet;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::{ApiError, Shared, json_body, now};
+use crate::import::{ItemError, customer_from_json, events_from_json};
+use crate::rules::Channel;
+use crate::store::CustomerRecord;
+
+/// Items per `POST /v1/events`: a batch is one transaction; larger loads belong to the CSV import.
+pub const MAX_EVENTS_PER_BATCH: usize = 10_000;
+
+#[derive(Serialize)]
+struct Rejected {
+    index: usize,
+    #[serde(flatten)]
+    error: ItemError,
+}
+
+/// `{"events": [...]}` (or a bare array). Good items are stored, bad ones listed with their
+/// index and field: 200 when all were stored, 422 when some were refused.
+pub async fn post_events(
+    State(state): Shared,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = json_body(raw)?;
+    let items = match body {
+        Value::Array(items) => items,
+        Value::Object(mut o) => match o.remove("events") {
+            Some(Value::Array(items)) => items,
+            _ => {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    Some("events"),
+                    "expected {\"events\": [...]}",
+                ));
+            }
+        },
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("events"),
+                "expected {\"events\": [...]}",
+            ));
+        }
+    };
+    if items.len() > MAX_EVENTS_PER_BATCH {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Some("events"),
+            format!("at most {MAX_EVENTS_PER_BATCH} events per request"),
+        ));
+    }
+    let named: HashSet<String> = items
+        .iter()
+        .filter_map(|i| match i.get("customer_id")? {
+            Value::String(s) => Some(s.trim().to_string()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+        .collect();
+    let named: Vec<&str> = named.iter().map(String::as_str).collect();
+    let customers = state.store.customer_ids_for(&named).await?;
+    let mut good = Vec::with_capacity(items.len());
+    let mut rejected = Vec::new();
+    for (index, result) in events_from_json(&items, customers).into_iter().enumerate() {
+        match result {
+            Ok(e) => good.push(e),
+            Err(error) => rejected.push(Rejected { index, error }),
+        }
+    }
+    if !good.is_empty() {
+        state.store.upsert_events(&good, now()).await?;
+    }
+    let status = if rejected.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok((
+        status,
+        Json(json!({"accepted": good.len(), "rejected": rejected})),
+    )
+        .into_response())
+}
+
+/// A customer as the API shows it.
+#[derive(Serialize)]
+struct CustomerView {
+    id: String,
+    name: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+    birthday: Option<String>,
+    timezone: Option<String>,
+    consent_email: bool,
+    consent_sms: bool,
+    unsubscribed_email_at: Option<String>,
+    unsubscribed_sms_at: Option<String>,
+    email_bounced_at: Option<String>,
+    tags: Value,
+    attributes: Value,
+}
+
+fn view(c: &CustomerRecord) -> CustomerView {
+    let at = |t: Option<i64>| t.map(crate::profile::fmt_instant);
+    CustomerView {
+        id: c.external_id.clone(),
+        name: c.name.clone(),
+        email: c.email.clone(),
+        phone: c.phone.clone(),
+        birthday: c.birthday.clone(),
+        timezone: c.timezone.clone(),
+        consent_email: c.consent_email,
+        consent_sms: c.consent_sms,
+        unsubscribed_email_at: at(c.unsubscribed_email_at),
+        unsubscribed_sms_at: at(c.unsubscribed_sms_at),
+        email_bounced_at: at(c.email_bounced_at),
+        tags: serde_json::from_str(&c.tags).unwrap_or(Value::Null),
+        attributes: serde_json::from_str(&c.attributes).unwrap_or(Value::Null),
+    }
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, Some("id"), format!("no customer {id:?}"))
+}
+
+/// Creates (201) or replaces (200) a customer. Unsubscribe state is the service's own and is
+/// never changed by a PUT.
+pub async fn put_customer(
+    State(state): Shared,
+    Path(id): Path<String>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = json_body(raw)?;
+    let customer = customer_from_json(&id, &body)
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.field.as_deref(), e.error))?;
+    let existed = state.store.customer_by_external_id(&id).await?.is_some();
+    state.store.upsert_customers(&[customer], now()).await?;
+    let stored = state
+        .store
+        .customer_by_external_id(&id)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    let status = if existed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(view(&stored))).into_response())
+}
+
+/// The customer with their health score and its breakdown, as of now.
+pub async fn get_customer(State(state): Shared, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let profile = crate::profile::load(&state.store, &state.config.health, &id, now())
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    Ok(Json(json!({"customer": view(&profile.customer), "health": profile.health})).into_response())
+}
+
+/// Erasure: personal data and events are deleted; see `store::suppressions`.
+pub async fn delete_customer(State(state): Shared, Path(id): Path<String>) -> Result<Response, ApiError> {
+    if state.store.erase_customer(&id, now()).await? {
+        tracing::info!(customer = %id, "customer erased");
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(not_found(&id))
+    }
+}
+
+/// `{"channel": "email" | "sms" | "all"}`; an empty body means all channels.
+pub async fn unsubscribe_customer(
+    State(state): Shared,
+    Path(id): Path<String>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let bytes = super::body(raw)?;
+    let channel = if bytes.iter().all(u8::is_ascii_whitespace) {
+        "all".to_string()
+    } else {
+        let v: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, None, format!("malformed JSON: {e}")))?;
+        match v.get("channel") {
+            None => "all".to_string(),
+            Some(Value::String(c)) => c.clone(),
+            Some(_) => {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    Some("channel"),
+                    "expected \"email\", \"sms\" or \"all\"",
+                ));
+            }
+        }
+    };
+    let channels: Vec<Channel> = match channel.as_str() {
+        "all" => vec![Channel::Email, Channel::Sms],
+        c => vec![Channel::parse(c).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("channel"),
+                "expected \"email\", \"sms\" or \"all\"",
+            )
+        })?],
+    };
+    let t = now();
+    for c in &channels {
+        if !state.store.unsubscribe(&id, *c, t).await? {
+            return Err(not_found(&id));
+        }
+        metrics::counter!(crate::metrics::UNSUBSCRIBES, "channel" => c.as_str(), "source" => "api")
+            .increment(1);
+    }
+    tracing::info!(customer = %id, channel, "unsubscribed through the API");
+    let stored = state
+        .store
+        .customer_by_external_id(&id)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    Ok(Json(view(&stored)).into_response())
+}

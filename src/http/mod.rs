@@ -1,0 +1,190 @@
+//! The HTTP side of `rekindle serve` (axum): the ingest API behind bearer tokens, the public
+//! links in messages, provider callbacks, and the health and metrics endpoints. Handlers are
+//! thin: they validate, call the store, and answer JSON (or a small page for people).
+
+mod api;
+mod auth;
+mod ops;
+mod public;
+mod webhooks;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::links::LinkSigner;
+use crate::rules::RuleSet;
+use crate::store::{Store, StoreError};
+
+pub use auth::ApiTokens;
+
+/// Environment variables holding the secrets the HTTP side checks.
+pub const API_TOKENS_VAR: &str = "REKINDLE_API_TOKENS";
+pub const TWILIO_TOKEN_VAR: &str = "REKINDLE_TWILIO_AUTH_TOKEN";
+pub const GATEWAY_SECRET_VAR: &str = "REKINDLE_SMS_WEBHOOK_SECRET";
+
+/// What every handler may use.
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub rules: watch::Receiver<Option<Arc<RuleSet>>>,
+    pub tokens: ApiTokens,
+    pub links: Option<LinkSigner>,
+    pub twilio_auth_token: Option<String>,
+    pub gateway_secret: Option<String>,
+    pub metrics: Option<PrometheusHandle>,
+}
+
+impl AppState {
+    /// Reads the secrets from the environment (an EnvironmentFile under systemd).
+    pub fn from_env(
+        store: Store,
+        config: Arc<Config>,
+        rules: watch::Receiver<Option<Arc<RuleSet>>>,
+        metrics: Option<PrometheusHandle>,
+    ) -> AppState {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let links = config
+            .public_url
+            .as_deref()
+            .zip(var(crate::links::SECRET_VAR))
+            .map(|(url, secret)| LinkSigner::new(url, secret.as_bytes()));
+        AppState {
+            tokens: ApiTokens::parse(var(API_TOKENS_VAR).as_deref().unwrap_or("")),
+            links,
+            twilio_auth_token: var(TWILIO_TOKEN_VAR),
+            gateway_secret: var(GATEWAY_SECRET_VAR),
+            store,
+            config,
+            rules,
+            metrics,
+        }
+    }
+}
+
+pub type Shared = State<Arc<AppState>>;
+
+/// Every route of the service.
+pub fn router(state: Arc<AppState>) -> Router {
+    let limit = state.config.http.max_body_bytes;
+    let api = Router::new()
+        .route("/v1/events", post(api::post_events))
+        .route(
+            "/v1/customers/{id}",
+            get(api::get_customer)
+                .put(api::put_customer)
+                .delete(api::delete_customer),
+        )
+        .route("/v1/customers/{id}/unsubscribe", post(api::unsubscribe_customer))
+        .route("/webhooks/bounce", post(webhooks::bounce))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
+    Router::new()
+        .merge(api)
+        .route(
+            "/u/{token}",
+            get(public::unsubscribe_page).post(public::unsubscribe_now),
+        )
+        .route("/c/{token}", get(public::click))
+        .route("/o/{token}", get(public::open_pixel))
+        .route("/webhooks/twilio", post(webhooks::twilio))
+        .route("/webhooks/gateway", post(webhooks::gateway))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, None, "no such endpoint") })
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn(observe))
+        .with_state(state)
+}
+
+/// Counts and logs every request by route pattern and status. The pattern, not the path: a
+/// path may carry a signed token or a customer id, and tokens stay out of logs.
+async fn observe(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = request.method().clone();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    metrics::counter!(crate::metrics::HTTP_REQUESTS, "route" => route.clone(), "status" => status.to_string())
+        .increment(1);
+    tracing::info!(%method, route, status, ms = started.elapsed().as_millis() as u64, "http request");
+    response
+}
+
+/// A JSON error: `{"error": "...", "field": "..."}` with a 4xx or 5xx status.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    field: Option<String>,
+    message: String,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, field: Option<&str>, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            field: field.map(str::to_string),
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: &self.message,
+            field: self.field.as_deref(),
+        };
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        // The detail goes to the log, not to the caller.
+        tracing::error!(error = %e, "store error while answering a request");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            None,
+            "the store is unavailable; retry later",
+        )
+    }
+}
+
+/// The request body, or a JSON error when it is too large or unreadable.
+fn body(raw: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    raw.map_err(|r| ApiError::new(r.status(), None, r.body_text()))
+}
+
+/// Parses a JSON body; a syntax or type error names where it is.
+fn json_body(raw: Result<Bytes, BytesRejection>) -> Result<serde_json::Value, ApiError> {
+    let bytes = body(raw)?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, None, format!("malformed JSON: {e}")))
+}
+
+fn now() -> i64 {
+    jiff::Timestamp::now().as_second()
+}

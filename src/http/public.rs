@@ -1,0 +1,119 @@
+//! Links customers follow from a message: one-click unsubscribe (RFC 8058), click tracking and
+//! the open pixel. Tokens are HMAC-signed message ids, so they can be neither forged nor
+//! enumerated; a bad token gets the same plain 404 whatever is wrong with it.
+
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+
+use super::{ApiError, Shared, now};
+use crate::links::LinkKind;
+use crate::rules::Channel;
+
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title></head>\
+         <body style=\"font-family:sans-serif;max-width:32em;margin:3em auto;padding:0 1em\">\
+         <h1 style=\"font-size:1.4em\">{title}</h1>{body}</body></html>"
+    );
+    (status, Html(html)).into_response()
+}
+
+fn invalid_link() -> Response {
+    page(
+        StatusCode::NOT_FOUND,
+        "This link is not valid",
+        "<p>It may have been copied incompletely.</p>",
+    )
+}
+
+/// A GET never unsubscribes: mail scanners fetch links. It shows a button that POSTs.
+pub async fn unsubscribe_page(State(state): Shared, Path(token): Path<String>) -> Response {
+    let valid = state
+        .links
+        .as_ref()
+        .and_then(|l| l.verify(LinkKind::Unsubscribe, &token))
+        .is_some();
+    if !valid {
+        return invalid_link();
+    }
+    page(
+        StatusCode::OK,
+        "Unsubscribe",
+        "<p>Stop receiving these messages?</p><form method=\"post\">\
+         <input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
+         <button type=\"submit\">Unsubscribe</button></form>",
+    )
+}
+
+/// RFC 8058 one-click: no cookies, no auth, effective at once, 200 without a redirect.
+pub async fn unsubscribe_now(State(state): Shared, Path(token): Path<String>) -> Result<Response, ApiError> {
+    let Some(id) = state
+        .links
+        .as_ref()
+        .and_then(|l| l.verify(LinkKind::Unsubscribe, &token))
+    else {
+        return Ok(invalid_link());
+    };
+    let Some(m) = state.store.sent_message(id).await? else {
+        return Ok(invalid_link());
+    };
+    let channel = Channel::parse(&m.channel).unwrap_or(Channel::Email);
+    state.store.unsubscribe_by_message(id, channel, now()).await?;
+    metrics::counter!(crate::metrics::UNSUBSCRIBES, "channel" => channel.as_str(), "source" => "link")
+        .increment(1);
+    tracing::info!(message = id, customer = %m.customer_external_id, rule = %m.rule_id, "unsubscribed by link");
+    Ok(page(
+        StatusCode::OK,
+        "You are unsubscribed",
+        "<p>You will not receive these messages any more.</p>",
+    ))
+}
+
+/// Records the click and redirects to the URL that was in the message at that position:
+/// never anywhere else, so the endpoint is no open redirect.
+pub async fn click(State(state): Shared, Path(token): Path<String>) -> Result<Response, ApiError> {
+    let Some((id, n)) = state.links.as_ref().and_then(|l| l.verify_click(&token)) else {
+        return Ok(invalid_link());
+    };
+    let Some(body) = state.store.message_body(id).await? else {
+        return Ok(invalid_link());
+    };
+    let Some(url) = crate::links::nth_url(&body, n) else {
+        // An erased customer's message has no body left.
+        return Ok(invalid_link());
+    };
+    if state.store.record_click(id, now()).await? {
+        tracing::info!(message = id, "first click");
+    }
+    Ok(Redirect::to(url).into_response())
+}
+
+/// A transparent 1×1 GIF.
+const PIXEL: &[u8] = &[
+    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff,
+    0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00,
+    0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
+];
+
+pub async fn open_pixel(State(state): Shared, Path(token): Path<String>) -> Result<Response, ApiError> {
+    let Some(id) = state
+        .links
+        .as_ref()
+        .and_then(|l| l.verify(LinkKind::Open, &token))
+    else {
+        return Ok(StatusCode::NOT_FOUND.into_response());
+    };
+    if state.store.sent_message(id).await?.is_some() {
+        state.store.record_open(id, now()).await?;
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/gif"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        PIXEL,
+    )
+        .into_response())
+}

@@ -1,0 +1,208 @@
+//! `rekindle serve`: the scheduler, the delivery workers and the HTTP server in one process,
+//! with systemd integration (READY, WATCHDOG, STOPPING) and a clean shutdown: stop scheduling
+//! and accepting requests, let in-flight deliveries finish within the grace period, return
+//! what was cut off to the queue, exit 0.
+
+mod feeder;
+mod reload;
+mod scheduler;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use sd_notify::NotifyState;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::delivery::queue::{self, QueueError};
+use crate::delivery::{Clock, Deliverer, DeliveryError};
+use crate::store::{Store, StoreError};
+
+pub use scheduler::{HEALTH_JOB, first_tick};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("{0} problem(s) in the rules; fix them (`rekindle rules check`) and start again")]
+    Rules(usize),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+    #[error("cannot listen for signals: {0}")]
+    Signals(std::io::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error(transparent)]
+    Delivery(#[from] DeliveryError),
+    #[error("the HTTP server failed: {0}")]
+    Http(std::io::Error),
+}
+
+fn wall() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+fn notify(state: &[NotifyState]) {
+    // Outside systemd there is no NOTIFY_SOCKET and this does nothing.
+    if let Err(e) = sd_notify::notify(state) {
+        tracing::debug!(error = %e, "sd_notify failed");
+    }
+}
+
+/// Runs until SIGTERM or SIGINT. The store must already be migrated.
+pub async fn serve(
+    store: Store,
+    config: Config,
+    metrics: Option<PrometheusHandle>,
+) -> Result<(), ServeError> {
+    let config = Arc::new(config);
+    let mut terminate = signal(SignalKind::terminate()).map_err(ServeError::Signals)?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(ServeError::Signals)?;
+
+    let set = match crate::rules::RuleSet::load(&config.rules_dir) {
+        Ok(set) => set,
+        Err(problems) => {
+            for p in &problems {
+                tracing::error!(problem = %p, "rule problem");
+            }
+            return Err(ServeError::Rules(problems.len()));
+        }
+    };
+    metrics::gauge!(crate::metrics::RULES_LOADED).set(set.rules.len() as f64);
+    let (rules_tx, rules_rx) = watch::channel(Some(Arc::new(set)));
+    queue::setup(&store).await?;
+
+    let instance = crate::instance::new_id();
+    store.register_instance(&instance, wall()).await?;
+    let deliverer = Arc::new(Deliverer::new(
+        store.clone(),
+        &config,
+        instance.clone(),
+        Clock::System,
+    )?);
+
+    let listener = tokio::net::TcpListener::bind(&config.http.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: config.http.listen.clone(),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(ServeError::Http)?;
+
+    let stop = CancellationToken::new();
+    let state = Arc::new(crate::http::AppState::from_env(
+        store.clone(),
+        config.clone(),
+        rules_rx.clone(),
+        metrics.clone(),
+    ));
+    if state.tokens.is_empty() {
+        tracing::warn!("no API token configured (REKINDLE_API_TOKENS): the ingest API refuses every request");
+    }
+    let http = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, crate::http::router(state))
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
+        })
+    };
+    let scheduler = tokio::spawn(
+        scheduler::Scheduler {
+            store: store.clone(),
+            config: config.clone(),
+            instance: instance.clone(),
+            rules: rules_rx,
+        }
+        .run(stop.clone()),
+    );
+    let feeder = tokio::spawn(
+        feeder::Feeder {
+            store: store.clone(),
+            instance: instance.clone(),
+            metrics,
+        }
+        .run(stop.clone()),
+    );
+    let poll = Duration::from_secs(
+        crate::rules::parse_duration(&config.serve.reload_poll)
+            .unwrap_or(2)
+            .max(1) as u64,
+    );
+    let reloader = tokio::spawn(reload::run(
+        config.rules_dir.clone(),
+        poll,
+        rules_tx,
+        stop.clone(),
+    ));
+    let grace =
+        Duration::from_secs(crate::rules::parse_duration(&config.serve.shutdown_grace).unwrap_or(30) as u64);
+    let workers = {
+        let stop = stop.clone();
+        tokio::spawn(queue::run_workers(
+            deliverer,
+            config.delivery.concurrency,
+            grace,
+            move |_| async move { stop.cancelled().await },
+        ))
+    };
+    let watchdog = sd_notify::watchdog_enabled().map(|interval| {
+        let store = store.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(interval / 2) => {}
+                }
+                // Only a service that can reach its store is alive in the watchdog's sense.
+                if store.ping().await.is_ok() {
+                    notify(&[NotifyState::Watchdog]);
+                }
+            }
+        })
+    });
+
+    notify(&[NotifyState::Ready, NotifyState::Status("serving")]);
+    tracing::info!(%addr, instance, backend = store.backend(), "rekindle is serving");
+    // Tests and scripts read the bound address (the port may have been 0) from stdout.
+    println!("listening on http://{addr}");
+
+    let why = tokio::select! {
+        _ = terminate.recv() => "SIGTERM",
+        _ = interrupt.recv() => "SIGINT",
+    };
+    tracing::info!(signal = why, grace_seconds = grace.as_secs(), "stopping");
+    notify(&[NotifyState::Stopping, NotifyState::Status("stopping")]);
+    stop.cancel();
+    let _ = scheduler.await;
+    let _ = feeder.await;
+    let _ = reloader.await;
+    if let Some(w) = watchdog {
+        let _ = w.await;
+    }
+    let http_result = http.await;
+    let tally = workers.await;
+    let released = store.release_claims(&instance, wall()).await?;
+    if released > 0 {
+        tracing::warn!(
+            messages = released,
+            "deliveries cut off by the shutdown go back to the queue"
+        );
+    }
+    store.unregister_instance(&instance).await?;
+    store.close().await;
+    match tally {
+        Ok(Ok(t)) => tracing::info!(sent = t.sent, retry = t.retry, failed = t.failed, "stopped"),
+        Ok(Err(e)) => tracing::error!(error = %e, "the delivery workers stopped with an error"),
+        Err(e) => tracing::error!(error = %e, "the delivery workers panicked"),
+    }
+    match http_result {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(ServeError::Http(e)),
+        Err(e) => Err(ServeError::Http(std::io::Error::other(e))),
+    }
+}

@@ -1,0 +1,104 @@
+//! Rule reloads: on SIGHUP, and when a file under the rules directory changes. The new set is
+//! checked first; only a valid set replaces the running one (atomically, through the watch
+//! channel), and a broken one is logged with FILE:LINE:COL while the old set keeps running.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::rules::RuleSet;
+
+/// What the directory looks like: every file's path, size and modification time. Polling a
+/// small directory is cheap and, unlike inotify, also sees changes made through a symlink
+/// swap or on a network file system.
+type Fingerprint = Vec<(PathBuf, u64, Option<SystemTime>)>;
+
+fn fingerprint(dir: &Path) -> Fingerprint {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            if meta.is_dir() {
+                pending.push(path);
+            } else {
+                out.push((path, meta.len(), meta.modified().ok()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Loads and checks the set; logs every problem. `Some` only for a valid set.
+pub fn load_checked(dir: &Path, why: &str) -> Option<RuleSet> {
+    match RuleSet::load(dir) {
+        Ok(set) => {
+            let enabled = set.rules.iter().filter(|r| r.enabled).count();
+            tracing::info!(rules = set.rules.len(), enabled, why, "rules loaded");
+            metrics::counter!(crate::metrics::RULE_RELOADS, "result" => "ok").increment(1);
+            metrics::gauge!(crate::metrics::RULES_LOADED).set(set.rules.len() as f64);
+            Some(set)
+        }
+        Err(problems) => {
+            for p in &problems {
+                tracing::error!(problem = %p, "rule problem");
+            }
+            tracing::error!(
+                problems = problems.len(),
+                why,
+                "the rules were NOT reloaded: the previous set keeps running"
+            );
+            metrics::counter!(crate::metrics::RULE_RELOADS, "result" => "rejected").increment(1);
+            None
+        }
+    }
+}
+
+pub async fn run(
+    dir: PathBuf,
+    poll: Duration,
+    rules: watch::Sender<Option<Arc<RuleSet>>>,
+    stop: CancellationToken,
+) {
+    let mut hangup = match signal(SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP; file changes still reload the rules");
+            None
+        }
+    };
+    let mut seen = fingerprint(&dir);
+    loop {
+        let why = tokio::select! {
+            () = stop.cancelled() => return,
+            Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => None } } => "SIGHUP",
+            () = tokio::time::sleep(poll) => {
+                let now = fingerprint(&dir);
+                if now == seen {
+                    continue;
+                }
+                seen = now;
+                "a file changed"
+            }
+        };
+        // An editor may still be writing: let the burst settle before reading.
+        if why != "SIGHUP" {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            seen = fingerprint(&dir);
+        }
+        if let Some(set) = load_checked(&dir, why) {
+            rules.send_replace(Some(Arc::new(set)));
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! Runs each rule on its own schedule, and the health snapshots on theirs. Every tick is
+//! claimed in the store before it runs (`rule_runs`), so several instances evaluate it once,
+//! and a service that was down runs a missed tick once at start-up — not once per missed tick.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::evaluate::{Request, evaluate};
+use crate::rules::{RuleSet, Schedule};
+use crate::store::Store;
+
+/// The scheduled job that stores health snapshots (rule ids cannot contain ':').
+pub const HEALTH_JOB: &str = "health:snapshot";
+
+/// One scheduled job and its next tick.
+struct Job {
+    schedule: Schedule,
+    next: i64,
+}
+
+/// The next tick of a job, given the latest tick ever claimed for it: a tick missed while
+/// the service was down (one or many) comes back as a single tick in the past.
+pub fn first_tick(
+    schedule: &Schedule,
+    last_claimed: Option<i64>,
+    now: i64,
+    tz: &jiff::tz::TimeZone,
+) -> Option<i64> {
+    if let Some(last) = last_claimed
+        && let Some(missed) = schedule.next_after(last, tz)
+        && missed <= now
+    {
+        return Some(missed);
+    }
+    schedule.next_after(now, tz)
+}
+
+pub struct Scheduler {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub instance: String,
+    pub rules: watch::Receiver<Option<Arc<RuleSet>>>,
+}
+
+fn wall() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+impl Scheduler {
+    pub async fn run(mut self, stop: CancellationToken) {
+        let tz = jiff::tz::TimeZone::get(&self.config.default_timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+        let mut jobs: HashMap<String, Job> = HashMap::new();
+        let last = match self.store.last_ticks().await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the schedule history; missed ticks are not caught up");
+                HashMap::new()
+            }
+        };
+        loop {
+            let set = self.rules.borrow_and_update().clone();
+            self.sync_jobs(&mut jobs, set.as_deref(), &last, &tz);
+            let wake = jobs.values().map(|j| j.next).min();
+            let sleep = wake.map_or(Duration::from_secs(3600), |w| {
+                Duration::from_secs(u64::try_from(w - wall()).unwrap_or(0))
+            });
+            tokio::select! {
+                () = stop.cancelled() => return,
+                changed = self.rules.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                () = tokio::time::sleep(sleep) => {}
+            }
+            // Sleeping is in whole seconds; a tick is only run once its instant has passed.
+            let now = wall();
+            let due: Vec<(String, i64)> = jobs
+                .iter()
+                .filter(|(_, j)| j.next <= now)
+                .map(|(id, j)| (id.clone(), j.next))
+                .collect();
+            if due.is_empty() {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+            let mut claimed = Vec::new();
+            for (id, tick) in &due {
+                if let Some(job) = jobs.get_mut(id) {
+                    job.next = job.schedule.next_after(now, &tz).unwrap_or(i64::MAX);
+                }
+                match self.store.claim_tick(id, *tick, &self.instance, now).await {
+                    Ok(true) => claimed.push((id.clone(), *tick)),
+                    Ok(false) => tracing::debug!(job = %id, tick, "tick taken by another instance"),
+                    Err(e) => {
+                        tracing::error!(job = %id, error = %e, "cannot claim a scheduled tick; skipped")
+                    }
+                }
+            }
+            if let Some(set) = set {
+                self.run_ticks(&set, &claimed, now).await;
+            }
+        }
+    }
+
+    /// Brings the job table in line with the enabled rules: new rules and changed schedules
+    /// get their next tick, removed or disabled rules are dropped.
+    fn sync_jobs(
+        &self,
+        jobs: &mut HashMap<String, Job>,
+        set: Option<&RuleSet>,
+        last: &HashMap<String, i64>,
+        tz: &jiff::tz::TimeZone,
+    ) {
+        let mut wanted: Vec<(String, Schedule)> = Vec::new();
+        if let Ok(s) = Schedule::parse(&self.config.serve.health_schedule) {
+            wanted.push((HEALTH_JOB.to_string(), s));
+        }
+        if let Some(set) = set {
+            wanted.extend(
+                set.rules
+                    .iter()
+                    .filter(|r| r.enabled)
+                    .map(|r| (r.id.clone(), r.schedule.clone())),
+            );
+        }
+        jobs.retain(|id, _| wanted.iter().any(|(w, _)| w == id));
+        let now = wall();
+        for (id, schedule) in wanted {
+            let same = jobs
+                .get(&id)
+                .is_some_and(|j| j.schedule.source == schedule.source);
+            if !same && let Some(next) = first_tick(&schedule, last.get(&id).copied(), now, tz) {
+                jobs.insert(id, Job { schedule, next });
+            }
+        }
+    }
+
+    async fn run_ticks(&self, set: &RuleSet, claimed: &[(String, i64)], now: i64) {
+        let rule_ids: Vec<String> = claimed
+            .iter()
+            .filter(|(id, _)| id != HEALTH_JOB)
+            .map(|(id, _)| id.clone())
+            .collect();
+        if !rule_ids.is_empty() {
+            self.evaluate(set, &rule_ids, now).await;
+        }
+        if claimed.iter().any(|(id, _)| id == HEALTH_JOB) {
+            match crate::recompute::recompute_health(&self.store, &self.config.health, now).await {
+                Ok(r) => tracing::info!(customers = r.customers, "health snapshots stored"),
+                Err(e) => tracing::error!(error = %e, "health snapshots failed"),
+            }
+        }
+        for (id, tick) in claimed {
+            if let Err(e) = self.store.finish_tick(id, *tick, wall()).await {
+                tracing::warn!(job = %id, error = %e, "cannot record the end of a tick");
+            }
+        }
+    }
+
+    /// Evaluates the due rules together (one pass; the frequency cap sees all of them), turns
+    /// new sends into queued messages and marks conversions.
+    async fn evaluate(&self, set: &RuleSet, rule_ids: &[String], now: i64) {
+        let started = Instant::now();
+        let request = Request {
+            at: now,
+            only: rule_ids,
+            record: true,
+            samples_per_rule: 0,
+        };
+        let result = evaluate(&self.store, &self.config, set, &request).await;
+        let seconds = started.elapsed().as_secs_f64();
+        for id in rule_ids {
+            let outcome = if result.is_ok() { "ok" } else { "error" };
+            metrics::counter!(crate::metrics::EVALUATIONS, "rule" => id.clone(), "result" => outcome)
+                .increment(1);
+            metrics::histogram!(crate::metrics::EVALUATION_SECONDS, "rule" => id.clone()).record(seconds);
+        }
+        let evaluation = match result {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(rules = ?rule_ids, error = %e, "evaluation failed");
+                return;
+            }
+        };
+        let mut counts: HashMap<(String, &'static str, &'static str), u64> = HashMap::new();
+        for d in &evaluation.decisions {
+            let reason = d.reason.map_or("", |r| r.as_str());
+            *counts
+                .entry((d.rule.clone(), d.decision.as_str(), reason))
+                .or_default() += 1;
+        }
+        for ((rule, decision, reason), n) in counts {
+            metrics::counter!(crate::metrics::DECISIONS, "rule" => rule, "decision" => decision, "reason" => reason)
+                .increment(n);
+        }
+        let queued = match self.store.materialize_messages(now).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(error = %e, "queueing messages failed; the next tick retries");
+                0
+            }
+        };
+        let converted = crate::outcomes::mark_conversions(&self.store, set, now)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "marking conversions failed");
+                0
+            });
+        tracing::info!(
+            rules = ?rule_ids,
+            customers = evaluation.customers,
+            decisions = evaluation.decisions.len(),
+            recorded = evaluation.recorded,
+            queued,
+            converted,
+            seconds,
+            "evaluated"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn downtime_yields_one_catch_up_tick_then_the_schedule() {
+        let tz = jiff::tz::TimeZone::UTC;
+        let hourly = Schedule::parse("0 * * * *").unwrap();
+        let t = |s: &str| s.parse::<jiff::Timestamp>().unwrap().as_second();
+        let now = t("2026-06-01T10:20:00Z");
+        // Last ran at 06:00; 07:00, 08:00, 09:00 and 10:00 were missed: one tick, the first missed.
+        assert_eq!(
+            first_tick(&hourly, Some(t("2026-06-01T06:00:00Z")), now, &tz),
+            Some(t("2026-06-01T07:00:00Z"))
+        );
+        // Ran at 10:00: nothing missed.
+        assert_eq!(
+            first_tick(&hourly, Some(t("2026-06-01T10:00:00Z")), now, &tz),
+            Some(t("2026-06-01T11:00:00Z"))
+        );
+        // Never ran: no catch-up, the next tick.
+        assert_eq!(
+            first_tick(&hourly, None, now, &tz),
+            Some(t("2026-06-01T11:00:00Z"))
+        );
+    }
+}

@@ -1,0 +1,72 @@
+//! What the long-running service needs beyond a single run: scheduled ticks claimed once
+//! across instances, the feed of due messages, and taking back a stopping instance's claims.
+
+use std::collections::HashMap;
+
+use super::{Store, StoreError, on_pool};
+
+impl Store {
+    /// One trivial round trip: is the database there?
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        on_pool!(self, pool => { sqlx::query("SELECT 1").execute(pool).await?; Ok(()) })
+    }
+
+    /// Claims one scheduled tick of a rule (or of another scheduled job) for this instance.
+    /// False when another instance, or an earlier start of this one, already has it: several
+    /// instances on one database evaluate each tick once.
+    pub async fn claim_tick(
+        &self,
+        job: &str,
+        tick_at: i64,
+        instance: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        const SQL: &str = "INSERT INTO rule_runs (rule_id, tick_at, instance, started_at) VALUES ($1, $2, $3, $4) \
+            ON CONFLICT (rule_id, tick_at) DO NOTHING";
+        on_pool!(self, pool => Ok(sqlx::query(SQL).bind(job).bind(tick_at).bind(instance).bind(now)
+            .execute(pool).await?.rows_affected() == 1))
+    }
+
+    pub async fn finish_tick(&self, job: &str, tick_at: i64, now: i64) -> Result<(), StoreError> {
+        const SQL: &str = "UPDATE rule_runs SET finished_at = $3 WHERE rule_id = $1 AND tick_at = $2";
+        on_pool!(self, pool => { sqlx::query(SQL).bind(job).bind(tick_at).bind(now).execute(pool).await?; Ok(()) })
+    }
+
+    /// The latest claimed tick of every scheduled job: where a restarted service resumes.
+    pub async fn last_ticks(&self) -> Result<HashMap<String, i64>, StoreError> {
+        const SQL: &str = "SELECT rule_id, max(tick_at) FROM rule_runs GROUP BY rule_id";
+        on_pool!(self, pool => {
+            let rows: Vec<(String, i64)> = sqlx::query_as(SQL).fetch_all(pool).await?;
+            Ok(rows.into_iter().collect())
+        })
+    }
+
+    /// Queued messages due at or before `now`, oldest first, at most `limit`: (id, attempts).
+    pub async fn due_messages(&self, now: i64, limit: i64) -> Result<Vec<(i64, i64)>, StoreError> {
+        const SQL: &str = "SELECT id, attempts FROM messages WHERE status = 'queued' AND next_attempt_at <= $1 \
+            ORDER BY next_attempt_at, id LIMIT $2";
+        on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(now).bind(limit).fetch_all(pool).await?))
+    }
+
+    /// All queued messages, due or not: the queue depth operations watch.
+    pub async fn queued_messages(&self) -> Result<i64, StoreError> {
+        const SQL: &str = "SELECT count(*) FROM messages WHERE status = 'queued'";
+        on_pool!(self, pool => Ok(sqlx::query_scalar(SQL).fetch_one(pool).await?))
+    }
+
+    /// Returns this instance's unfinished claims to the queue: deliveries cut off by a
+    /// shutdown are retried later rather than lost. Returns how many.
+    pub async fn release_claims(&self, instance: &str, now: i64) -> Result<u64, StoreError> {
+        const EVENTS: &str = "INSERT INTO message_events (message_id, status, at, detail) \
+            SELECT id, 'queued', $2, 'cut off by shutdown' FROM messages WHERE status = 'sending' AND claimed_by = $1";
+        const SQL: &str = "UPDATE messages SET status = 'queued', claimed_by = NULL, outcome_unknown = TRUE, \
+            updated_at = $2 WHERE status = 'sending' AND claimed_by = $1";
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(EVENTS).bind(instance).bind(now).execute(&mut *tx).await?;
+            let n = sqlx::query(SQL).bind(instance).bind(now).execute(&mut *tx).await?.rows_affected();
+            tx.commit().await?;
+            Ok(n)
+        })
+    }
+}

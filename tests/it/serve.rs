@@ -1,0 +1,584 @@
+//! `rekindle serve` as operations run it: the real binary on a free port, driven over HTTP.
+
+use std::time::Duration;
+
+use base64::Engine;
+use hmac::{KeyInit, Mac};
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, Workspace, backends};
+use crate::http_server::{Answer, HttpServer};
+use crate::service::{Service, days_ago, eventually};
+
+const API_TOKEN: &str = "test-api-token";
+const TWILIO_TOKEN: &str = "twilio-auth-token";
+const LINK_SECRET: &str = "link-secret";
+const PUBLIC_URL: &str = "https://rekindle.example";
+
+const ENV: [(&str, &str); 3] = [
+    ("REKINDLE_API_TOKENS", API_TOKEN),
+    ("REKINDLE_TWILIO_AUTH_TOKEN", TWILIO_TOKEN),
+    ("REKINDLE_LINK_SECRET", LINK_SECRET),
+];
+
+/// A win-back rule evaluated every two seconds, so tests do not wait for a real schedule.
+fn rule(channel: &str, body: &str) -> String {
+    let subject = if channel == "email" {
+        "subject = \"We miss you\"\n"
+    } else {
+        ""
+    };
+    format!(
+        r#"id = "win-back"
+name = "Win back"
+schedule = "*/2 * * * * *"
+[trigger]
+type = "inactive"
+days = 30
+[message]
+channel = "{channel}"
+{subject}body = "{body}"
+[goal]
+events = ["visit"]
+within = "14d"
+"#
+    )
+}
+
+/// Quiet hours off (tests run at any hour) and a free port.
+fn config(extra: &str) -> String {
+    format!(
+        "public_url = \"{PUBLIC_URL}\"\n[http]\nlisten = \"127.0.0.1:0\"\n[quiet_hours]\nsms = \"\"\nemail = \"\"\n\
+         [serve]\nreload_poll = \"1s\"\nshutdown_grace = \"3s\"\n{extra}"
+    )
+}
+
+fn twilio_config(server: &HttpServer) -> String {
+    format!(
+        "[sms]\nprovider = \"twilio\"\n[sms.twilio]\nbase_url = \"{}\"\naccount_sid = \"AC1\"\nfrom = \"+15550001111\"\n",
+        server.url()
+    )
+}
+
+fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
+fn twilio_created() -> Answer {
+    (201, vec![], r#"{"sid": "SM42", "status": "queued"}"#.into())
+}
+
+/// Twilio's signature, computed here independently of the service's own code.
+fn twilio_signature(url: &str, params: &[(&str, &str)]) -> String {
+    let mut sorted = params.to_vec();
+    sorted.sort_by_key(|(k, _)| *k);
+    let mut data = url.to_string();
+    for (k, v) in sorted {
+        data.push_str(k);
+        data.push_str(v);
+    }
+    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(TWILIO_TOKEN.as_bytes()).unwrap();
+    mac.update(data.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+async fn twilio_post(svc: &Service, params: &[(&str, &str)], signature: Option<String>) -> u16 {
+    let signature =
+        signature.unwrap_or_else(|| twilio_signature(&format!("{PUBLIC_URL}/webhooks/twilio"), params));
+    client()
+        .post(svc.url("/webhooks/twilio"))
+        .header("X-Twilio-Signature", signature)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(serde_urlencoded::to_string(params).unwrap())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn api(svc: &Service, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut req = client().request(method, svc.url(path)).bearer_auth(API_TOKEN);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+async fn status_counts(store: &rekindle::store::Store) -> Vec<(String, i64)> {
+    store.message_status_counts().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ingest_evaluate_deliver_receipt_report() {
+    for backend in backends() {
+        let twilio = HttpServer::start(twilio_created());
+        let ws = Workspace::with_config(backend, &config(&twilio_config(&twilio)));
+        ws.write(
+            "rules/win-back.toml",
+            &rule("sms", "Come back, {{ customer.first_name }}!"),
+        );
+        let svc = Service::start(&ws, &ENV);
+
+        let (status, body) = api(
+            &svc,
+            reqwest::Method::PUT,
+            "/v1/customers/ben",
+            Some(json!({"name": "Ben Ito", "phone": "+1 555 010 9999", "consent_sms": true})),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["phone"], "+15550109999", "stored normalised");
+        let (status, body) = api(
+            &svc,
+            reqwest::Method::POST,
+            "/v1/events",
+            Some(json!({"events": [{"id": "v1", "customer_id": "ben", "kind": "visit", "occurred_at": days_ago(40)}]})),
+        )
+        .await;
+        assert_eq!((status, body["accepted"].as_i64()), (200, Some(1)), "{body}");
+
+        // The rule's next tick finds Ben lapsed; the worker sends the SMS.
+        let store = ws.store().await;
+        let sent = eventually(Duration::from_secs(30), "the SMS to be sent", || async {
+            status_counts(&store).await.into_iter().find(|(s, _)| s == "sent")
+        })
+        .await;
+        assert_eq!(sent.1, 1);
+        let requests = twilio.requests();
+        assert_eq!(requests.len(), 1, "{:?}", backend);
+        assert!(
+            requests[0].body.contains("Come+back%2C+Ben"),
+            "{}",
+            requests[0].body
+        );
+
+        // A forged callback is refused and changes nothing.
+        let delivered = [("MessageSid", "SM42"), ("MessageStatus", "delivered")];
+        assert_eq!(twilio_post(&svc, &delivered, Some("Zm9yZ2Vk".into())).await, 403);
+        assert_eq!(status_counts(&store).await, [("sent".to_string(), 1)]);
+        // The genuine one moves it to delivered; a duplicate and a late "sent" change nothing.
+        assert_eq!(twilio_post(&svc, &delivered, None).await, 200);
+        assert_eq!(twilio_post(&svc, &delivered, None).await, 200);
+        assert_eq!(
+            twilio_post(&svc, &[("MessageSid", "SM42"), ("MessageStatus", "sent")], None).await,
+            200
+        );
+        assert_eq!(status_counts(&store).await, [("delivered".to_string(), 1)]);
+        let m = store.message_by_provider_ref("SM42").await.unwrap().unwrap();
+        let history = store.message_history(m.id).await.unwrap();
+        let deliveries = history.iter().filter(|(s, _, _)| s == "delivered").count();
+        assert_eq!(deliveries, 1, "{history:?}");
+
+        // Ben comes back (a visit in the same second as the send would not count): the next
+        // tick marks the conversion, and no second SMS goes out.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let (status, _) = api(
+            &svc,
+            reqwest::Method::POST,
+            "/v1/events",
+            Some(json!([{"id": "v2", "customer_id": "ben", "kind": "visit", "occurred_at": days_ago(0)}])),
+        )
+        .await;
+        assert_eq!(status, 200);
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(twilio.requests().len(), 1, "one occurrence, one message");
+        let metrics = client()
+            .get(svc.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            metrics.contains("rekindle_deliveries_total{channel=\"sms\",status=\"sent\"} 1"),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains("rekindle_receipts_total{channel=\"sms\",status=\"delivered\"} 1"),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains("rekindle_evaluations_total{rule=\"win-back\""),
+            "{metrics}"
+        );
+
+        let log = svc.log();
+        assert_eq!(svc.stop(Duration::from_secs(20)), 0);
+        assert!(
+            !log.contains("+15550109999") && !log.contains("Come back"),
+            "no phone or body in the log:\n{log}"
+        );
+        let r = ws.rekindle(&["report", "--format", "json"]);
+        assert_eq!(r.code, 0, "{r:?}");
+        let report: Value = serde_json::from_str(&r.stdout).unwrap();
+        let wb = report
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["rule"] == "win-back")
+            .unwrap();
+        assert_eq!(
+            (wb["contacted"].as_i64(), wb["contacted_converted"].as_i64()),
+            (Some(1), Some(1)),
+            "{wb}"
+        );
+        assert_eq!(wb["messages"]["delivered"], 1, "{wb}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_api_needs_a_token_and_names_what_is_wrong() {
+    let ws = Workspace::with_config(
+        Backend::Sqlite,
+        "[http]\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = 4096\n",
+    );
+    ws.write("rules/win-back.toml", &rule("sms", "Hi"));
+
+    // No token configured: the API refuses everything, even a plausible token.
+    let open = Service::start(&ws, &[]);
+    let r = client()
+        .get(open.url("/v1/customers/x"))
+        .bearer_auth("anything")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert!(r.text().await.unwrap().contains("REKINDLE_API_TOKENS"));
+    assert_eq!(open.stop(Duration::from_secs(20)), 0);
+
+    let svc = Service::start(&ws, &[("REKINDLE_API_TOKENS", "one,two")]);
+    let get = |token: Option<&'static str>| {
+        let mut req = client().get(svc.url("/v1/customers/x"));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(get(None).await, 401);
+    assert_eq!(get(Some("three")).await, 401);
+    assert_eq!(get(Some("on")).await, 401);
+    assert_eq!(get(Some("two")).await, 404, "a valid token reaches the handler");
+
+    let send = |method: reqwest::Method, path: &'static str, body: String| {
+        let req = client()
+            .request(method, svc.url(path))
+            .bearer_auth("one")
+            .header("content-type", "application/json")
+            .body(body);
+        async move {
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            let body: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap_or(Value::Null);
+            (status, body)
+        }
+    };
+    let (status, body) = send(reqwest::Method::POST, "/v1/events", "{\"events\": [".into()).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("malformed JSON"),
+        "{body}"
+    );
+    let (status, body) = send(
+        reqwest::Method::POST,
+        "/v1/events",
+        format!("[\"{}\"]", "x".repeat(5000)),
+    )
+    .await;
+    assert_eq!(status, 413, "{body}");
+    assert!(body["error"].is_string(), "a JSON error: {body}");
+    let (status, body) = send(
+        reqwest::Method::PUT,
+        "/v1/customers/ann",
+        json!({"email": "not an address", "consent_email": true}).to_string(),
+    )
+    .await;
+    assert_eq!((status, body["field"].as_str()), (422, Some("email")), "{body}");
+    let (status, body) = send(
+        reqwest::Method::PUT,
+        "/v1/customers/ann",
+        json!({"email": "ann@example.com", "consent_email": "maybe"}).to_string(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (422, Some("consent_email")),
+        "{body}"
+    );
+    let store = ws.store().await;
+    assert!(
+        store.customer_by_external_id("ann").await.unwrap().is_none(),
+        "nothing half-written"
+    );
+
+    let (status, _) = send(
+        reqwest::Method::PUT,
+        "/v1/customers/ann",
+        json!({"email": "ann@example.com"}).to_string(),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, body) = send(
+        reqwest::Method::POST,
+        "/v1/events",
+        json!({"events": [
+            {"id": "e1", "customer_id": "ann", "kind": "visit", "occurred_at": "2026-05-01T10:00:00Z"},
+            {"id": "e2", "customer_id": "ann", "kind": "visit", "occurred_at": "yesterday"},
+            {"id": "e3", "customer_id": "bob", "kind": "visit", "occurred_at": "2026-05-01T10:00:00Z"},
+            {"id": "e4", "customer_id": "ann", "occurred_at": "2026-05-01T10:00:00Z"}
+        ]})
+        .to_string(),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["accepted"], 1);
+    let rejected: Vec<(i64, &str)> = body["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["index"].as_i64().unwrap(), r["field"].as_str().unwrap()))
+        .collect();
+    assert_eq!(rejected, [(1, "occurred_at"), (2, "customer_id"), (3, "kind")]);
+    // The same batch again stores nothing twice (idempotent by event id).
+    let (status, _) = send(
+        reqwest::Method::POST,
+        "/v1/events",
+        json!([{"id": "e1", "customer_id": "ann", "kind": "visit", "occurred_at": "2026-05-01T10:00:00Z"}])
+            .to_string(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(store.count_events().await.unwrap(), 1);
+    let r = client().get(svc.url("/no/such/thing")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    assert_eq!(svc.stop(Duration::from_secs(20)), 0);
+}
+
+/// Reads the `.eml` files of the email outbox, with quoted-printable soft breaks undone.
+fn outbox_emails(ws: &Workspace) -> Vec<String> {
+    let dir = ws.path("outbox/email");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .map(|e| {
+            std::fs::read_to_string(e.path())
+                .unwrap()
+                .replace("=\r\n", "")
+                .replace("=3D", "=")
+                .replace("&#x2f;", "/")
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unsubscribe_click_and_open_links_are_signed_and_work() {
+    let ws = Workspace::with_config(Backend::Sqlite, &config(""));
+    ws.write(
+        "rules/win-back.toml",
+        &rule(
+            "email",
+            "Book your table at https://cafe.example/book?via=mail, see you!",
+        ),
+    );
+    let svc = Service::start(&ws, &ENV);
+    let (status, _) = api(
+        &svc,
+        reqwest::Method::PUT,
+        "/v1/customers/ann",
+        Some(json!({"name": "Ann <b>Lee</b>", "email": "ann@example.com", "consent_email": true})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    api(
+        &svc,
+        reqwest::Method::POST,
+        "/v1/events",
+        Some(json!([{"id": "v1", "customer_id": "ann", "kind": "visit", "occurred_at": days_ago(45)}])),
+    )
+    .await;
+    let email = eventually(Duration::from_secs(30), "the email", || async {
+        outbox_emails(&ws).pop()
+    })
+    .await;
+
+    let signer = rekindle::links::LinkSigner::new(PUBLIC_URL, LINK_SECRET.as_bytes());
+    let store = ws.store().await;
+    eventually(Duration::from_secs(10), "the ledger to say sent", || async {
+        store
+            .message_status_counts()
+            .await
+            .unwrap()
+            .iter()
+            .any(|(s, _)| s == "sent")
+            .then_some(())
+    })
+    .await;
+    let id = 1;
+    let unsubscribe = signer.url(rekindle::links::LinkKind::Unsubscribe, id);
+    let click = signer.click_url(id, 0);
+    let open = signer.url(rekindle::links::LinkKind::Open, id);
+    assert!(
+        email.contains(&format!("List-Unsubscribe: <{unsubscribe}>")),
+        "{email}"
+    );
+    assert!(
+        email.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"),
+        "{email}"
+    );
+    assert!(email.contains(&click), "the link is tracked: {email}");
+    assert!(
+        !email.contains("href=\"https://cafe.example"),
+        "links go through tracking: {email}"
+    );
+    assert!(
+        email.contains("Book your table at https://rekindle.example/c/"),
+        "{email}"
+    );
+    assert!(email.contains(&open), "{email}");
+    let local = |url: &str| svc.url(url.strip_prefix(PUBLIC_URL).unwrap());
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    // The click goes to the URL that was in the message, and only there.
+    let r = no_redirects.get(local(&click)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    assert_eq!(r.headers()["location"], "https://cafe.example/book?via=mail");
+    let forged = local(&click).replace("/c/1-0.", "/c/1-1.");
+    assert_eq!(
+        no_redirects.get(forged).send().await.unwrap().status().as_u16(),
+        404
+    );
+    let r = client().get(local(&open)).send().await.unwrap();
+    assert_eq!(r.headers()["content-type"], "image/gif");
+
+    // A GET shows a page and unsubscribes no one; a tampered token is refused.
+    let page = client().get(local(&unsubscribe)).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(page.text().await.unwrap().contains("method=\"post\""));
+    assert!(
+        store
+            .customer_by_external_id("ann")
+            .await
+            .unwrap()
+            .unwrap()
+            .unsubscribed_email_at
+            .is_none()
+    );
+    let tampered = local(&unsubscribe).replace("/u/1.", "/u/2.");
+    let r = client()
+        .post(tampered)
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    assert!(
+        store
+            .customer_by_external_id("ann")
+            .await
+            .unwrap()
+            .unwrap()
+            .unsubscribed_email_at
+            .is_none()
+    );
+    // RFC 8058: the POST, without cookies or auth, takes effect at once with a 200.
+    let r = no_redirects
+        .post(local(&unsubscribe))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let ann = store.customer_by_external_id("ann").await.unwrap().unwrap();
+    assert!(ann.unsubscribed_email_at.is_some() && ann.unsubscribed_sms_at.is_none());
+    let history = store.message_history(id).await.unwrap();
+    let clicks = history.iter().filter(|(s, _, _)| s == "clicked").count();
+    assert_eq!(clicks, 1, "{history:?}");
+    assert_eq!(svc.stop(Duration::from_secs(20)), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn erasure_forgets_the_person_but_keeps_counts_and_the_opt_out() {
+    for backend in backends() {
+        let ws = Workspace::with_config(backend, &config(""));
+        ws.write(
+            "rules/win-back.toml",
+            &rule("email", "Hello {{ customer.first_name }}"),
+        );
+        let svc = Service::start(&ws, &ENV);
+        let put = |body: Value| api(&svc, reqwest::Method::PUT, "/v1/customers/ann", Some(body));
+        assert_eq!(
+            put(json!({"name": "Ann Lee", "email": "Ann@Example.com", "consent_email": true}))
+                .await
+                .0,
+            201
+        );
+        api(
+            &svc,
+            reqwest::Method::POST,
+            "/v1/events",
+            Some(json!([{"id": "v1", "customer_id": "ann", "kind": "visit", "occurred_at": days_ago(45)}])),
+        )
+        .await;
+        eventually(Duration::from_secs(30), "the email", || async {
+            outbox_emails(&ws).pop()
+        })
+        .await;
+        let (status, body) = api(
+            &svc,
+            reqwest::Method::POST,
+            "/v1/customers/ann/unsubscribe",
+            Some(json!({"channel": "email"})),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body["unsubscribed_email_at"].is_string() && body["unsubscribed_sms_at"].is_null());
+
+        let (status, _) = api(&svc, reqwest::Method::DELETE, "/v1/customers/ann", None).await;
+        assert_eq!(status, 204);
+        assert_eq!(
+            api(&svc, reqwest::Method::GET, "/v1/customers/ann", None).await.0,
+            404
+        );
+        assert_eq!(
+            api(&svc, reqwest::Method::DELETE, "/v1/customers/ann", None)
+                .await
+                .0,
+            404
+        );
+        let store = ws.store().await;
+        assert_eq!(store.count_events().await.unwrap(), 0, "events are gone");
+        let counts = store.message_status_counts().await.unwrap();
+        assert_eq!(counts, [("sent".to_string(), 1)], "the outcome still counts");
+        let body = store.message_body(1).await.unwrap().unwrap();
+        assert_eq!(body, "", "no rendered text is kept");
+        let r = ws.rekindle(&["report", "--format", "json"]);
+        assert!(r.stdout.contains("\"contacted\": 1"), "{r:?}");
+
+        // Re-created with the same address (in another case): still unsubscribed.
+        let (status, body) =
+            put(json!({"name": "Ann", "email": "ann@example.com", "consent_email": true})).await;
+        assert_eq!(status, 201, "{body}");
+        assert!(body["unsubscribed_email_at"].is_string(), "{body}");
+        assert_eq!(svc.stop(Duration::from_secs(20)), 0);
+        // And through the CSV import as well.
+        ws.write(
+            "c.csv",
+            "id,email,consent_email\nann2,ann@example.com,yes\nbob,bob@example.com,yes\n",
+        );
+        assert_eq!(ws.rekindle(&["import", "customers", "c.csv"]).code, 0);
+        let ann2 = store.customer_by_external_id("ann2").await.unwrap().unwrap();
+        let bob = store.customer_by_external_id("bob").await.unwrap().unwrap();
+        assert!(ann2.unsubscribed_email_at.is_some() && bob.unsubscribed_email_at.is_none());
+    }
+}
