@@ -582,3 +582,279 @@ async fn erasure_forgets_the_person_but_keeps_counts_and_the_opt_out() {
         assert!(ann2.unsubscribed_email_at.is_some() && bob.unsubscribed_email_at.is_none());
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sms_replies_receipts_and_bounces_change_the_right_things() {
+    let twilio = HttpServer::start(twilio_created());
+    let gateway_secret = "gateway-secret";
+    let ws = Workspace::with_config(Backend::Sqlite, &config(&twilio_config(&twilio)));
+    ws.write("rules/win-back.toml", &rule("sms", "Hi"));
+    let mut env = ENV.to_vec();
+    env.push(("REKINDLE_SMS_WEBHOOK_SECRET", gateway_secret));
+    let svc = Service::start(&ws, &env);
+    for (id, phone) in [("ann", "+15550100001"), ("bob", "+15550100002")] {
+        let (status, _) = api(
+            &svc,
+            reqwest::Method::PUT,
+            &format!("/v1/customers/{id}"),
+            Some(json!({"phone": phone, "consent_sms": true, "email": format!("{id}@example.com"), "consent_email": true})),
+        )
+        .await;
+        assert_eq!(status, 201);
+    }
+    let store = ws.store().await;
+    let sms_unsubscribed = |id: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .customer_by_external_id(id)
+                .await
+                .unwrap()
+                .unwrap()
+                .unsubscribed_sms_at
+                .is_some()
+        }
+    };
+    let svc_ref = &svc;
+    let inbound = |from: &'static str, body: &'static str| async move {
+        twilio_post(
+            svc_ref,
+            &[("From", from), ("To", "+15550001111"), ("Body", body)],
+            None,
+        )
+        .await
+    };
+    assert_eq!(inbound("+15550100001", "  stop ").await, 200);
+    assert!(sms_unsubscribed("ann").await && !sms_unsubscribed("bob").await);
+    assert_eq!(inbound("+15550100001", "HELP").await, 200);
+    assert!(sms_unsubscribed("ann").await, "HELP changes nothing");
+    assert_eq!(inbound("+15550100001", "Start").await, 200);
+    assert!(!sms_unsubscribed("ann").await);
+    // Twilio's own classification wins over the words.
+    let params = [
+        ("From", "+15550100002"),
+        ("Body", "arrêtez"),
+        ("OptOutType", "STOP"),
+    ];
+    assert_eq!(twilio_post(&svc, &params, None).await, 200);
+    assert!(sms_unsubscribed("bob").await);
+    // A forged opt-in is refused.
+    let forged = [("From", "+15550100002"), ("Body", "START")];
+    assert_eq!(
+        twilio_post(&svc, &forged, Some(twilio_signature(PUBLIC_URL, &forged))).await,
+        403
+    );
+    assert!(sms_unsubscribed("bob").await);
+
+    // Ann lapses and gets an SMS; a gateway-style receipt needs its signature.
+    api(
+        &svc,
+        reqwest::Method::POST,
+        "/v1/events",
+        Some(json!([{"id": "a1", "customer_id": "ann", "kind": "visit", "occurred_at": days_ago(40)}])),
+    )
+    .await;
+    eventually(Duration::from_secs(30), "the SMS", || async {
+        store
+            .message_status_counts()
+            .await
+            .unwrap()
+            .iter()
+            .any(|(s, _)| s == "sent")
+            .then_some(())
+    })
+    .await;
+    // An undelivered callback with Twilio's "unsubscribed" error fails it and opts Ann out.
+    let undelivered = [
+        ("MessageSid", "SM42"),
+        ("MessageStatus", "undelivered"),
+        ("ErrorCode", "21610"),
+    ];
+    assert_eq!(twilio_post(&svc, &undelivered, None).await, 200);
+    assert_eq!(
+        store.message_status_counts().await.unwrap(),
+        [("failed".to_string(), 1)]
+    );
+    assert!(sms_unsubscribed("ann").await);
+    let delivered_late = [("MessageSid", "SM42"), ("MessageStatus", "delivered")];
+    assert_eq!(twilio_post(&svc, &delivered_late, None).await, 200);
+    assert_eq!(
+        store.message_status_counts().await.unwrap(),
+        [("failed".to_string(), 1)],
+        "a late callback never moves a status backwards"
+    );
+
+    let receipt = json!({"id": "rekindle-1", "status": "delivered"}).to_string();
+    let post_gateway = |signature: String| {
+        let req = client()
+            .post(svc.url("/webhooks/gateway"))
+            .header("X-Rekindle-Signature", signature)
+            .body(receipt.clone());
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(post_gateway("sha256=00".into()).await, 403);
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(gateway_secret.as_bytes()).unwrap();
+    mac.update(receipt.as_bytes());
+    let good = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    // Signed but about a message that is the Twilio one: found by reference, or 404.
+    assert_eq!(post_gateway(good).await, 404);
+
+    // A bounce report needs the API token, and names the Message-ID it did not find.
+    let bounce = json!({"message_id": "<rekindle.99@localhost>", "type": "hard"});
+    let r = client()
+        .post(svc.url("/webhooks/bounce"))
+        .json(&bounce)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let (status, body) = api(&svc, reqwest::Method::POST, "/webhooks/bounce", Some(bounce)).await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (404, Some("message_id")),
+        "{body}"
+    );
+    assert_eq!(svc.stop(Duration::from_secs(20)), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broken_rule_file_is_refused_and_the_running_rules_keep_going() {
+    let ws = Workspace::with_config(Backend::Sqlite, &config(""));
+    ws.write("rules/win-back.toml", &rule("email", "Version one"));
+    let svc = Service::start(&ws, &ENV);
+    let typo = rule("email", "Version zero").replace("type = \"inactive\"", "type = \"inactve\"");
+    ws.write("rules/win-back.toml", &typo);
+    eventually(
+        Duration::from_secs(15),
+        "the rejected reload in the log",
+        || async { svc.log().contains("the rules were NOT reloaded").then_some(()) },
+    )
+    .await;
+    let log = svc.log();
+    assert!(
+        log.contains("win-back.toml:5:8"),
+        "FILE:LINE:COL in the log:\n{log}"
+    );
+    let metrics = client()
+        .get(svc.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("rekindle_rule_reloads_total{result=\"rejected\"} 1"),
+        "{metrics}"
+    );
+    let ready = client().get(svc.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status().as_u16(), 200, "still ready: the old rules run");
+
+    // The old rule still evaluates and sends.
+    let svc_ref = &svc;
+    let customer = |id: &'static str| async move {
+        api(
+            svc_ref,
+            reqwest::Method::PUT,
+            &format!("/v1/customers/{id}"),
+            Some(json!({"email": format!("{id}@example.com"), "consent_email": true})),
+        )
+        .await;
+        api(
+            svc_ref,
+            reqwest::Method::POST,
+            "/v1/events",
+            Some(json!([{"id": format!("{id}-v"), "customer_id": id, "kind": "visit", "occurred_at": days_ago(40)}])),
+        )
+        .await;
+    };
+    customer("ann").await;
+    eventually(Duration::from_secs(30), "the first email", || async {
+        outbox_emails(&ws)
+            .iter()
+            .any(|e| e.contains("Version one"))
+            .then_some(())
+    })
+    .await;
+
+    // A fixed file is picked up on SIGHUP and the new text goes out from then on.
+    ws.write("rules/win-back.toml", &rule("email", "Version two"));
+    svc.signal("HUP");
+    eventually(Duration::from_secs(15), "the reload", || async {
+        let metrics = client()
+            .get(svc.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        metrics
+            .contains("rekindle_rule_reloads_total{result=\"ok\"}")
+            .then_some(())
+    })
+    .await;
+    customer("bob").await;
+    eventually(Duration::from_secs(30), "the second email", || async {
+        outbox_emails(&ws)
+            .iter()
+            .any(|e| e.contains("Version two") && e.contains("bob@example.com"))
+            .then_some(())
+    })
+    .await;
+    assert_eq!(svc.stop(Duration::from_secs(20)), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missed_tick_runs_once_at_start_up() {
+    let ws = Workspace::with_config(Backend::Sqlite, &config(""));
+    // Yearly on 1 January: never due during the test unless it was missed.
+    let yearly = rule("email", "Happy new year").replace("*/2 * * * * *", "0 9 1 1 *");
+    ws.write("rules/win-back.toml", &yearly);
+    let store = ws.store().await;
+    let first = Service::start(&ws, &ENV);
+    api(
+        &first,
+        reqwest::Method::PUT,
+        "/v1/customers/ann",
+        Some(json!({"email": "ann@example.com", "consent_email": true})),
+    )
+    .await;
+    api(
+        &first,
+        reqwest::Method::POST,
+        "/v1/events",
+        Some(json!([{"id": "v", "customer_id": "ann", "kind": "visit", "occurred_at": days_ago(40)}])),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(first.stop(Duration::from_secs(20)), 0);
+    assert!(
+        outbox_emails(&ws).is_empty(),
+        "a first start has nothing to catch up"
+    );
+
+    // The service last ran the rule two years ago: the ticks since then were missed.
+    let two_years_ago = jiff::Timestamp::now().as_second() - 2 * 366 * 86_400;
+    assert!(
+        store
+            .claim_tick("win-back", two_years_ago, "old", two_years_ago)
+            .await
+            .unwrap()
+    );
+    let second = Service::start(&ws, &ENV);
+    eventually(Duration::from_secs(30), "the catch-up email", || async {
+        outbox_emails(&ws).pop()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(second.stop(Duration::from_secs(20)), 0);
+    let ticks = store.last_ticks().await.unwrap();
+    let latest = ticks["win-back"];
+    assert!(latest > two_years_ago && latest < jiff::Timestamp::now().as_second());
+    assert_eq!(
+        outbox_emails(&ws).len(),
+        1,
+        "one catch-up, not one per missed tick"
+    );
+}
