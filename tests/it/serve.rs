@@ -858,3 +858,132 @@ async fn a_missed_tick_runs_once_at_start_up() {
         "one catch-up, not one per missed tick"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_lets_deliveries_finish_and_loses_nothing() {
+    use crate::smtp_server::{AfterData, SmtpServer};
+    let smtp = SmtpServer::start();
+    // The first message stalls past the grace period; the others take a moment each.
+    smtp.script([AfterData::Stall(Duration::from_secs(20))]);
+    smtp.script(std::iter::repeat_n(
+        AfterData::Slow(Duration::from_millis(300)),
+        40,
+    ));
+    let ws = Workspace::with_config(
+        Backend::Sqlite,
+        &config(&format!(
+            "[email]\ntransport = \"smtp\"\n[email.smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\n\
+             timeout = \"30s\"\n[delivery]\nconcurrency = 2\n[policy]\nmax_messages = 5\n",
+            smtp.port()
+        )),
+    );
+    ws.write("rules/win-back.toml", &rule("email", "Hello"));
+    crate::helpers::load_lapsed(&ws, 20, |i| format!("c{i}@example.com,,,UTC,yes,"));
+    let accepted = || smtp.state.lock().unwrap().accepted.len();
+
+    let svc = Service::start(&ws, &ENV);
+    let store = ws.store().await;
+    eventually(Duration::from_secs(30), "a few deliveries", || async {
+        (accepted() >= 3).then_some(())
+    })
+    .await;
+    let started = std::time::Instant::now();
+    assert_eq!(svc.stop(Duration::from_secs(20)), 0, "a clean stop exits 0");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "bounded by the grace period"
+    );
+    let counts = store.message_status_counts().await.unwrap();
+    assert!(
+        !counts.iter().any(|(s, _)| s == "sending"),
+        "nothing left claimed: {counts:?}"
+    );
+    let sent: i64 = counts.iter().filter(|(s, _)| s == "sent").map(|(_, n)| n).sum();
+    assert_eq!(
+        sent as usize,
+        accepted(),
+        "every accepted message is recorded as sent"
+    );
+    assert!(sent < 20, "the stop came mid-way: {counts:?}");
+
+    // The next start delivers the rest, the cut-off one included, each accepted once.
+    let again = Service::start(&ws, &ENV);
+    eventually(Duration::from_secs(60), "every message", || async {
+        let c = store.message_status_counts().await.unwrap();
+        (c == [("sent".to_string(), 20)]).then_some(())
+    })
+    .await;
+    assert_eq!(again.stop(Duration::from_secs(20)), 0);
+    let state = smtp.state.lock().unwrap();
+    let mut recipients: Vec<String> = state
+        .accepted
+        .iter()
+        .filter_map(|m| m.lines().find(|l| l.starts_with("To: ")).map(str::to_string))
+        .collect();
+    assert_eq!(recipients.len(), 20);
+    recipients.sort();
+    recipients.dedup();
+    assert_eq!(
+        recipients.len(),
+        20,
+        "each customer's message accepted exactly once"
+    );
+}
+
+/// Several `serve` processes on one PostgreSQL database behave as one.
+#[tokio::test(flavor = "multi_thread")]
+async fn three_instances_on_postgres_send_each_message_once() {
+    if !backends().contains(&Backend::Postgres) {
+        return;
+    }
+    const CUSTOMERS: usize = 2000;
+    let ws = Workspace::with_config(
+        Backend::Postgres,
+        &config("[policy]\nmax_messages = 5\n[delivery]\nconcurrency = 8\n"),
+    );
+    ws.write(
+        "rules/win-back.toml",
+        &rule("email", "Hello {{ customer.first_name }}"),
+    );
+    crate::helpers::load_lapsed(&ws, CUSTOMERS, |i| format!("c{i}@example.com,,,UTC,yes,"));
+    let instances: Vec<Service> = (0..3).map(|_| Service::start(&ws, &ENV)).collect();
+    let store = ws.store().await;
+    eventually(Duration::from_secs(180), "every message sent", || async {
+        let c = store.message_status_counts().await.unwrap();
+        (c == [("sent".to_string(), CUSTOMERS as i64)]).then_some(())
+    })
+    .await;
+    // A few more ticks go by: nothing new is decided or sent.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let logs: Vec<String> = instances.iter().map(Service::log).collect();
+    for svc in instances {
+        assert_eq!(svc.stop(Duration::from_secs(30)), 0);
+    }
+    assert_eq!(
+        outbox_emails(&ws).len(),
+        CUSTOMERS,
+        "one email per customer in the outbox"
+    );
+    let pool = sqlx::PgPool::connect(&ws.db_url).await.unwrap();
+    let (decisions, sent_events, ticks): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM decisions), \
+         (SELECT count(*) FROM message_events WHERE status = 'sent'), \
+         (SELECT count(*) FROM rule_runs WHERE rule_id = 'win-back')",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((decisions, sent_events), (CUSTOMERS as i64, CUSTOMERS as i64));
+    // Each tick was evaluated by exactly one of the three.
+    let evaluations: usize = logs
+        .iter()
+        .map(|l| l.matches("evaluated rules=[\"win-back\"]").count())
+        .sum();
+    assert_eq!(
+        evaluations as i64, ticks,
+        "one evaluation per tick across instances"
+    );
+    let per_instance: Vec<usize> = logs.iter().map(|l| l.matches("outcome=Sent").count()).collect();
+    assert_eq!(per_instance.iter().sum::<usize>(), CUSTOMERS, "{per_instance:?}");
+    eprintln!("messages sent per instance: {per_instance:?}, ticks: {ticks}");
+}
