@@ -62,6 +62,7 @@ pub async fn serve(
     let mut terminate = signal(SignalKind::terminate()).map_err(ServeError::Signals)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(ServeError::Signals)?;
 
+    let rules_seen = reload::fingerprint(&config.rules_dir);
     let set = match crate::rules::RuleSet::load(&config.rules_dir) {
         Ok(set) => set,
         Err(problems) => {
@@ -134,6 +135,7 @@ pub async fn serve(
     );
     let reloader = tokio::spawn(reload::run(
         config.rules_dir.clone(),
+        rules_seen,
         poll,
         rules_tx,
         stop.clone(),

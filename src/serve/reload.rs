@@ -15,9 +15,9 @@ use crate::rules::RuleSet;
 /// What the directory looks like: every file's path, size and modification time. Polling a
 /// small directory is cheap and, unlike inotify, also sees changes made through a symlink
 /// swap or on a network file system.
-type Fingerprint = Vec<(PathBuf, u64, Option<SystemTime>)>;
+pub type Fingerprint = Vec<(PathBuf, u64, Option<SystemTime>)>;
 
-fn fingerprint(dir: &Path) -> Fingerprint {
+pub fn fingerprint(dir: &Path) -> Fingerprint {
     let mut out = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(d) = pending.pop() {
@@ -65,8 +65,11 @@ pub fn load_checked(dir: &Path, why: &str) -> Option<RuleSet> {
     }
 }
 
+/// Watches `dir` until `stop`. `seen` is the directory as it was just before the running set
+/// was loaded, so a change made while the service was starting is not missed.
 pub async fn run(
     dir: PathBuf,
+    mut seen: Fingerprint,
     poll: Duration,
     rules: watch::Sender<Option<Arc<RuleSet>>>,
     stop: CancellationToken,
@@ -78,7 +81,6 @@ pub async fn run(
             None
         }
     };
-    let mut seen = fingerprint(&dir);
     loop {
         let why = tokio::select! {
             () = stop.cancelled() => return,

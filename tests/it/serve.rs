@@ -987,3 +987,47 @@ async fn three_instances_on_postgres_send_each_message_once() {
     assert_eq!(per_instance.iter().sum::<usize>(), CUSTOMERS, "{per_instance:?}");
     eprintln!("messages sent per instance: {per_instance:?}, ticks: {ticks}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn systemd_hears_ready_watchdog_and_stopping() {
+    let ws = Workspace::with_config(Backend::Sqlite, &config(""));
+    ws.write("rules/win-back.toml", &rule("email", "Hi"));
+    let socket_path = ws.path("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let socket_str = socket_path.to_str().unwrap().to_string();
+    // A 2 s watchdog: pings are due every second.
+    let svc = Service::start(
+        &ws,
+        &[
+            ("NOTIFY_SOCKET", socket_str.as_str()),
+            ("WATCHDOG_USEC", "2000000"),
+            ENV[2],
+        ],
+    );
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 512];
+    while !(seen.iter().any(|m: &String| m.contains("READY=1"))
+        && seen.iter().filter(|m| m.contains("WATCHDOG=1")).count() >= 2)
+    {
+        let n = socket.recv(&mut buf).expect("a notification");
+        seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    let ready = seen.iter().position(|m| m.contains("READY=1")).unwrap();
+    let first_ping = seen.iter().position(|m| m.contains("WATCHDOG=1")).unwrap();
+    assert!(
+        ready < first_ping,
+        "READY before the first watchdog ping: {seen:?}"
+    );
+    // READY came after the port was bound: the health endpoint answers.
+    let r = client().get(svc.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    svc.signal("TERM");
+    loop {
+        let n = socket.recv(&mut buf).expect("STOPPING");
+        if String::from_utf8_lossy(&buf[..n]).contains("STOPPING=1") {
+            break;
+        }
+    }
+    assert_eq!(svc.wait(Duration::from_secs(20)), 0);
+}

@@ -67,8 +67,13 @@ impl Service {
     }
 
     /// Sends SIGTERM and returns the exit code, failing after `limit`.
-    pub fn stop(mut self, limit: Duration) -> i32 {
+    pub fn stop(self, limit: Duration) -> i32 {
         self.signal("TERM");
+        self.wait(limit)
+    }
+
+    /// Waits for the process to exit and returns its code, failing after `limit`.
+    pub fn wait(mut self, limit: Duration) -> i32 {
         let started = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
