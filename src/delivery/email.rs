@@ -9,6 +9,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::retry::Failure;
+use super::smtp_pool::{PoolError, SmtpPool};
 use crate::config::{DkimAlgorithm, EmailConfig, EmailTransportKind, SmtpSecurity};
 use crate::links::{LinkKind, LinkSigner, Segment};
 use lettre::message::dkim::{
@@ -36,6 +37,9 @@ const LIST_UNSUBSCRIBE_POST: HeaderName = HeaderName::new_from_ascii_str("List-U
 
 enum Transport {
     Outbox(AsyncFileTransport<Tokio1Executor>),
+    /// Plain or STARTTLS: our pool of lettre connections on TCP_NODELAY sockets.
+    Pooled(SmtpPool),
+    /// Implicit TLS: lettre's own pooled transport.
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
 }
 
@@ -82,21 +86,32 @@ impl EmailSender {
             }
             EmailTransportKind::Smtp => {
                 let s = &cfg.smtp;
-                let mut b = match s.security {
-                    SmtpSecurity::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host),
-                    SmtpSecurity::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&s.host)?,
-                    SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&s.host)?,
-                };
-                let timeout = crate::rules::parse_duration(&s.timeout).unwrap_or(30);
-                b = b
-                    .port(s.port)
-                    .timeout(Some(Duration::from_secs(timeout as u64)))
-                    .pool_config(PoolConfig::new().max_size(s.pool_size));
-                if let Some(user) = &s.username {
+                let timeout =
+                    Duration::from_secs(crate::rules::parse_duration(&s.timeout).unwrap_or(30) as u64);
+                let credentials = s.username.as_ref().map(|user| {
                     let password = std::env::var("REKINDLE_SMTP_PASSWORD").unwrap_or_default();
-                    b = b.credentials(Credentials::new(user.clone(), password));
+                    Credentials::new(user.clone(), password)
+                });
+                match s.security {
+                    SmtpSecurity::None | SmtpSecurity::Starttls => Transport::Pooled(SmtpPool::new(
+                        &s.host,
+                        s.port,
+                        s.security == SmtpSecurity::Starttls,
+                        credentials,
+                        timeout,
+                        s.pool_size,
+                    )),
+                    SmtpSecurity::Tls => {
+                        let mut b = AsyncSmtpTransport::<Tokio1Executor>::relay(&s.host)?
+                            .port(s.port)
+                            .timeout(Some(timeout))
+                            .pool_config(PoolConfig::new().max_size(s.pool_size));
+                        if let Some(c) = credentials {
+                            b = b.credentials(c);
+                        }
+                        Transport::Smtp(b.build())
+                    }
                 }
-                Transport::Smtp(b.build())
             }
         };
         let from: Mailbox = cfg.from.parse().expect("validated with the configuration");
@@ -191,6 +206,22 @@ impl EmailSender {
             // lettre's timeouts do not cover every read of the async transport: a server that
             // goes silent after DATA would hold the attempt forever. The deadline covers the
             // whole exchange; what happened to the message is then unknown.
+            Transport::Pooled(pool) => {
+                let envelope = message.envelope().clone();
+                let raw = message.formatted();
+                match pool.send(&envelope, &raw, self.deadline).await {
+                    Ok(_) => Ok(id),
+                    Err(PoolError::Smtp(err)) => Err(classify_smtp(&err)),
+                    Err(e) => Err(Failure::Transient {
+                        code: None,
+                        message: e.to_string(),
+                        retry_after: None,
+                        // A refused connection sent nothing; a timeout may have delivered it.
+                        outcome_unknown: matches!(e, PoolError::Timeout(_)),
+                        retry_limit: None,
+                    }),
+                }
+            }
             Transport::Smtp(t) => match tokio::time::timeout(self.deadline, t.send(message)).await {
                 Ok(sent) => sent.map(|_| id).map_err(|err| classify_smtp(&err)),
                 Err(_) => Err(Failure::Transient {

@@ -6,6 +6,7 @@ pub mod email;
 pub mod queue;
 pub mod retry;
 pub mod sms;
+mod smtp_pool;
 pub mod throttle;
 
 use email::{Email, EmailSender};

@@ -1,0 +1,381 @@
+#!/usr/bin/env python3
+"""rekindle's benchmarks: each figure is a median of several runs, reported as a ratio to a
+floor measured in the same run on the same data (these machines are shared and noisy).
+
+    python3 bench/run.py                 # default size (see --customers), release binary
+    python3 bench/run.py --quick         # tiny sizes: checks that the harness works (CI)
+
+Needs: sqlite3, psql/PostgreSQL on 127.0.0.1:5432 (trust auth), postfix's smtp-sink and
+smtp-source, wrk. Results go to stdout as a Markdown table and to bench/results.json.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+AT = "2026-11-01T09:00:00Z"
+PG_ADMIN = os.environ.get("REKINDLE_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/postgres")
+
+
+def run(cmd, cwd=None, env=None, stdout=subprocess.DEVNULL, check=True):
+    """Runs a command; returns (wall seconds, peak RSS in MiB) of that one process."""
+    started = time.monotonic()
+    p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=stdout, stderr=subprocess.PIPE, shell=isinstance(cmd, str))
+    _, status, usage = os.wait4(p.pid, 0)
+    wall = time.monotonic() - started
+    err = p.stderr.read().decode(errors="replace")
+    p.stderr.close()
+    if check and os.waitstatus_to_exitcode(status) not in (0, 3):
+        sys.exit(f"failed: {cmd}\n{err}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def median_of(n, fn):
+    walls, rss = [], []
+    for _ in range(n):
+        w, r = fn()
+        walls.append(w)
+        rss.append(r)
+    return statistics.median(walls), max(rss)
+
+
+def pg_url(name):
+    return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+
+
+def psql(url, sql):
+    subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", sql], check=True, stdout=subprocess.DEVNULL)
+
+
+def fresh_pg(name):
+    psql(PG_ADMIN, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    psql(PG_ADMIN, f"CREATE DATABASE {name}")
+    return pg_url(name)
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.bin = os.path.abspath(args.binary)
+        self.work = tempfile.mkdtemp(prefix="rekindle-bench-")
+        self.rows = []
+        self.results = {}
+
+    def rekindle(self, args, cwd, db_url, extra_env=None):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REKINDLE_")}
+        env["REKINDLE_DATABASE_URL"] = db_url
+        env.update(extra_env or {})
+        return [self.bin] + args, env
+
+    def record(self, name, ours, floor, unit, floor_name, goal, note=""):
+        ratio = ours / floor if floor else float("nan")
+        self.rows.append((name, ours, floor, unit, floor_name, ratio, goal, note))
+        self.results[name] = {"ours": ours, "floor": floor, "unit": unit, "ratio": ratio, "floor_name": floor_name}
+        print(f"  {name}: {ours:.3f} {unit} vs {floor_name} {floor:.3f} {unit} -> ratio {ratio:.2f} {note}", flush=True)
+
+    # -- data -----------------------------------------------------------------------------
+
+    def generate(self):
+        data = os.path.join(self.work, "data")
+        run([self.bin, "generate", "--customers", str(self.args.customers), "--seed", "7",
+             "--until", "2026-11-01T00:00:00Z", "--out", data])
+        with open(os.path.join(data, "events.csv")) as f:
+            self.events = sum(1 for _ in f) - 1
+        self.data = data
+        shutil.copytree(os.path.join(ROOT, "rules"), os.path.join(self.work, "rules"))
+        with open(os.path.join(self.work, "rekindle.toml"), "w") as f:
+            f.write('rules_dir = "rules"\n')
+        print(f"data: {self.args.customers} customers, {self.events} events", flush=True)
+
+    # -- 1. import -------------------------------------------------------------------------
+
+    def import_sqlite(self):
+        events = os.path.join(self.data, "events.csv")
+        customers = os.path.join(self.data, "customers.csv")
+
+        def ours():
+            db = os.path.join(self.work, "import.db")
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(db + suffix):
+                    os.remove(db + suffix)
+            url = f"sqlite://{db}"
+            cmd, env = self.rekindle(["import", "customers", customers], self.work, url)
+            run(cmd, cwd=self.work, env=env)
+            cmd, env = self.rekindle(["import", "events", events], self.work, url)
+            return run(cmd, cwd=self.work, env=env)
+
+        def floor():
+            db = os.path.join(self.work, "floor.db")
+            if os.path.exists(db):
+                os.remove(db)
+            script = (f".mode csv\n.import {events} events\n"
+                      "CREATE INDEX events_ckt ON events (customer_id, kind, occurred_at);\n")
+            return run(f"sqlite3 {db} <<'EOF'\n{script}EOF", cwd=self.work)
+
+        o, rss = median_of(self.args.runs, ours)
+        f, _ = median_of(self.args.runs, floor)
+        self.record("import events, SQLite", o, f, "s", "sqlite3 .import + 1 index", "<= 2x",
+                    f"({self.events / o:,.0f} events/s, peak {rss:.0f} MiB)")
+        self.sqlite_db = os.path.join(self.work, "import.db")
+
+    def import_postgres(self):
+        events = os.path.join(self.data, "events.csv")
+        customers = os.path.join(self.data, "customers.csv")
+        url = fresh_pg("rekindle_bench")
+        cmd, env = self.rekindle(["import", "customers", customers], self.work, url)
+        run(cmd, cwd=self.work, env=env)
+        cmd, env = self.rekindle(["import", "events", events], self.work, url)
+        o, _ = run(cmd, cwd=self.work, env=env)
+        self.pg_url = url
+        floor_url = fresh_pg("rekindle_bench_floor")
+        psql(floor_url, "CREATE TABLE events (id TEXT, customer_id TEXT, kind TEXT, occurred_at TEXT, "
+                        "amount DOUBLE PRECISION, score DOUBLE PRECISION)")
+        f, _ = run(["psql", "-q", floor_url, "-c",
+                    f"\\copy events FROM '{events}' CSV HEADER",
+                    "-c", "CREATE INDEX ON events (customer_id, kind, occurred_at)"])
+        self.record("import events, PostgreSQL", o, f, "s", "COPY + 1 index", "(none set)",
+                    "(one run each)")
+
+    # -- 2. evaluation ---------------------------------------------------------------------
+
+    def evaluation(self):
+        query = ("SELECT customer_id, kind, max(occurred_at), count(*) FROM events "
+                 "GROUP BY customer_id, kind;")
+
+        def ours(url):
+            cmd, env = self.rekindle(["rules", "preview", "--at", AT, "--format", "json"], self.work, url)
+            return lambda: run(cmd, cwd=self.work, env=env)
+
+        o, rss = median_of(self.args.runs, ours(f"sqlite://{self.sqlite_db}"))
+        f, _ = median_of(self.args.runs, lambda: run(["sqlite3", self.sqlite_db, query]))
+        self.record("evaluate example rules, SQLite", o, f, "s", "sqlite3 GROUP BY pass", "<= 3x",
+                    f"(peak {rss:.0f} MiB; goal <= 500)")
+        if getattr(self, "pg_url", None):
+            o, rss = median_of(self.args.runs, ours(self.pg_url))
+            f, _ = median_of(self.args.runs, lambda: run(["psql", "-q", self.pg_url, "-c", query]))
+            self.record("evaluate example rules, PostgreSQL", o, f, "s", "psql GROUP BY pass", "<= 3x",
+                        f"(peak {rss:.0f} MiB)")
+
+    # -- 3. email delivery -----------------------------------------------------------------
+
+    def email_workspace(self, name, n, db_url, extra_config=""):
+        ws = os.path.join(self.work, name)
+        os.makedirs(os.path.join(ws, "rules"), exist_ok=True)
+        with open(os.path.join(ws, "rules", "win-back.toml"), "w") as f:
+            f.write('id = "win-back"\nname = "Win back"\nschedule = "*/2 * * * * *"\n'
+                    '[trigger]\ntype = "inactive"\ndays = 30\n[message]\nchannel = "email"\n'
+                    'subject = "We miss you, {{ customer.first_name }}"\n'
+                    'body = "Hi {{ customer.first_name }}, your table is waiting. ' + "x" * 1200 + '"\n')
+        with open(os.path.join(ws, "rekindle.toml"), "w") as f:
+            f.write(f'[policy]\nmax_messages = 5\n[quiet_hours]\nsms = ""\n{extra_config}')
+        with open(os.path.join(ws, "customers.csv"), "w") as c, open(os.path.join(ws, "events.csv"), "w") as e:
+            c.write("id,name,email,consent_email\n")
+            e.write("id,customer_id,kind,occurred_at\n")
+            for i in range(n):
+                c.write(f"c{i},Guest {i},guest{i}@example.com,yes\n")
+                e.write(f"v{i},c{i},visit,2026-09-01T10:00:00Z\n")
+        for what in ("customers", "events"):
+            cmd, env = self.rekindle(["import", what, f"{what}.csv"], ws, db_url)
+            run(cmd, cwd=ws, env=env)
+        return ws
+
+    def smtp_sink(self, port):
+        return subprocess.Popen(["smtp-sink", "-u", "nobody", f"127.0.0.1:{port}", "1000"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def email(self):
+        n, conns, port = self.args.emails, 8, 25250
+        sink = self.smtp_sink(port)
+        time.sleep(0.5)
+        try:
+            smtp = (f'[email]\ntransport = "smtp"\n[email.smtp]\nhost = "127.0.0.1"\nport = {port}\n'
+                    f'security = "none"\npool_size = {conns}\n[delivery]\nconcurrency = 32\n'
+                    f'[delivery.email]\nconcurrency = {conns}\n')
+
+            def ours():
+                db = os.path.join(self.work, "email.db")
+                for suffix in ("", "-wal", "-shm"):
+                    if os.path.exists(db + suffix):
+                        os.remove(db + suffix)
+                url = f"sqlite://{db}"
+                ws = self.email_workspace("email", n, url, smtp)
+                cmd, env = self.rekindle(["evaluate", "--at", AT], ws, url)
+                run(cmd, cwd=ws, env=env)
+                cmd, env = self.rekindle(["run", "--once", "--at", AT], ws, url)
+                return run(cmd, cwd=ws, env=env)
+
+            o, rss = median_of(self.args.runs, ours)
+            f, _ = median_of(self.args.runs, lambda: run(
+                ["smtp-source", "-c", "-l", "2000", "-m", str(n), "-s", str(conns),
+                 "-f", "hello@cafe.example", "-t", "guest@example.com", f"127.0.0.1:{port}"]))
+            self.record("email delivery to smtp-sink (msgs/s)", n / o, n / f, "msg/s",
+                        f"smtp-source, {conns} connections", ">= 0.8x",
+                        f"({n} messages, peak {rss:.0f} MiB; ratio = ours/floor)")
+            self.peer(n, port, conns, n / o, rss)
+        finally:
+            sink.terminate()
+
+    def peer(self, n, port, conns, ours_rate, ours_rss):
+        """The same emails through Celery + Redis + smtplib, same sink, same connection count."""
+        try:
+            import celery  # noqa: F401
+            import redis  # noqa: F401
+        except ImportError:
+            print("  peer: celery and redis (pip) are not installed; skipped", flush=True)
+            return
+        rates, peak = [], 0.0
+        for _ in range(self.args.runs):
+            out = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "peer_celery.py"), str(n), str(port),
+                                  str(conns)], capture_output=True, text=True, check=True).stdout
+            r = json.loads(out.strip().splitlines()[-1])
+            rates.append(r["msg_per_s"])
+            peak = max(peak, r["peak_rss_mib"])
+        self.record("email delivery vs Celery peer (msgs/s)", ours_rate, statistics.median(rates), "msg/s",
+                    f"Celery+Redis+smtplib, {conns} workers", ">= 3x",
+                    f"(RSS: rekindle {ours_rss:.0f} MiB, Celery pool {peak:.0f} MiB)")
+
+    # -- 6. scale-out ----------------------------------------------------------------------
+
+    def scale_out(self):
+        n, port = self.args.emails, 25251
+        sink = self.smtp_sink(port)
+        time.sleep(0.5)
+        try:
+            throughput = {}
+            for instances in (1, 2, 3):
+                url = fresh_pg("rekindle_bench_scale")
+                extra = (f'[http]\nlisten = "127.0.0.1:0"\n[email]\ntransport = "smtp"\n[email.smtp]\n'
+                         f'host = "127.0.0.1"\nport = {port}\nsecurity = "none"\npool_size = 8\n'
+                         f'[delivery]\nconcurrency = 16\n')
+                ws = self.email_workspace(f"scale{instances}", n, url, extra)
+                cmd, env = self.rekindle(["serve"], ws, url)
+                started = None
+                procs = [subprocess.Popen(cmd, cwd=ws, env=env, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL) for _ in range(instances)]
+                try:
+                    # The clock starts when the evaluation has queued every message: start-up and
+                    # the wait for the first tick are not delivery.
+                    deadline = time.monotonic() + 600
+                    while True:
+                        out = subprocess.run(["psql", "-tA", url, "-c",
+                                              "SELECT count(*), count(*) FILTER (WHERE status = 'sent'), "
+                                              "(SELECT count(*) FROM message_events WHERE status = 'sent') FROM messages"],
+                                             capture_output=True, text=True).stdout.strip()
+                        queued, sent, events = (int(x) for x in out.split("|")) if "|" in out else (0, 0, 0)
+                        if started is None and queued >= n:
+                            started = time.monotonic()
+                        if sent >= n:
+                            break
+                        if time.monotonic() > deadline:
+                            sys.exit("scale-out: not all messages were sent within 10 minutes")
+                        time.sleep(0.05)
+                    wall = time.monotonic() - started
+                finally:
+                    for p in procs:
+                        p.send_signal(signal.SIGTERM)
+                    for p in procs:
+                        p.wait(timeout=60)
+                throughput[instances] = n / wall
+                print(f"  scale-out: {instances} instance(s): {n / wall:.0f} msg/s, "
+                      f"duplicates {events - sent}", flush=True)
+                self.results[f"scale-out {instances}"] = {"msg_per_s": n / wall, "duplicates": events - sent}
+            self.record("scale-out 3 vs 1 instance (msgs/s)", throughput[3], throughput[1], "msg/s",
+                        "1 instance", ">= 1x, 0 duplicates")
+        finally:
+            sink.terminate()
+
+    # -- 7. HTTP ingest ---------------------------------------------------------------------
+
+    def ingest(self):
+        if not shutil.which("wrk"):
+            print("  ingest: wrk is not installed; skipped", flush=True)
+            return
+        db = os.path.join(self.work, "ingest.db")
+        url = f"sqlite://{db}"
+        ws = self.email_workspace("ingest", 1000, url, '[http]\nlisten = "127.0.0.1:0"\n')
+        cmd, env = self.rekindle(["serve"], ws, url, {"REKINDLE_API_TOKENS": "bench"})
+        p = subprocess.Popen(cmd, cwd=ws, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            base = p.stdout.readline().strip().removeprefix("listening on ")
+            lua = os.path.join(ws, "post.lua")
+            with open(lua, "w") as f:
+                f.write(WRK_SCRIPT)
+            out = subprocess.run(["wrk", "-t2", "-c8", f"-d{self.args.ingest_seconds}s", "--latency", "-s", lua,
+                                  f"{base}/v1/events"], capture_output=True, text=True, check=True).stdout
+            requests = float(out.split("Requests/sec:")[1].split()[0])
+            p99 = out.split(" 99%")[1].split()[0]
+            errors = "Non-2xx" in out or "Socket errors" in out
+            self.results["ingest"] = {"requests_per_s": requests, "events_per_s": requests * 100, "p99": p99,
+                                      "errors": errors}
+            print(f"  ingest: {requests * 100:,.0f} events/s ({requests:.0f} batches of 100/s), p99 {p99}, "
+                  f"errors: {'yes' if errors else 'none'}", flush=True)
+            if errors:
+                print(out)
+        finally:
+            p.send_signal(signal.SIGTERM)
+            p.wait(timeout=60)
+
+
+WRK_SCRIPT = r"""
+counter = 0
+request = function()
+  counter = counter + 1
+  local items = {}
+  for i = 1, 100 do
+    local c = (counter * 7 + i) % 1000
+    items[i] = string.format('{"id":"w%d-%d-%d","customer_id":"c%d","kind":"visit","occurred_at":"2026-10-01T10:00:00Z"}',
+      math.random(1, 1000000000), counter, i, c)
+  end
+  local body = '{"events":[' .. table.concat(items, ",") .. ']}'
+  return wrk.format("POST", nil, {["Authorization"] = "Bearer bench", ["Content-Type"] = "application/json"}, body)
+end
+"""
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="tiny sizes, one run: checks the harness works")
+    ap.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "rekindle"))
+    ap.add_argument("--customers", type=int, default=100_000)
+    ap.add_argument("--emails", type=int, default=20_000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--ingest-seconds", type=int, default=60)
+    ap.add_argument("--only", default="import,eval,email,scaleout,ingest")
+    args = ap.parse_args()
+    if args.quick:
+        args.customers, args.emails, args.runs, args.ingest_seconds = 500, 300, 1, 3
+    only = set(args.only.split(","))
+    b = Bench(args)
+    try:
+        b.generate()
+        if "import" in only or "eval" in only:
+            b.import_sqlite()
+            b.import_postgres()
+        if "eval" in only:
+            b.evaluation()
+        if "email" in only:
+            b.email()
+        if "scaleout" in only:
+            b.scale_out()
+        if "ingest" in only:
+            b.ingest()
+    finally:
+        shutil.rmtree(b.work, ignore_errors=True)
+    print("\n| benchmark | rekindle | floor / peer | ratio | goal |\n|---|---|---|---|---|")
+    for name, ours, floor, unit, floor_name, ratio, goal, note in b.rows:
+        print(f"| {name} | {ours:,.2f} {unit} {note} | {floor_name}: {floor:,.2f} {unit} | {ratio:.2f} | {goal} |")
+    with open(os.path.join(ROOT, "bench", "results.json"), "w") as f:
+        json.dump(b.results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
