@@ -106,14 +106,13 @@ async fn deliver_due(
     let t = clock.now();
     summary.recovered =
         crate::instance::recover(store, jiff::Timestamp::now().as_second() - ORPHAN_AFTER).await?;
-    let due = store.due_messages(t, i64::MAX).await?;
-    if due.is_empty() {
+    if store.count_due(t).await? == 0 {
         return Ok(());
     }
     queue::setup(store).await?;
     queue::prune_finished(store).await?;
-    let jobs: Vec<(i64, Duration)> = due.iter().map(|(id, _)| (*id, Duration::ZERO)).collect();
-    queue::push(store, &jobs, instance).await?;
+    let mut window = queue::PushWindow::new(instance);
+    window.top_up(store, t).await?;
     let deliverer = Arc::new(Deliverer::new(store.clone(), cfg, instance.to_string(), clock)?);
     let watch = store.clone();
     summary.attempts = queue::run_workers(
@@ -124,17 +123,17 @@ async fn deliver_due(
             // Done when nothing due is left and nothing is being sent.
             let mut ticks = 0u32;
             loop {
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
                 ticks += 1;
-                if ticks.is_multiple_of(40)
+                if ticks.is_multiple_of(10)
                     && let Err(e) = queue::prune_finished(&watch).await
                 {
                     tracing::warn!(error = %e, "pruning finished jobs failed");
                 }
-                match watch.count_due(t).await {
+                match window.top_up(&watch, t).await {
                     Ok(0) if in_flight() == 0 => break,
                     Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "checking the queue failed"),
+                    Err(e) => tracing::warn!(error = %e, "feeding the queue failed"),
                 }
             }
         },

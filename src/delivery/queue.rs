@@ -1,6 +1,7 @@
 //! The apalis job queue on the store's own database (apalis-sqlite or apalis-postgres). A job
 //! carries a message id and nothing else; the ledger decides what an attempt does.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -75,19 +76,59 @@ pub async fn setup(store: &Store) -> Result<(), QueueError> {
     }
 }
 
-/// Pushes one job per message. `nonce` makes the idempotency keys unique to this process, so
-/// a job left behind by a killed process can never block the new one; the ledger's claim makes
-/// the duplicate harmless.
-pub async fn push(store: &Store, jobs: &[(i64, Duration)], nonce: &str) -> Result<(), QueueError> {
-    let tasks: Vec<_> = jobs
-        .iter()
-        .map(|(id, delay)| task(*id, format!("m{id}-{nonce}"), *delay))
-        .collect();
-    push_tasks(store, tasks).await
+/// Keeps a bounded number of jobs waiting in the queue, topped up from the ledger's due
+/// messages, oldest first. Pushing every due message at once made each of apalis's SQLite
+/// acknowledgements scan (and re-parse the JSON of) every waiting row: delivery slowed down
+/// with the size of the backlog. A window of a few hundred keeps the table small whatever the
+/// backlog, and the ledger stays the only list of what is due.
+pub struct PushWindow {
+    /// Message id → attempts it was pushed for, still due and not yet claimed.
+    pushed: HashMap<i64, i64>,
+    limit: usize,
+    nonce: String,
 }
 
-/// Pushes one job per (message, attempts so far): the service sees a message due again after
-/// each retry, and each attempt gets its own job, once per instance.
+/// Jobs waiting per process: several fetch batches, so workers never starve between top-ups.
+pub const WINDOW: usize = 400;
+
+impl PushWindow {
+    pub fn new(nonce: &str) -> PushWindow {
+        PushWindow {
+            pushed: HashMap::new(),
+            limit: WINDOW,
+            nonce: nonce.to_string(),
+        }
+    }
+
+    /// Pushes jobs for due messages until `limit` are waiting; returns how many were due at
+    /// all (up to twice the window), so the caller can poll faster while there is a backlog.
+    pub async fn top_up(&mut self, store: &Store, now: i64) -> Result<usize, QueueError> {
+        let due = store
+            .due_messages(now, (2 * self.limit) as i64)
+            .await
+            .map_err(queue_err)?;
+        let still: HashMap<i64, i64> = due.iter().copied().collect();
+        // A job whose message was claimed, finished or rescheduled no longer waits.
+        self.pushed.retain(|id, attempts| still.get(id) == Some(attempts));
+        let room = self.limit.saturating_sub(self.pushed.len());
+        let fresh: Vec<(i64, i64)> = due
+            .iter()
+            .filter(|(id, _)| !self.pushed.contains_key(id))
+            .take(room)
+            .copied()
+            .collect();
+        if !fresh.is_empty() {
+            push_attempts(store, &fresh, &self.nonce).await?;
+            self.pushed.extend(fresh);
+        }
+        Ok(due.len())
+    }
+}
+
+/// Pushes one job per (message, attempts so far): a message is due again after each retry,
+/// and each attempt gets its own job. `nonce` (the process's instance id) makes the keys
+/// unique to this process, so a job left behind by a killed process can never block the new
+/// one; the ledger's claim makes the duplicate harmless.
 pub async fn push_attempts(store: &Store, due: &[(i64, i64)], nonce: &str) -> Result<(), QueueError> {
     let tasks: Vec<_> = due
         .iter()

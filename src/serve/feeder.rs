@@ -2,8 +2,7 @@
 //! (first attempts, retries whose time has come, messages held for quiet hours) become jobs;
 //! messages orphaned by a dead instance go back to the queue.
 
-use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
@@ -12,10 +11,14 @@ use crate::delivery::queue;
 use crate::run_once::ORPHAN_AFTER;
 use crate::store::Store;
 
-/// How often the ledger is asked for due messages.
-const POLL: Duration = Duration::from_secs(1);
-/// Most jobs pushed per poll: the workers cannot drain more in a second anyway.
-const PUSH_LIMIT: i64 = 5000;
+/// How often the ledger is asked for due messages when nothing was due, and when there is a
+/// backlog (the push window must be topped up faster than workers drain it).
+const IDLE_POLL: Duration = Duration::from_secs(1);
+const BUSY_POLL: Duration = Duration::from_millis(50);
+/// Heartbeat, orphan recovery and the queue gauge.
+const HOUSEKEEPING: Duration = Duration::from_secs(5);
+/// Finished jobs are deleted this often (apalis's SQLite acknowledgements slow down with them).
+const PRUNE: Duration = Duration::from_millis(500);
 
 pub struct Feeder {
     pub store: Store,
@@ -29,36 +32,32 @@ fn wall() -> i64 {
 
 impl Feeder {
     pub async fn run(self, stop: CancellationToken) {
-        // Message id → attempts already pushed as a job by this instance: a message waits in
-        // the queue once per attempt, however often it is seen due.
-        let mut pushed: HashMap<i64, i64> = HashMap::new();
-        let mut round: u64 = 0;
+        let mut window = queue::PushWindow::new(&self.instance);
+        let mut last_housekeeping = Instant::now() - HOUSEKEEPING;
+        let mut last_prune = Instant::now();
         loop {
-            if round.is_multiple_of(5) {
+            if last_housekeeping.elapsed() >= HOUSEKEEPING {
                 self.housekeeping().await;
+                last_housekeeping = Instant::now();
             }
-            round += 1;
-            match self.store.due_messages(wall(), PUSH_LIMIT).await {
-                Ok(due) => {
-                    let fresh: Vec<(i64, i64)> = due
-                        .iter()
-                        .filter(|(id, attempts)| pushed.get(id) != Some(attempts))
-                        .copied()
-                        .collect();
-                    pushed.retain(|id, _| due.iter().any(|(d, _)| d == id));
-                    if !fresh.is_empty() {
-                        let jobs: Vec<(i64, i64)> = fresh.clone();
-                        match queue::push_attempts(&self.store, &jobs, &self.instance).await {
-                            Ok(()) => pushed.extend(fresh),
-                            Err(e) => tracing::warn!(error = %e, "pushing delivery jobs failed; retrying"),
-                        }
-                    }
+            if last_prune.elapsed() >= PRUNE {
+                if let Err(e) = queue::prune_finished(&self.store).await {
+                    tracing::warn!(error = %e, "pruning finished jobs failed");
                 }
-                Err(e) => tracing::warn!(error = %e, "reading due messages failed; retrying"),
+                last_prune = Instant::now();
             }
+            // With a backlog the window is topped up often; idle, once a second.
+            let pause = match window.top_up(&self.store, wall()).await {
+                Ok(0) => IDLE_POLL,
+                Ok(_) => BUSY_POLL,
+                Err(e) => {
+                    tracing::warn!(error = %e, "feeding the queue failed; retrying");
+                    IDLE_POLL
+                }
+            };
             tokio::select! {
                 () = stop.cancelled() => return,
-                () = tokio::time::sleep(POLL) => {}
+                () = tokio::time::sleep(pause) => {}
             }
         }
     }
@@ -72,9 +71,6 @@ impl Feeder {
             Ok(0) => {}
             Ok(n) => tracing::warn!(messages = n, "took back messages of a stopped instance"),
             Err(e) => tracing::warn!(error = %e, "orphan recovery failed"),
-        }
-        if let Err(e) = queue::prune_finished(&self.store).await {
-            tracing::warn!(error = %e, "pruning finished jobs failed");
         }
         if let Ok(depth) = self.store.queued_messages().await {
             metrics::gauge!(crate::metrics::QUEUE_DEPTH).set(depth as f64);

@@ -3,6 +3,7 @@
 
 mod cli;
 mod delivery;
+mod hardening;
 mod health;
 mod helpers;
 mod http_server;
