@@ -37,7 +37,9 @@ pub async fn recover(store: &Store, stale_before: i64) -> Result<u64, StoreError
             store.unregister_instance(&id).await?;
         }
     }
-    store.recover_orphans(stale_before).await
+    store
+        .recover_orphans(stale_before, jiff::Timestamp::now().as_second())
+        .await
 }
 
 #[cfg(test)]

@@ -87,13 +87,14 @@ impl Store {
 
     /// Messages left `sending` by an instance whose heartbeat is older than `stale_before` (or
     /// that is gone) go back to the queue: their process died mid-send.
-    pub async fn recover_orphans(&self, stale_before: i64) -> Result<u64, StoreError> {
-        const SQL: &str = "UPDATE messages SET status = 'queued', claimed_by = NULL \
+    pub async fn recover_orphans(&self, stale_before: i64, now: i64) -> Result<u64, StoreError> {
+        const SQL: &str = "UPDATE messages SET status = 'queued', claimed_by = NULL, updated_at = $2, \
+            last_detail = 'taken back from a stopped instance' \
             WHERE status = 'sending' AND (claimed_by IS NULL OR claimed_by NOT IN \
             (SELECT id FROM instances WHERE heartbeat_at >= $1))";
         const GONE: &str = "DELETE FROM instances WHERE heartbeat_at < $1";
         on_pool!(self, pool => {
-            let n = sqlx::query(SQL).bind(stale_before).execute(pool).await?.rows_affected();
+            let n = sqlx::query(SQL).bind(stale_before).bind(now).execute(pool).await?.rows_affected();
             sqlx::query(GONE).bind(stale_before).execute(pool).await?;
             Ok(n)
         })
@@ -101,55 +102,51 @@ impl Store {
 
     /// Takes a queued, due message for sending (attempts + 1). `None` when it is not there to
     /// take: already sent, taken by another worker, or not due — so a duplicate job is harmless.
+    /// The message is read first and then taken with one conditional UPDATE, which is what
+    /// decides ownership; its event row is written by the status trigger (migration 0006).
     pub async fn claim_message(
         &self,
         id: i64,
         instance: &str,
         now: i64,
     ) -> Result<Option<ClaimedMessage>, StoreError> {
+        const LOAD: &str = "SELECT m.id, m.rule_id, m.channel, m.attempts + 1 AS attempts, m.scheduled_at, \
+            m.subject, m.body, c.external_id AS customer_external_id, c.email, c.phone, c.consent_email, \
+            c.consent_sms, c.unsubscribed_email_at, c.unsubscribed_sms_at, c.email_bounced_at \
+            FROM messages m JOIN customers c ON c.id = m.customer_id \
+            WHERE m.id = $1 AND m.status = 'queued' AND m.next_attempt_at <= $2";
         const CLAIM: &str = "UPDATE messages SET status = 'sending', attempts = attempts + 1, claimed_by = $2, \
-            updated_at = $3 WHERE id = $1 AND status = 'queued' AND next_attempt_at <= $3";
-        const EVENT: &str = "INSERT INTO message_events (message_id, status, at) VALUES ($1, 'sending', $2)";
-        const LOAD: &str = "SELECT m.id, m.rule_id, m.channel, m.attempts, m.scheduled_at, m.subject, m.body, \
-            c.external_id AS customer_external_id, c.email, c.phone, c.consent_email, c.consent_sms, \
-            c.unsubscribed_email_at, c.unsubscribed_sms_at, c.email_bounced_at \
-            FROM messages m JOIN customers c ON c.id = m.customer_id WHERE m.id = $1";
+            updated_at = $3, last_detail = NULL \
+            WHERE id = $1 AND status = 'queued' AND next_attempt_at <= $3 AND attempts = $4";
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let taken = sqlx::query(CLAIM).bind(id).bind(instance).bind(now).execute(&mut *tx).await?.rows_affected();
-            if taken == 0 {
-                tx.rollback().await?;
+            let Some(m): Option<ClaimedMessage> = sqlx::query_as(LOAD).bind(id).bind(now).fetch_optional(pool).await? else {
                 return Ok(None);
-            }
-            sqlx::query(EVENT).bind(id).bind(now).execute(&mut *tx).await?;
-            let m = sqlx::query_as(LOAD).bind(id).fetch_one(&mut *tx).await?;
-            tx.commit().await?;
-            Ok(Some(m))
+            };
+            // `attempts` in the condition: the row read is the row taken.
+            let taken = sqlx::query(CLAIM).bind(id).bind(instance).bind(now).bind(m.attempts - 1)
+                .execute(pool).await?.rows_affected();
+            Ok((taken == 1).then_some(m))
         })
     }
 
-    /// Records the end of an attempt and its transition event in one transaction.
+    /// Records the end of an attempt; the status trigger writes its event row in the same
+    /// statement.
     pub async fn finish_message(&self, id: i64, f: &Finish<'_>, now: i64) -> Result<(), StoreError> {
         const UPDATE: &str = "UPDATE messages SET status = $2, reason = $3, provider_ref = COALESCE($4, provider_ref), \
             last_error_code = COALESCE($5, last_error_code), last_error = COALESCE($6, last_error), \
             outcome_unknown = (outcome_unknown OR $7), next_attempt_at = COALESCE($8, next_attempt_at), \
-            sent_at = CASE WHEN $2 = 'sent' THEN $9 ELSE sent_at END, claimed_by = NULL, updated_at = $9 \
-            WHERE id = $1";
-        const EVENT: &str =
-            "INSERT INTO message_events (message_id, status, at, detail) VALUES ($1, $2, $3, $4)";
+            sent_at = CASE WHEN $2 = 'sent' THEN $9 ELSE sent_at END, claimed_by = NULL, updated_at = $9, \
+            last_detail = $10 WHERE id = $1";
         let detail = match (f.error_code, f.error) {
             (Some(c), Some(e)) => Some(format!("{c} {e}")),
             (None, Some(e)) => Some(e.to_string()),
             _ => f.reason.map(str::to_string),
         };
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
             sqlx::query(UPDATE)
                 .bind(id).bind(f.status).bind(f.reason).bind(f.provider_ref).bind(f.error_code).bind(f.error)
-                .bind(f.outcome_unknown).bind(f.next_attempt_at).bind(now)
-                .execute(&mut *tx).await?;
-            sqlx::query(EVENT).bind(id).bind(f.status).bind(now).bind(detail).execute(&mut *tx).await?;
-            tx.commit().await?;
+                .bind(f.outcome_unknown).bind(f.next_attempt_at).bind(now).bind(detail)
+                .execute(pool).await?;
             Ok(())
         })
     }
@@ -191,10 +188,10 @@ impl Store {
         on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(id).fetch_one(pool).await?))
     }
 
-    /// Every transition of one message, oldest first: (status, at, detail).
+    /// Every transition of one message in the order it happened (`at` may mix a replayed
+    /// `--at` instant with wall-clock recoveries): (status, at, detail).
     pub async fn message_history(&self, id: i64) -> Result<Vec<(String, i64, Option<String>)>, StoreError> {
-        const SQL: &str =
-            "SELECT status, at, detail FROM message_events WHERE message_id = $1 ORDER BY at, id";
+        const SQL: &str = "SELECT status, at, detail FROM message_events WHERE message_id = $1 ORDER BY id";
         on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(id).fetch_all(pool).await?))
     }
 }

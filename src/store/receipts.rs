@@ -48,19 +48,19 @@ impl Store {
     /// become delivered, failed or bounced; `delivered` may still become bounced (a bounce
     /// report can follow a relay's acceptance); nothing else moves.
     pub async fn record_receipt(&self, id: i64, receipt: Receipt<'_>, now: i64) -> Result<bool, StoreError> {
-        const DELIVERED: &str = "UPDATE messages SET status = 'delivered', delivered_at = $2, updated_at = $2 \
-            WHERE id = $1 AND status = 'sent'";
+        // The status trigger writes the event row, with `last_detail`.
+        const DELIVERED: &str = "UPDATE messages SET status = 'delivered', delivered_at = $2, updated_at = $2, \
+            last_detail = NULL WHERE id = $1 AND status = 'sent'";
         const FAILED: &str = "UPDATE messages SET status = 'failed', reason = $3, \
-            last_error_code = COALESCE($4, last_error_code), updated_at = $2 WHERE id = $1 AND status = 'sent'";
+            last_error_code = COALESCE($4, last_error_code), updated_at = $2, last_detail = $5 \
+            WHERE id = $1 AND status = 'sent'";
         const BOUNCED: &str = "UPDATE messages SET status = 'bounced', reason = 'hard_bounce', \
-            last_error_code = COALESCE($3, last_error_code), updated_at = $2 \
+            last_error_code = COALESCE($3, last_error_code), updated_at = $2, last_detail = $4 \
             WHERE id = $1 AND status IN ('sent', 'delivered')";
-        const EVENT: &str =
-            "INSERT INTO message_events (message_id, status, at, detail) VALUES ($1, $2, $3, $4)";
-        let (status, reason, code) = match receipt {
-            Receipt::Delivered => ("delivered", None, None),
-            Receipt::Failed { reason, code } => ("failed", Some(reason), code),
-            Receipt::Bounced { code } => ("bounced", Some("hard_bounce"), code),
+        let (reason, code) = match receipt {
+            Receipt::Delivered => (None, None),
+            Receipt::Failed { reason, code } => (Some(reason), code),
+            Receipt::Bounced { code } => (Some("hard_bounce"), code),
         };
         let detail = match (reason, code) {
             (Some(r), Some(c)) => Some(format!("{r} {c}")),
@@ -68,18 +68,14 @@ impl Store {
             _ => None,
         };
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
             let q = match receipt {
                 Receipt::Delivered => sqlx::query(DELIVERED).bind(id).bind(now),
-                Receipt::Failed { reason, code } => sqlx::query(FAILED).bind(id).bind(now).bind(reason).bind(code),
-                Receipt::Bounced { code } => sqlx::query(BOUNCED).bind(id).bind(now).bind(code),
+                Receipt::Failed { reason, code } => {
+                    sqlx::query(FAILED).bind(id).bind(now).bind(reason).bind(code).bind(detail)
+                }
+                Receipt::Bounced { code } => sqlx::query(BOUNCED).bind(id).bind(now).bind(code).bind(detail),
             };
-            let moved = q.execute(&mut *tx).await?.rows_affected() == 1;
-            if moved {
-                sqlx::query(EVENT).bind(id).bind(status).bind(now).bind(detail).execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-            Ok(moved)
+            Ok(q.execute(pool).await?.rows_affected() == 1)
         })
     }
 

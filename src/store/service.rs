@@ -57,16 +57,8 @@ impl Store {
     /// Returns this instance's unfinished claims to the queue: deliveries cut off by a
     /// shutdown are retried later rather than lost. Returns how many.
     pub async fn release_claims(&self, instance: &str, now: i64) -> Result<u64, StoreError> {
-        const EVENTS: &str = "INSERT INTO message_events (message_id, status, at, detail) \
-            SELECT id, 'queued', $2, 'cut off by shutdown' FROM messages WHERE status = 'sending' AND claimed_by = $1";
         const SQL: &str = "UPDATE messages SET status = 'queued', claimed_by = NULL, outcome_unknown = TRUE, \
-            updated_at = $2 WHERE status = 'sending' AND claimed_by = $1";
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            sqlx::query(EVENTS).bind(instance).bind(now).execute(&mut *tx).await?;
-            let n = sqlx::query(SQL).bind(instance).bind(now).execute(&mut *tx).await?.rows_affected();
-            tx.commit().await?;
-            Ok(n)
-        })
+            updated_at = $2, last_detail = 'cut off by shutdown' WHERE status = 'sending' AND claimed_by = $1";
+        on_pool!(self, pool => Ok(sqlx::query(SQL).bind(instance).bind(now).execute(pool).await?.rows_affected()))
     }
 }

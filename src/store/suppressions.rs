@@ -44,8 +44,9 @@ impl Store {
             "DELETE FROM health_snapshots WHERE customer_id = $1",
             "UPDATE decisions SET subject = NULL, body = NULL WHERE customer_id = $1",
             // A queued message must never go out to someone erased.
-            "UPDATE messages SET status = 'skipped', reason = 'erased' WHERE customer_id = $1 AND status = 'queued'",
-            "UPDATE messages SET subject = NULL, body = '', last_error = NULL WHERE customer_id = $1",
+            "UPDATE messages SET status = 'skipped', reason = 'erased', last_detail = 'erased' \
+             WHERE customer_id = $1 AND status = 'queued'",
+            "UPDATE messages SET subject = NULL, body = '', last_error = NULL, last_detail = NULL WHERE customer_id = $1",
             "UPDATE message_events SET detail = NULL WHERE message_id IN (SELECT id FROM messages WHERE customer_id = $1)",
         ];
         const ANONYMISE: &str = "UPDATE customers SET external_id = $2, name = NULL, email = NULL, phone = NULL, \

@@ -1,0 +1,11 @@
+-- Every status change of a message writes its event row inside the same statement, so a
+-- delivery attempt costs one statement to claim and one to finish (the event inserts used to
+-- double the database round trips). `last_detail` carries the event's detail.
+ALTER TABLE messages ADD COLUMN last_detail TEXT;
+
+CREATE TRIGGER messages_status_event AFTER UPDATE OF status ON messages
+WHEN OLD.status IS NOT NEW.status
+BEGIN
+    INSERT INTO message_events (message_id, status, at, detail)
+    VALUES (NEW.id, NEW.status, NEW.updated_at, NEW.last_detail);
+END;
