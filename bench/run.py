@@ -137,9 +137,10 @@ class Bench:
         o, _ = run(cmd, cwd=self.work, env=env)
         self.pg_url = url
         floor_url = fresh_pg("rekindle_bench_floor")
-        psql(floor_url, "CREATE TABLE events (id TEXT, customer_id TEXT, kind TEXT, occurred_at TEXT, "
-                        "amount DOUBLE PRECISION, score DOUBLE PRECISION)")
-        f, _ = run(["psql", "-q", floor_url, "-c",
+        with open(events) as f:
+            columns = f.readline().strip().split(",")
+        psql(floor_url, "CREATE TABLE events (" + ", ".join(f"{c} TEXT" for c in columns) + ")")
+        f, _ = run(["psql", "-q", "-v", "ON_ERROR_STOP=1", floor_url, "-c",
                     f"\\copy events FROM '{events}' CSV HEADER",
                     "-c", "CREATE INDEX ON events (customer_id, kind, occurred_at)"])
         self.record("import events, PostgreSQL", o, f, "s", "COPY + 1 index", "(none set)",

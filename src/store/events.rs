@@ -27,45 +27,106 @@ pub struct EventRecord {
     pub properties: String,
 }
 
+/// The conflict clause of both upserts: an identical row is left untouched.
+const UPSERT_EVENTS: &str = " ON CONFLICT (external_id) DO UPDATE SET customer_id = excluded.customer_id, \
+    kind = excluded.kind, occurred_at = excluded.occurred_at, \
+    amount = excluded.amount, score = excluded.score, properties = excluded.properties \
+    WHERE events.customer_id <> excluded.customer_id \
+    OR events.kind <> excluded.kind \
+    OR events.occurred_at <> excluded.occurred_at \
+    OR events.amount IS DISTINCT FROM excluded.amount \
+    OR events.score IS DISTINCT FROM excluded.score \
+    OR events.properties <> excluded.properties";
+
+/// Appends `s` escaped for COPY's text format (backslash, tab, newline, carriage return).
+fn copy_text(out: &mut Vec<u8>, s: &str) {
+    for b in s.bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => out.push(b),
+        }
+    }
+}
+
 impl Store {
     /// Inserts new events and updates changed ones (by external id), in one transaction.
     /// Returns how many rows were inserted or actually changed.
     pub async fn upsert_events(&self, rows: &[NewEvent], now: i64) -> Result<u64, StoreError> {
         let rows = last_per_key(rows, |r| r.external_id.as_str());
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let mut affected = 0;
-            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                let mut q = QueryBuilder::new(
-                    "INSERT INTO events (external_id, customer_id, kind, occurred_at, amount, score, \
-                     properties, created_at) ",
-                );
-                q.push_values(chunk, |mut b, e| {
-                    b.push_bind(e.external_id.as_str())
-                        .push_bind(e.customer_id)
-                        .push_bind(e.kind.as_str())
-                        .push_bind(e.occurred_at)
-                        .push_bind(e.amount)
-                        .push_bind(e.score)
-                        .push_bind(e.properties.as_str())
-                        .push_bind(now);
-                });
-                q.push(
-                    " ON CONFLICT (external_id) DO UPDATE SET customer_id = excluded.customer_id, \
-                     kind = excluded.kind, occurred_at = excluded.occurred_at, \
-                     amount = excluded.amount, score = excluded.score, properties = excluded.properties \
-                     WHERE events.customer_id <> excluded.customer_id \
-                     OR events.kind <> excluded.kind \
-                     OR events.occurred_at <> excluded.occurred_at \
-                     OR events.amount IS DISTINCT FROM excluded.amount \
-                     OR events.score IS DISTINCT FROM excluded.score \
-                     OR events.properties <> excluded.properties",
-                );
-                affected += q.build().execute(&mut *tx).await?.rows_affected();
+        match self {
+            Store::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
+                let mut affected = 0;
+                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                    let mut q = QueryBuilder::new(
+                        "INSERT INTO events (external_id, customer_id, kind, occurred_at, amount, score, \
+                         properties, created_at) ",
+                    );
+                    q.push_values(chunk, |mut b, e| {
+                        b.push_bind(e.external_id.as_str())
+                            .push_bind(e.customer_id)
+                            .push_bind(e.kind.as_str())
+                            .push_bind(e.occurred_at)
+                            .push_bind(e.amount)
+                            .push_bind(e.score)
+                            .push_bind(e.properties.as_str())
+                            .push_bind(now);
+                    });
+                    q.push(UPSERT_EVENTS);
+                    affected += q.build().execute(&mut *tx).await?.rows_affected();
+                }
+                tx.commit().await?;
+                Ok(affected)
             }
-            tx.commit().await?;
-            Ok(affected)
-        })
+            // On PostgreSQL a multi-row INSERT per 1000 rows managed 26k rows/s; COPY into a
+            // temporary table and one INSERT … SELECT does the same upsert set-based.
+            Store::Postgres(pool) => {
+                const STAGE: &str = "CREATE TEMP TABLE events_in (external_id TEXT, customer_id BIGINT, kind TEXT, \
+                    occurred_at BIGINT, amount DOUBLE PRECISION, score DOUBLE PRECISION, properties TEXT) \
+                    ON COMMIT DROP";
+                const COPY: &str = "COPY events_in FROM STDIN (FORMAT text)";
+                let mut data = Vec::with_capacity(rows.len() * 96);
+                for e in &rows {
+                    copy_text(&mut data, &e.external_id);
+                    data.push(b'\t');
+                    data.extend_from_slice(e.customer_id.to_string().as_bytes());
+                    data.push(b'\t');
+                    copy_text(&mut data, &e.kind);
+                    data.push(b'\t');
+                    data.extend_from_slice(e.occurred_at.to_string().as_bytes());
+                    for v in [e.amount, e.score] {
+                        data.push(b'\t');
+                        match v {
+                            Some(x) => data.extend_from_slice(x.to_string().as_bytes()),
+                            None => data.extend_from_slice(b"\\N"),
+                        }
+                    }
+                    data.push(b'\t');
+                    copy_text(&mut data, &e.properties);
+                    data.push(b'\n');
+                }
+                let mut tx = pool.begin().await?;
+                sqlx::query(STAGE).execute(&mut *tx).await?;
+                let mut copy = tx.copy_in_raw(COPY).await?;
+                copy.send(data).await?;
+                copy.finish().await?;
+                let sql = format!(
+                    "INSERT INTO events (external_id, customer_id, kind, occurred_at, amount, score, properties, \
+                     created_at) SELECT external_id, customer_id, kind, occurred_at, amount, score, properties, $1 \
+                     FROM events_in{UPSERT_EVENTS}"
+                );
+                let affected = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                Ok(affected)
+            }
+        }
     }
 
     pub async fn count_events(&self) -> Result<i64, StoreError> {

@@ -3,6 +3,7 @@
 
 mod cli;
 mod delivery;
+mod fuzz;
 mod hardening;
 mod health;
 mod helpers;
