@@ -244,6 +244,78 @@ class Bench:
                     f"Celery+Redis+smtplib, {conns} workers", ">= 3x",
                     f"(RSS: rekindle {ours_rss:.0f} MiB, Celery pool {peak:.0f} MiB)")
 
+    # -- 5. queue ---------------------------------------------------------------------------
+
+    def queue(self):
+        """Matched decisions drained through the job queue with the SMS outbox (a JSON line
+        appended per message: as close to a no-op channel as the product has), on SQLite and
+        PostgreSQL, against graphile-worker on the same PostgreSQL and pgbench's floors."""
+        n = self.args.emails
+        for backend in ("sqlite", "postgres"):
+            ws = os.path.join(self.work, f"queue-{backend}")
+            url = f"sqlite://{ws}/q.db" if backend == "sqlite" else fresh_pg("rekindle_bench_queue")
+            os.makedirs(os.path.join(ws, "rules"), exist_ok=True)
+            with open(os.path.join(ws, "rules", "r.toml"), "w") as f:
+                f.write('id = "r"\nname = "r"\n[trigger]\ntype = "inactive"\ndays = 30\n'
+                        '[message]\nchannel = "sms"\nbody = "Hi"\n')
+            with open(os.path.join(ws, "rekindle.toml"), "w") as f:
+                f.write('[policy]\nmax_messages = 5\n[quiet_hours]\nsms = ""\n[delivery]\nconcurrency = 32\n'
+                        '[delivery.sms]\nconcurrency = 32\n')
+            with open(os.path.join(ws, "c.csv"), "w") as c, open(os.path.join(ws, "e.csv"), "w") as e:
+                c.write("id,phone,consent_sms\n")
+                e.write("id,customer_id,kind,occurred_at\n")
+                for i in range(n):
+                    c.write(f"c{i},+1555{i:07d},yes\n")
+                    e.write(f"v{i},c{i},visit,2026-09-01T10:00:00Z\n")
+            for what, file in (("customers", "c.csv"), ("events", "e.csv")):
+                cmd, env = self.rekindle(["import", what, file], ws, url)
+                run(cmd, cwd=ws, env=env)
+            cmd, env = self.rekindle(["evaluate"], ws, url)
+            run(cmd, cwd=ws, env=env)
+            cmd, env = self.rekindle(["run", "--once"], ws, url)
+            wall, _ = run(cmd, cwd=ws, env=env)
+            self.results[f"queue drain {backend}"] = {"jobs_per_s": n / wall}
+            print(f"  queue: rekindle on {backend}: {n / wall:,.0f} jobs/s drained (evaluation excluded)", flush=True)
+            if backend == "postgres":
+                self.rekindle_pg_drain = n / wall
+        graphile = os.environ.get("GRAPHILE_NODE_PATH", os.path.join(ROOT, "bench", "node_modules"))
+        if shutil.which("node") and os.path.isdir(os.path.join(graphile, "graphile-worker")):
+            url = fresh_pg("rekindle_bench_graphile")
+            out = subprocess.run(["node", os.path.join(ROOT, "bench", "peer_graphile.js"), str(n), url],
+                                 env={**os.environ, "NODE_PATH": graphile}, capture_output=True, text=True,
+                                 check=True).stdout
+            g = json.loads([l for l in out.splitlines() if l.startswith("{")][-1])
+            self.results["queue graphile-worker"] = g
+            self.record("queue drain on PostgreSQL vs graphile-worker (jobs/s)", self.rekindle_pg_drain,
+                        g["drain_per_s"], "jobs/s", "graphile-worker 0.18, batching", "—",
+                        f"(graphile enqueue {g['enqueue_per_s']:,.0f}/s, pick-up p50 {g['p50_ms']} ms, "
+                        f"p95 {g['p95_ms']} ms)")
+        else:
+            print("  queue: graphile-worker is not installed (cd bench && npm install graphile-worker@0.18); "
+                  "skipped", flush=True)
+        # pgbench's floors: one-row INSERT, and a SKIP LOCKED claim, 8 clients for 10 s.
+        url = fresh_pg("rekindle_bench_pgbench")
+        psql(url, "CREATE TABLE q (id BIGSERIAL PRIMARY KEY, payload TEXT, done BOOLEAN NOT NULL DEFAULT FALSE)")
+        psql(url, "CREATE INDEX q_todo ON q (id) WHERE NOT done")
+        scripts = {
+            "insert": "INSERT INTO q (payload) VALUES ('x');\n",
+            "claim": "WITH c AS (SELECT id FROM q WHERE NOT done ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) "
+                     "UPDATE q SET done = TRUE FROM c WHERE q.id = c.id;\n",
+        }
+        seconds = 3 if self.args.quick else 10
+        for name, sql in scripts.items():
+            path = os.path.join(self.work, f"{name}.sql")
+            with open(path, "w") as f:
+                f.write(sql)
+            out = subprocess.run(["pgbench", "-n", "-c", "8", "-j", "2", "-T", str(seconds), "-f", path, url],
+                                 capture_output=True, text=True, check=True).stdout
+            tps = float(out.split("tps = ")[1].split()[0])
+            self.results[f"pgbench {name}"] = {"tps": tps}
+            print(f"  queue floor: pgbench {name}: {tps:,.0f}/s", flush=True)
+        self.record("queue drain on PostgreSQL vs pgbench SKIP LOCKED claim (jobs/s)", self.rekindle_pg_drain,
+                    self.results["pgbench claim"]["tps"], "jobs/s", "pgbench claim, 8 clients", "—",
+                    f"(pgbench one-row INSERT {self.results['pgbench insert']['tps']:,.0f}/s)")
+
     # -- 6. scale-out ----------------------------------------------------------------------
 
     def scale_out(self):
@@ -350,7 +422,7 @@ def main():
     ap.add_argument("--emails", type=int, default=20_000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--ingest-seconds", type=int, default=60)
-    ap.add_argument("--only", default="import,eval,email,scaleout,ingest")
+    ap.add_argument("--only", default="import,eval,email,queue,scaleout,ingest")
     args = ap.parse_args()
     if args.quick:
         args.customers, args.emails, args.runs, args.ingest_seconds = 500, 300, 1, 3
@@ -365,6 +437,8 @@ def main():
             b.evaluation()
         if "email" in only:
             b.email()
+        if "queue" in only:
+            b.queue()
         if "scaleout" in only:
             b.scale_out()
         if "ingest" in only:
