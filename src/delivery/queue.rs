@@ -13,7 +13,7 @@ use apalis_sqlite::SqliteStorage;
 use serde::{Deserialize, Serialize};
 
 use super::{Attempted, Deliverer};
-use crate::store::Store;
+use crate::store::{Share, Store};
 
 /// The queue's name in apalis's tables.
 pub const QUEUE: &str = "rekindle-deliveries";
@@ -86,6 +86,7 @@ pub struct PushWindow {
     pushed: HashMap<i64, i64>,
     limit: usize,
     nonce: String,
+    share: Share,
 }
 
 /// Jobs waiting per process: several fetch batches, so workers never starve between top-ups.
@@ -97,6 +98,19 @@ impl PushWindow {
             pushed: HashMap::new(),
             limit: WINDOW,
             nonce: nonce.to_string(),
+            share: Share::ALL,
+        }
+    }
+
+    /// Feeds only this share of the due messages from now on (several instances).
+    pub fn set_share(&mut self, share: Share) {
+        if share != self.share {
+            tracing::info!(
+                of = share.of,
+                index = share.index,
+                "feeding a share of the due messages"
+            );
+            self.share = share;
         }
     }
 
@@ -104,7 +118,7 @@ impl PushWindow {
     /// all (up to twice the window), so the caller can poll faster while there is a backlog.
     pub async fn top_up(&mut self, store: &Store, now: i64) -> Result<usize, QueueError> {
         let due = store
-            .due_messages(now, (2 * self.limit) as i64)
+            .due_messages(now, (2 * self.limit) as i64, self.share)
             .await
             .map_err(queue_err)?;
         let still: HashMap<i64, i64> = due.iter().copied().collect();

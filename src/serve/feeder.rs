@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::delivery::queue;
 use crate::run_once::ORPHAN_AFTER;
-use crate::store::Store;
+use crate::store::{Share, Store};
 
 /// How often the ledger is asked for due messages when nothing was due, and when there is a
 /// backlog (the push window must be topped up faster than workers drain it).
@@ -37,7 +37,9 @@ impl Feeder {
         let mut last_prune = Instant::now();
         loop {
             if last_housekeeping.elapsed() >= HOUSEKEEPING {
-                self.housekeeping().await;
+                if let Some(share) = self.housekeeping().await {
+                    window.set_share(share);
+                }
                 last_housekeeping = Instant::now();
             }
             if last_prune.elapsed() >= PRUNE {
@@ -62,8 +64,10 @@ impl Feeder {
         }
     }
 
-    /// Heartbeat, orphan recovery, pruning finished jobs, the queue-depth gauge.
-    async fn housekeeping(&self) {
+    /// Heartbeat, orphan recovery and the queue-depth gauge; returns this instance's share of
+    /// the due messages among the live instances. An instance that stops is out of the live
+    /// set after `ORPHAN_AFTER`, and the others take its share over.
+    async fn housekeeping(&self) -> Option<Share> {
         if let Err(e) = self.store.register_instance(&self.instance, wall()).await {
             tracing::warn!(error = %e, "heartbeat failed");
         }
@@ -77,6 +81,13 @@ impl Feeder {
         }
         if let Some(m) = &self.metrics {
             m.run_upkeep();
+        }
+        match self.store.live_instances(wall() - ORPHAN_AFTER).await {
+            Ok(live) => Some(Share::among(&live, &self.instance)),
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the live instances failed");
+                None
+            }
         }
     }
 }

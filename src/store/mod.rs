@@ -27,6 +27,7 @@ pub use events::{EventRecord, HealthInputs, NewEvent};
 pub use messages::{ClaimedMessage, Finish};
 pub use outcomes::{CountRow, GroupRow};
 pub use receipts::{Receipt, SentMessage};
+pub use service::Share;
 pub use snapshots::Snapshot;
 pub use suppressions::address_hash;
 

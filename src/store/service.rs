@@ -5,6 +5,30 @@ use std::collections::HashMap;
 
 use super::{Store, StoreError, on_pool};
 
+/// Which due messages a process feeds to the queue: those with `id % of == index`. Several
+/// instances split the ids between them, so each due message gets one job rather than one per
+/// instance; a lone process has the whole (`Share::ALL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Share {
+    pub of: i64,
+    pub index: i64,
+}
+
+impl Share {
+    pub const ALL: Share = Share { of: 1, index: 0 };
+
+    /// This instance's share among the live ones (itself included).
+    pub fn among(live: &[String], me: &str) -> Share {
+        match live.iter().position(|id| id == me) {
+            Some(index) => Share {
+                of: live.len() as i64,
+                index: index as i64,
+            },
+            None => Share::ALL,
+        }
+    }
+}
+
 impl Store {
     /// One trivial round trip: is the database there?
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -41,11 +65,24 @@ impl Store {
         })
     }
 
-    /// Queued messages due at or before `now`, oldest first, at most `limit`: (id, attempts).
-    pub async fn due_messages(&self, now: i64, limit: i64) -> Result<Vec<(i64, i64)>, StoreError> {
+    /// Queued messages due at or before `now`, oldest first, at most `limit`, of this process's
+    /// share of the ids (`id % of == index`): (id, attempts).
+    pub async fn due_messages(
+        &self,
+        now: i64,
+        limit: i64,
+        share: Share,
+    ) -> Result<Vec<(i64, i64)>, StoreError> {
         const SQL: &str = "SELECT id, attempts FROM messages WHERE status = 'queued' AND next_attempt_at <= $1 \
-            ORDER BY next_attempt_at, id LIMIT $2";
-        on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(now).bind(limit).fetch_all(pool).await?))
+            AND id % $3 = $4 ORDER BY next_attempt_at, id LIMIT $2";
+        on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(now).bind(limit).bind(share.of.max(1)).bind(share.index)
+            .fetch_all(pool).await?))
+    }
+
+    /// Ids of the instances whose heartbeat is at or after `since`, sorted.
+    pub async fn live_instances(&self, since: i64) -> Result<Vec<String>, StoreError> {
+        const SQL: &str = "SELECT id FROM instances WHERE heartbeat_at >= $1 ORDER BY id";
+        on_pool!(self, pool => Ok(sqlx::query_scalar(SQL).bind(since).fetch_all(pool).await?))
     }
 
     /// All queued messages, due or not: the queue depth operations watch.

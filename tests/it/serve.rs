@@ -883,7 +883,7 @@ async fn sigterm_lets_deliveries_finish_and_loses_nothing() {
 
     let svc = Service::start(&ws, &ENV);
     let store = ws.store().await;
-    eventually(Duration::from_secs(30), "a few deliveries", || async {
+    eventually(Duration::from_secs(60), "a few deliveries", || async {
         (accepted() >= 3).then_some(())
     })
     .await;
@@ -985,6 +985,11 @@ async fn three_instances_on_postgres_send_each_message_once() {
     );
     let per_instance: Vec<usize> = logs.iter().map(|l| l.matches("outcome=Sent").count()).collect();
     assert_eq!(per_instance.iter().sum::<usize>(), CUSTOMERS, "{per_instance:?}");
+    // The live instances split the due messages between them (each feeds its share).
+    assert!(
+        per_instance.iter().filter(|n| **n > 0).count() >= 2,
+        "{per_instance:?}"
+    );
     eprintln!("messages sent per instance: {per_instance:?}, ticks: {ticks}");
 }
 

@@ -91,6 +91,10 @@ impl Service {
 
 impl Drop for Service {
     fn drop(&mut self) {
+        // A failing test shows what the service said.
+        if std::thread::panicking() {
+            eprintln!("--- serve log ({})\n{}", self.log.display(), self.log());
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
