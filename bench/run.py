@@ -48,6 +48,14 @@ def median_of(n, fn):
     return statistics.median(walls), max(rss)
 
 
+def fresh_sqlite(path):
+    """Removes a SQLite database and its WAL files; returns its URL."""
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(path + suffix):
+            os.remove(path + suffix)
+    return f"sqlite://{path}"
+
+
 def pg_url(name):
     return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
 
@@ -103,11 +111,7 @@ class Bench:
         customers = os.path.join(self.data, "customers.csv")
 
         def ours():
-            db = os.path.join(self.work, "import.db")
-            for suffix in ("", "-wal", "-shm"):
-                if os.path.exists(db + suffix):
-                    os.remove(db + suffix)
-            url = f"sqlite://{db}"
+            url = fresh_sqlite(os.path.join(self.work, "import.db"))
             cmd, env = self.rekindle(["import", "customers", customers], self.work, url)
             run(cmd, cwd=self.work, env=env)
             cmd, env = self.rekindle(["import", "events", events], self.work, url)
@@ -203,11 +207,7 @@ class Bench:
                     f'[delivery.email]\nconcurrency = {conns}\n')
 
             def ours():
-                db = os.path.join(self.work, "email.db")
-                for suffix in ("", "-wal", "-shm"):
-                    if os.path.exists(db + suffix):
-                        os.remove(db + suffix)
-                url = f"sqlite://{db}"
+                url = fresh_sqlite(os.path.join(self.work, "email.db"))
                 ws = self.email_workspace("email", n, url, smtp)
                 cmd, env = self.rekindle(["evaluate", "--at", AT], ws, url)
                 run(cmd, cwd=ws, env=env)

@@ -196,13 +196,7 @@ impl EmailSender {
                 .send(message)
                 .await
                 .map(|_| id)
-                .map_err(|err| Failure::Transient {
-                    code: None,
-                    message: format!("writing to the outbox failed: {err}"),
-                    retry_after: None,
-                    outcome_unknown: false,
-                    retry_limit: None,
-                }),
+                .map_err(|err| Failure::transient(format!("writing to the outbox failed: {err}"), false)),
             // lettre's timeouts do not cover every read of the async transport: a server that
             // goes silent after DATA would hold the attempt forever. The deadline covers the
             // whole exchange; what happened to the message is then unknown.
@@ -212,25 +206,19 @@ impl EmailSender {
                 match pool.send(&envelope, &raw, self.deadline).await {
                     Ok(_) => Ok(id),
                     Err(PoolError::Smtp(err)) => Err(classify_smtp(&err)),
-                    Err(e) => Err(Failure::Transient {
-                        code: None,
-                        message: e.to_string(),
-                        retry_after: None,
-                        // A refused connection sent nothing; a timeout may have delivered it.
-                        outcome_unknown: matches!(e, PoolError::Timeout(_)),
-                        retry_limit: None,
-                    }),
+                    // A refused connection sent nothing; a timeout may have delivered it.
+                    Err(e) => Err(Failure::transient(
+                        e.to_string(),
+                        matches!(e, PoolError::Timeout(_)),
+                    )),
                 }
             }
             Transport::Smtp(t) => match tokio::time::timeout(self.deadline, t.send(message)).await {
                 Ok(sent) => sent.map(|_| id).map_err(|err| classify_smtp(&err)),
-                Err(_) => Err(Failure::Transient {
-                    code: None,
-                    message: format!("no answer within {} s", self.deadline.as_secs()),
-                    retry_after: None,
-                    outcome_unknown: true,
-                    retry_limit: None,
-                }),
+                Err(_) => Err(Failure::transient(
+                    PoolError::Timeout(self.deadline).to_string(),
+                    true,
+                )),
             },
         }
     }

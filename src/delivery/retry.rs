@@ -25,6 +25,20 @@ pub enum Failure {
     },
 }
 
+impl Failure {
+    /// A transient failure with no code, no `Retry-After` and the default number of tries.
+    /// `outcome_unknown` when the message may have arrived (a timeout after sending).
+    pub fn transient(message: impl Into<String>, outcome_unknown: bool) -> Failure {
+        Failure::Transient {
+            code: None,
+            message: message.into(),
+            retry_after: None,
+            outcome_unknown,
+            retry_limit: None,
+        }
+    }
+}
+
 /// First retry after 2 minutes, each later one 2.6× further: 2 m, 5 m, 14 m, 35 m, 1.5 h, 4 h,
 /// 10 h — eight attempts span about 17 hours. Capped at 12 h; `jitter` in [0, 1) spreads
 /// retries ±20 % so a provider outage does not end in a thundering herd.

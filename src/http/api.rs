@@ -32,27 +32,21 @@ pub async fn post_events(
     State(state): Shared,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = json_body(raw)?;
-    let items = match body {
-        Value::Array(items) => items,
+    let items = match json_body(raw)? {
+        Value::Array(items) => Some(items),
         Value::Object(mut o) => match o.remove("events") {
-            Some(Value::Array(items)) => items,
-            _ => {
-                return Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    Some("events"),
-                    "expected {\"events\": [...]}",
-                ));
-            }
+            Some(Value::Array(items)) => Some(items),
+            _ => None,
         },
-        _ => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some("events"),
-                "expected {\"events\": [...]}",
-            ));
-        }
-    };
+        _ => None,
+    }
+    .ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("events"),
+            "expected {\"events\": [...]}",
+        )
+    })?;
     if items.len() > MAX_EVENTS_PER_BATCH {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -183,33 +177,37 @@ pub async fn unsubscribe_customer(
     Path(id): Path<String>,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let bytes = super::body(raw)?;
-    let channel = if bytes.iter().all(u8::is_ascii_whitespace) {
-        "all".to_string()
-    } else {
-        let v: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, None, format!("malformed JSON: {e}")))?;
-        match v.get("channel") {
-            None => "all".to_string(),
-            Some(Value::String(c)) => c.clone(),
-            Some(_) => {
+    let bad_channel = || {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("channel"),
+            "expected \"email\", \"sms\" or \"all\"",
+        )
+    };
+    // An empty body means every channel.
+    let body = match super::body(raw)? {
+        b if b.iter().all(u8::is_ascii_whitespace) => Value::Null,
+        b => match super::parse_json(&b)? {
+            Value::Object(o) => Value::Object(o),
+            _ => {
                 return Err(ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    Some("channel"),
-                    "expected \"email\", \"sms\" or \"all\"",
+                    None,
+                    "expected a JSON object such as {\"channel\": \"email\"}",
                 ));
             }
-        }
+        },
     };
-    let channels: Vec<Channel> = match channel.as_str() {
-        "all" => vec![Channel::Email, Channel::Sms],
-        c => vec![Channel::parse(c).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some("channel"),
-                "expected \"email\", \"sms\" or \"all\"",
-            )
-        })?],
+    let channels = match body.get("channel") {
+        None => vec![Channel::Email, Channel::Sms],
+        Some(Value::String(c)) if c == "all" => vec![Channel::Email, Channel::Sms],
+        Some(Value::String(c)) => vec![Channel::parse(c).ok_or_else(bad_channel)?],
+        Some(_) => return Err(bad_channel()),
+    };
+    let channel = if channels.len() == 2 {
+        "all"
+    } else {
+        channels[0].as_str()
     };
     let t = now();
     for c in &channels {

@@ -180,8 +180,11 @@ fn body(raw: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
 
 /// Parses a JSON body; a syntax or type error names where it is.
 fn json_body(raw: Result<Bytes, BytesRejection>) -> Result<serde_json::Value, ApiError> {
-    let bytes = body(raw)?;
-    serde_json::from_slice(&bytes)
+    parse_json(&body(raw)?)
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, None, format!("malformed JSON: {e}")))
 }
 

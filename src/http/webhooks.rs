@@ -12,7 +12,6 @@ use base64::Engine;
 use hmac::{KeyInit, Mac};
 use serde::Deserialize;
 use serde_json::json;
-use subtle::ConstantTimeEq;
 
 use super::{ApiError, Shared, body, now};
 use crate::domain::Phone;
@@ -86,7 +85,7 @@ pub async fn twilio(
         .get("x-twilio-signature")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !bool::from(expected.as_bytes().ct_eq(presented.as_bytes())) {
+    if !crate::links::same_secret(&expected, presented) {
         tracing::warn!("rejected a Twilio callback with a missing or wrong signature");
         return Err(forbidden("invalid X-Twilio-Signature"));
     }
@@ -184,7 +183,7 @@ pub async fn gateway(
         .get(crate::delivery::sms::webhook::SIGNATURE_HEADER)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !bool::from(expected.as_bytes().ct_eq(presented.as_bytes())) {
+    if !crate::links::same_secret(&expected, presented) {
         tracing::warn!("rejected a gateway receipt with a missing or wrong signature");
         return Err(forbidden("invalid X-Rekindle-Signature"));
     }

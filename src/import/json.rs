@@ -19,6 +19,23 @@ pub struct ItemError {
     pub error: String,
 }
 
+impl ItemError {
+    fn at(field: impl Into<String>, error: impl Into<String>) -> ItemError {
+        ItemError {
+            field: Some(field.into()),
+            error: error.into(),
+        }
+    }
+
+    /// The item as a whole is wrong (not an object).
+    fn whole(error: impl Into<String>) -> ItemError {
+        ItemError {
+            field: None,
+            error: error.into(),
+        }
+    }
+}
+
 /// A batch of event objects. `customers` maps the external customer ids the batch names.
 pub fn events_from_json(
     items: &[Value],
@@ -51,18 +68,12 @@ pub fn events_from_json(
 /// `attributes` object for anything else (as extra CSV columns are).
 pub fn customer_from_json(id: &str, item: &Value) -> Result<NewCustomer, ItemError> {
     let Value::Object(fields) = item else {
-        return Err(ItemError {
-            field: None,
-            error: "expected a JSON object".into(),
-        });
+        return Err(ItemError::whole("expected a JSON object"));
     };
     if let Some(body_id) = fields.get("id")
         && body_id.as_str() != Some(id)
     {
-        return Err(ItemError {
-            field: Some("id".into()),
-            error: "differs from the id in the path".into(),
-        });
+        return Err(ItemError::at("id", "differs from the id in the path"));
     }
     let mut flat = Map::new();
     flat.insert("id".into(), Value::String(id.to_string()));
@@ -72,19 +83,16 @@ pub fn customer_from_json(id: &str, item: &Value) -> Result<NewCustomer, ItemErr
             ("attributes", Value::Object(attrs)) => {
                 for (name, value) in attrs {
                     if super::customers::KNOWN.contains(&name.to_ascii_lowercase().as_str()) {
-                        return Err(ItemError {
-                            field: Some(format!("attributes.{name}")),
-                            error: "names a standard field; set it at the top level".into(),
-                        });
+                        return Err(ItemError::at(
+                            format!("attributes.{name}"),
+                            "names a standard field; set it at the top level",
+                        ));
                     }
                     flat.insert(name.clone(), value.clone());
                 }
             }
             ("attributes", _) => {
-                return Err(ItemError {
-                    field: Some("attributes".into()),
-                    error: "expected an object of strings".into(),
-                });
+                return Err(ItemError::at("attributes", "expected an object of strings"));
             }
             ("tags", Value::Array(tags)) => {
                 let mut joined = Vec::new();
@@ -92,10 +100,7 @@ pub fn customer_from_json(id: &str, item: &Value) -> Result<NewCustomer, ItemErr
                     match t.as_str() {
                         Some(t) if !t.contains(';') => joined.push(t),
                         _ => {
-                            return Err(ItemError {
-                                field: Some("tags".into()),
-                                error: "expected an array of strings without ';'".into(),
-                            });
+                            return Err(ItemError::at("tags", "expected an array of strings without ';'"));
                         }
                     }
                 }
@@ -105,10 +110,10 @@ pub fn customer_from_json(id: &str, item: &Value) -> Result<NewCustomer, ItemErr
                 flat.insert(k.to_string(), v.clone());
             }
             (k, _) => {
-                return Err(ItemError {
-                    field: Some(k.to_string()),
-                    error: "unknown field (extra data goes under \"attributes\")".into(),
-                });
+                return Err(ItemError::at(
+                    k.to_string(),
+                    "unknown field (extra data goes under \"attributes\")",
+                ));
             }
         }
     }
@@ -122,10 +127,7 @@ pub fn customer_from_json(id: &str, item: &Value) -> Result<NewCustomer, ItemErr
 /// The object's keys as a header and its values as a record.
 fn to_record(item: &Value) -> Result<(StringRecord, StringRecord), ItemError> {
     let Value::Object(fields) = item else {
-        return Err(ItemError {
-            field: None,
-            error: "expected a JSON object".into(),
-        });
+        return Err(ItemError::whole("expected a JSON object"));
     };
     let mut header = StringRecord::new();
     let mut record = StringRecord::new();
@@ -136,10 +138,7 @@ fn to_record(item: &Value) -> Result<(StringRecord, StringRecord), ItemError> {
             Value::Bool(b) => b.to_string(),
             Value::Null => String::new(),
             Value::Array(_) | Value::Object(_) => {
-                return Err(ItemError {
-                    field: Some(k.clone()),
-                    error: "expected a string, number or boolean".into(),
-                });
+                return Err(ItemError::at(k.clone(), "expected a string, number or boolean"));
             }
         };
         header.push_field(k);

@@ -21,8 +21,6 @@ use crate::delivery::queue::{self, QueueError};
 use crate::delivery::{Clock, Deliverer, DeliveryError};
 use crate::store::{Store, StoreError};
 
-pub use scheduler::{HEALTH_JOB, first_tick};
-
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("{0} problem(s) in the rules; fix them (`rekindle rules check`) and start again")]

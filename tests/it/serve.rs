@@ -109,6 +109,25 @@ async fn api(svc: &Service, method: reqwest::Method, path: &str, body: Option<Va
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
+/// The service's Prometheus text.
+async fn metrics(svc: &Service) -> String {
+    client()
+        .get(svc.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Records a visit 40 days ago: the customer has lapsed for a 30-day win-back rule.
+async fn lapsed_visit(svc: &Service, event_id: impl std::fmt::Display, customer: &str) {
+    let event = json!([{"id": event_id.to_string(), "customer_id": customer, "kind": "visit", "occurred_at": days_ago(40)}]);
+    let (status, body) = api(svc, reqwest::Method::POST, "/v1/events", Some(event)).await;
+    assert_eq!(status, 200, "{body}");
+}
+
 async fn status_counts(store: &rekindle::store::Store) -> Vec<(String, i64)> {
     store.message_status_counts().await.unwrap()
 }
@@ -187,14 +206,7 @@ async fn ingest_evaluate_deliver_receipt_report() {
         assert_eq!(status, 200);
         tokio::time::sleep(Duration::from_secs(3)).await;
         assert_eq!(twilio.requests().len(), 1, "one occurrence, one message");
-        let metrics = client()
-            .get(svc.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = metrics(&svc).await;
         assert!(
             metrics.contains("rekindle_deliveries_total{channel=\"sms\",status=\"sent\"} 1"),
             "{metrics}"
@@ -396,13 +408,7 @@ async fn unsubscribe_click_and_open_links_are_signed_and_work() {
     )
     .await;
     assert_eq!(status, 201);
-    api(
-        &svc,
-        reqwest::Method::POST,
-        "/v1/events",
-        Some(json!([{"id": "v1", "customer_id": "ann", "kind": "visit", "occurred_at": days_ago(45)}])),
-    )
-    .await;
+    lapsed_visit(&svc, "v1", "ann").await;
     let email = eventually(Duration::from_secs(30), "the email", || async {
         outbox_emails(&ws).pop()
     })
@@ -523,13 +529,7 @@ async fn erasure_forgets_the_person_but_keeps_counts_and_the_opt_out() {
                 .0,
             201
         );
-        api(
-            &svc,
-            reqwest::Method::POST,
-            "/v1/events",
-            Some(json!([{"id": "v1", "customer_id": "ann", "kind": "visit", "occurred_at": days_ago(45)}])),
-        )
-        .await;
+        lapsed_visit(&svc, "v1", "ann").await;
         eventually(Duration::from_secs(30), "the email", || async {
             outbox_emails(&ws).pop()
         })
@@ -647,13 +647,7 @@ async fn sms_replies_receipts_and_bounces_change_the_right_things() {
     assert!(sms_unsubscribed("bob").await);
 
     // Ann lapses and gets an SMS; a gateway-style receipt needs its signature.
-    api(
-        &svc,
-        reqwest::Method::POST,
-        "/v1/events",
-        Some(json!([{"id": "a1", "customer_id": "ann", "kind": "visit", "occurred_at": days_ago(40)}])),
-    )
-    .await;
+    lapsed_visit(&svc, "a1", "ann").await;
     eventually(Duration::from_secs(30), "the SMS", || async {
         store
             .message_status_counts()
@@ -735,17 +729,10 @@ async fn a_broken_rule_file_is_refused_and_the_running_rules_keep_going() {
         log.contains("win-back.toml:5:8"),
         "FILE:LINE:COL in the log:\n{log}"
     );
-    let metrics = client()
-        .get(svc.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics(&svc).await;
     assert!(
-        metrics.contains("rekindle_rule_reloads_total{result=\"rejected\"} 1"),
-        "{metrics}"
+        text.contains("rekindle_rule_reloads_total{result=\"rejected\"} 1"),
+        "{text}"
     );
     let ready = client().get(svc.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status().as_u16(), 200, "still ready: the old rules run");
@@ -760,13 +747,7 @@ async fn a_broken_rule_file_is_refused_and_the_running_rules_keep_going() {
             Some(json!({"email": format!("{id}@example.com"), "consent_email": true})),
         )
         .await;
-        api(
-            svc_ref,
-            reqwest::Method::POST,
-            "/v1/events",
-            Some(json!([{"id": format!("{id}-v"), "customer_id": id, "kind": "visit", "occurred_at": days_ago(40)}])),
-        )
-        .await;
+        lapsed_visit(svc_ref, format!("{id}-v"), id).await;
     };
     customer("ann").await;
     eventually(Duration::from_secs(30), "the first email", || async {
@@ -781,14 +762,7 @@ async fn a_broken_rule_file_is_refused_and_the_running_rules_keep_going() {
     ws.write("rules/win-back.toml", &rule("email", "Version two"));
     svc.signal("HUP");
     eventually(Duration::from_secs(15), "the reload", || async {
-        let metrics = client()
-            .get(svc.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = metrics(&svc).await;
         metrics
             .contains("rekindle_rule_reloads_total{result=\"ok\"}")
             .then_some(())
@@ -820,13 +794,7 @@ async fn a_missed_tick_runs_once_at_start_up() {
         Some(json!({"email": "ann@example.com", "consent_email": true})),
     )
     .await;
-    api(
-        &first,
-        reqwest::Method::POST,
-        "/v1/events",
-        Some(json!([{"id": "v", "customer_id": "ann", "kind": "visit", "occurred_at": days_ago(40)}])),
-    )
-    .await;
+    lapsed_visit(&first, "v", "ann").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(first.stop(Duration::from_secs(20)), 0);
     assert!(

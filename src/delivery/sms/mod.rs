@@ -132,12 +132,6 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<i64> {
 
 /// A request that never got an answer: the network, DNS, a timeout.
 fn network_failure(e: &reqwest::Error) -> Failure {
-    Failure::Transient {
-        code: None,
-        message: format!("request failed: {e}"),
-        retry_after: None,
-        // A timeout after the request was sent may still have delivered it.
-        outcome_unknown: e.is_timeout(),
-        retry_limit: None,
-    }
+    // A timeout after the request was sent may still have delivered it.
+    Failure::transient(format!("request failed: {e}"), e.is_timeout())
 }

@@ -29,12 +29,8 @@ impl Outbox {
             .append(true)
             .open(&*path)
             .and_then(|mut f| writeln!(f, "{line}"));
-        written.map(|_| reference).map_err(|e| Failure::Transient {
-            code: None,
-            message: format!("writing the SMS outbox failed: {e}"),
-            retry_after: None,
-            outcome_unknown: false,
-            retry_limit: None,
-        })
+        written
+            .map(|_| reference)
+            .map_err(|e| Failure::transient(format!("writing the SMS outbox failed: {e}"), false))
     }
 }
