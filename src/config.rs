@@ -323,6 +323,9 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
 }
 
+/// The smallest pool that evaluation can run on.
+const MIN_CONNECTIONS: u32 = 4;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HealthConfig {
@@ -477,8 +480,16 @@ impl Config {
                 format!("expected sqlite://PATH or postgres://…, got {url:?}"),
             ));
         }
-        if self.database.max_connections == 0 {
-            return Err(invalid("database.max_connections", "must be at least 1".into()));
+        // Evaluation reads three ordered streams at once (customers, their events, earlier
+        // decisions) and writes while it reads; fewer connections wait on each other until
+        // the pool times out.
+        if self.database.max_connections < MIN_CONNECTIONS {
+            return Err(invalid(
+                "database.max_connections",
+                format!(
+                    "must be at least {MIN_CONNECTIONS} (rule evaluation reads three streams while it writes)"
+                ),
+            ));
         }
         let h = &self.health;
         if !(1.0..=365.0).contains(&h.default_cadence_days) {
@@ -635,6 +646,19 @@ mod tests {
         c.health.weights.feedback = 0.5;
         let msg = c.validate("x").unwrap_err().to_string();
         assert!(msg.contains("health.weights"), "{msg}");
+    }
+
+    #[test]
+    fn a_pool_too_small_for_evaluation_is_rejected() {
+        let mut c = Config::default();
+        c.database.max_connections = 2;
+        let msg = c.validate("x").unwrap_err().to_string();
+        assert!(
+            msg.contains("database.max_connections") && msg.contains("at least 4"),
+            "{msg}"
+        );
+        c.database.max_connections = 4;
+        assert!(c.validate("x").is_ok());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! first claims its message, so a duplicated or re-run job can never send twice.
 
 pub mod email;
+pub mod group_commit;
 pub mod queue;
 pub mod retry;
 pub mod sms;
@@ -75,6 +76,7 @@ pub struct Deliverer {
     pub store: Store,
     pub instance: String,
     pub clock: Clock,
+    ledger: group_commit::Ledger,
     email: EmailSender,
     sms: SmsSender,
     email_throttle: throttle::Throttle,
@@ -91,6 +93,7 @@ impl Deliverer {
         clock: Clock,
     ) -> Result<Deliverer, DeliveryError> {
         Ok(Deliverer {
+            ledger: group_commit::Ledger::start(store.clone(), instance.clone()),
             store,
             instance,
             clock,
@@ -103,10 +106,11 @@ impl Deliverer {
         })
     }
 
-    /// One attempt at one message.
+    /// One attempt at one message. Must be called inside the tokio runtime (the ledger's
+    /// writers are tasks).
     pub async fn deliver(&self, id: i64) -> Result<Attempted, StoreError> {
         let now = self.clock.now();
-        let Some(m) = self.store.claim_message(id, &self.instance, now).await? else {
+        let Some(m) = self.ledger.claim(id, now).await? else {
             return Ok(Attempted::NotClaimed);
         };
         let end = |status, reason| Finish {
@@ -120,14 +124,14 @@ impl Deliverer {
         };
         // apalis re-runs orphaned jobs without looking at attempts: the ledger decides.
         if m.attempts > self.max_attempts {
-            self.store
-                .finish_message(id, &end("failed", Some("attempts_exhausted")), now)
+            self.ledger
+                .finish(id, end("failed", Some("attempts_exhausted")), now)
                 .await?;
             return Ok(Attempted::Failed);
         }
         if now > m.scheduled_at + self.max_lateness {
-            self.store
-                .finish_message(id, &end("expired", Some("max_lateness")), now)
+            self.ledger
+                .finish(id, end("expired", Some("max_lateness")), now)
                 .await?;
             tracing::info!(message = id, rule = %m.rule_id, customer = %m.customer_external_id, "expired: too late to send");
             return Ok(Attempted::Expired);
@@ -136,9 +140,7 @@ impl Deliverer {
         let address = match usable_address(&m) {
             Ok(a) => a,
             Err(reason) => {
-                self.store
-                    .finish_message(id, &end("skipped", Some(reason)), now)
-                    .await?;
+                self.ledger.finish(id, end("skipped", Some(reason)), now).await?;
                 tracing::info!(message = id, rule = %m.rule_id, customer = %m.customer_external_id, reason, "skipped at send time");
                 return Ok(Attempted::Skipped);
             }
@@ -169,10 +171,10 @@ impl Deliverer {
         let outcome = match result {
             Ok(reference) => {
                 let f = Finish {
-                    provider_ref: Some(&reference),
+                    provider_ref: Some(reference),
                     ..end("sent", None)
                 };
-                self.record(id, &f, now).await?;
+                self.record(id, f, now).await?;
                 Attempted::Sent
             }
             Err(Failure::Transient {
@@ -191,12 +193,12 @@ impl Deliverer {
                     status: if last { "failed" } else { "queued" },
                     reason: last.then_some("attempts_exhausted"),
                     provider_ref: None,
-                    error_code: code.as_deref(),
-                    error: Some(&message),
+                    error_code: code,
+                    error: Some(message),
                     outcome_unknown,
                     next_attempt_at: (!last).then_some(now + delay),
                 };
-                self.record(id, &f, now).await?;
+                self.record(id, f, now).await?;
                 if last { Attempted::Failed } else { Attempted::Retry }
             }
             Err(Failure::Permanent {
@@ -213,12 +215,12 @@ impl Deliverer {
                         "permanent_error"
                     }),
                     provider_ref: None,
-                    error_code: code.as_deref(),
-                    error: Some(&message),
+                    error_code: code,
+                    error: Some(message),
                     outcome_unknown: false,
                     next_attempt_at: None,
                 };
-                self.record(id, &f, now).await?;
+                self.record(id, f, now).await?;
                 if opt_out {
                     self.store
                         .unsubscribe_by_message(id, crate::rules::Channel::Sms, now)
@@ -246,10 +248,10 @@ impl Deliverer {
     /// Records the end of an attempt that reached the provider. A failure here would leave the
     /// message `sending` and, after orphan recovery, send it again; a busy or briefly locked
     /// database is worth a few more tries first.
-    async fn record(&self, id: i64, f: &Finish<'_>, now: i64) -> Result<(), StoreError> {
+    async fn record(&self, id: i64, f: Finish, now: i64) -> Result<(), StoreError> {
         let mut wait = std::time::Duration::from_millis(200);
         for _ in 0..4 {
-            match self.store.finish_message(id, f, now).await {
+            match self.ledger.finish(id, f.clone(), now).await {
                 Ok(()) => return Ok(()),
                 Err(e) => {
                     tracing::warn!(message = id, error = %e, "recording a delivery failed; retrying");
@@ -258,7 +260,7 @@ impl Deliverer {
                 }
             }
         }
-        self.store.finish_message(id, f, now).await
+        self.ledger.finish(id, f, now).await
     }
 }
 

@@ -24,14 +24,15 @@ pub struct ClaimedMessage {
     pub email_bounced_at: Option<i64>,
 }
 
-/// How a delivery attempt ended, as the ledger records it.
+/// How a delivery attempt ended, as the ledger records it. Owned, so that it can wait for a
+/// group commit (`delivery::group_commit`).
 #[derive(Debug, Clone)]
-pub struct Finish<'a> {
-    pub status: &'a str,
-    pub reason: Option<&'a str>,
-    pub provider_ref: Option<&'a str>,
-    pub error_code: Option<&'a str>,
-    pub error: Option<&'a str>,
+pub struct Finish {
+    pub status: &'static str,
+    pub reason: Option<&'static str>,
+    pub provider_ref: Option<String>,
+    pub error_code: Option<String>,
+    pub error: Option<String>,
     pub outcome_unknown: bool,
     /// For a retry: when to try again (status stays `queued`).
     pub next_attempt_at: Option<i64>,
@@ -100,53 +101,130 @@ impl Store {
         })
     }
 
-    /// Takes a queued, due message for sending (attempts + 1). `None` when it is not there to
-    /// take: already sent, taken by another worker, or not due — so a duplicate job is harmless.
-    /// The message is read first and then taken with one conditional UPDATE, which is what
-    /// decides ownership; its event row is written by the status trigger (migration 0006).
+    /// Takes one queued, due message for sending; see [`Store::claim_messages`].
     pub async fn claim_message(
         &self,
         id: i64,
         instance: &str,
         now: i64,
     ) -> Result<Option<ClaimedMessage>, StoreError> {
-        const LOAD: &str = "SELECT m.id, m.rule_id, m.channel, m.attempts + 1 AS attempts, m.scheduled_at, \
-            m.subject, m.body, c.external_id AS customer_external_id, c.email, c.phone, c.consent_email, \
-            c.consent_sms, c.unsubscribed_email_at, c.unsubscribed_sms_at, c.email_bounced_at \
-            FROM messages m JOIN customers c ON c.id = m.customer_id \
-            WHERE m.id = $1 AND m.status = 'queued' AND m.next_attempt_at <= $2";
-        const CLAIM: &str = "UPDATE messages SET status = 'sending', attempts = attempts + 1, claimed_by = $2, \
-            updated_at = $3, last_detail = NULL \
-            WHERE id = $1 AND status = 'queued' AND next_attempt_at <= $3 AND attempts = $4";
-        on_pool!(self, pool => {
-            let Some(m): Option<ClaimedMessage> = sqlx::query_as(LOAD).bind(id).bind(now).fetch_optional(pool).await? else {
-                return Ok(None);
+        Ok(self.claim_messages(&[id], instance, now).await?.pop())
+    }
+
+    /// Takes the queued, due messages among `ids` for sending (attempts + 1) and returns them
+    /// in no particular order. A message that is not there to take — already sent, taken by
+    /// another worker, not due — is left out, so a duplicate job is harmless. The conditional
+    /// UPDATE decides ownership; the rows are read after it, so consent is as fresh as the
+    /// claim. Two statements whatever the number of ids (the ids travel as one JSON array):
+    /// on SQLite every statement is a hand-off to its worker thread, which is what limited
+    /// delivery (BENCHMARKS.md). The status trigger writes the event rows (migration 0006).
+    pub async fn claim_messages(
+        &self,
+        ids: &[i64],
+        instance: &str,
+        now: i64,
+    ) -> Result<Vec<ClaimedMessage>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // `$1` is a JSON array of ids; the two backends unpack it with different functions.
+        macro_rules! claim {
+            ($ids:literal) => {
+                concat!(
+                    "UPDATE messages SET status = 'sending', attempts = attempts + 1, claimed_by = $2, \
+                     updated_at = $3, last_detail = NULL \
+                     WHERE id IN (SELECT CAST(j.value AS BIGINT) FROM ",
+                    $ids,
+                    " AS j) \
+                     AND status = 'queued' AND next_attempt_at <= $3 RETURNING id"
+                )
             };
-            // `attempts` in the condition: the row read is the row taken.
-            let taken = sqlx::query(CLAIM).bind(id).bind(instance).bind(now).bind(m.attempts - 1)
-                .execute(pool).await?.rows_affected();
-            Ok((taken == 1).then_some(m))
+        }
+        macro_rules! load {
+            ($ids:literal) => {
+                concat!(
+                    "SELECT m.id, m.rule_id, m.channel, m.attempts, m.scheduled_at, m.subject, m.body, \
+                     c.external_id AS customer_external_id, c.email, c.phone, c.consent_email, c.consent_sms, \
+                     c.unsubscribed_email_at, c.unsubscribed_sms_at, c.email_bounced_at \
+                     FROM messages m JOIN customers c ON c.id = m.customer_id \
+                     WHERE m.id IN (SELECT CAST(j.value AS BIGINT) FROM ", $ids, " AS j) AND m.claimed_by = $2"
+                )
+            };
+        }
+        let (claim, load) = match self {
+            Store::Sqlite(_) => (claim!("json_each($1)"), load!("json_each($1)")),
+            Store::Postgres(_) => (
+                claim!("json_array_elements_text($1::json)"),
+                load!("json_array_elements_text($1::json)"),
+            ),
+        };
+        let ids = serde_json::to_string(ids).expect("ids serialize");
+        on_pool!(self, pool => {
+            let taken: Vec<i64> = sqlx::query_scalar(claim).bind(&ids).bind(instance).bind(now)
+                .fetch_all(pool).await?;
+            if taken.is_empty() {
+                return Ok(Vec::new());
+            }
+            let taken = serde_json::to_string(&taken).expect("ids serialize");
+            Ok(sqlx::query_as(load).bind(taken).bind(instance).fetch_all(pool).await?)
         })
     }
 
-    /// Records the end of an attempt; the status trigger writes its event row in the same
-    /// statement.
-    pub async fn finish_message(&self, id: i64, f: &Finish<'_>, now: i64) -> Result<(), StoreError> {
-        const UPDATE: &str = "UPDATE messages SET status = $2, reason = $3, provider_ref = COALESCE($4, provider_ref), \
-            last_error_code = COALESCE($5, last_error_code), last_error = COALESCE($6, last_error), \
-            outcome_unknown = (outcome_unknown OR $7), next_attempt_at = COALESCE($8, next_attempt_at), \
-            sent_at = CASE WHEN $2 = 'sent' THEN $9 ELSE sent_at END, claimed_by = NULL, updated_at = $9, \
-            last_detail = $10 WHERE id = $1";
-        let detail = match (f.error_code, f.error) {
-            (Some(c), Some(e)) => Some(format!("{c} {e}")),
-            (None, Some(e)) => Some(e.to_string()),
-            _ => f.reason.map(str::to_string),
+    /// Records the end of one attempt; see [`Store::finish_messages`].
+    pub async fn finish_message(&self, id: i64, f: &Finish, now: i64) -> Result<(), StoreError> {
+        self.finish_messages(&[(id, f.clone(), now)]).await
+    }
+
+    /// Records the ends of attempts, (message id, how it ended, when), in one statement; the
+    /// status trigger writes their event rows.
+    pub async fn finish_messages(&self, done: &[(i64, Finish, i64)]) -> Result<(), StoreError> {
+        if done.is_empty() {
+            return Ok(());
+        }
+        // `$1` is a JSON array of objects, one per finished attempt.
+        macro_rules! finish {
+            ($rows:literal) => {
+                concat!(
+                    "UPDATE messages SET status = f.status, reason = f.reason, \
+                     provider_ref = COALESCE(f.provider_ref, messages.provider_ref), \
+                     last_error_code = COALESCE(f.error_code, messages.last_error_code), \
+                     last_error = COALESCE(f.error, messages.last_error), \
+                     outcome_unknown = (messages.outcome_unknown OR f.unknown = 1), \
+                     next_attempt_at = COALESCE(f.next_attempt_at, messages.next_attempt_at), \
+                     sent_at = CASE WHEN f.status = 'sent' THEN f.at ELSE messages.sent_at END, \
+                     claimed_by = NULL, updated_at = f.at, last_detail = f.detail \
+                     FROM (SELECT CAST(j.value ->> 'id' AS BIGINT) AS id, j.value ->> 'status' AS status, \
+                     j.value ->> 'reason' AS reason, j.value ->> 'provider_ref' AS provider_ref, \
+                     j.value ->> 'error_code' AS error_code, j.value ->> 'error' AS error, \
+                     CAST(j.value ->> 'unknown' AS INTEGER) AS unknown, \
+                     CAST(j.value ->> 'next_attempt_at' AS BIGINT) AS next_attempt_at, \
+                     CAST(j.value ->> 'at' AS BIGINT) AS at, j.value ->> 'detail' AS detail \
+                     FROM ", $rows, " AS j) AS f WHERE messages.id = f.id"
+                )
+            };
+        }
+        let sql = match self {
+            Store::Sqlite(_) => finish!("json_each($1)"),
+            Store::Postgres(_) => finish!("json_array_elements($1::json)"),
         };
+        let rows: Vec<serde_json::Value> = done
+            .iter()
+            .map(|(id, f, at)| {
+                let detail = match (&f.error_code, &f.error) {
+                    (Some(c), Some(e)) => Some(format!("{c} {e}")),
+                    (None, Some(e)) => Some(e.clone()),
+                    _ => f.reason.map(str::to_string),
+                };
+                serde_json::json!({
+                    "id": id, "status": f.status, "reason": f.reason, "provider_ref": f.provider_ref,
+                    "error_code": f.error_code, "error": f.error, "unknown": i32::from(f.outcome_unknown),
+                    "next_attempt_at": f.next_attempt_at, "at": at, "detail": detail,
+                })
+            })
+            .collect();
+        let rows = serde_json::Value::Array(rows).to_string();
         on_pool!(self, pool => {
-            sqlx::query(UPDATE)
-                .bind(id).bind(f.status).bind(f.reason).bind(f.provider_ref).bind(f.error_code).bind(f.error)
-                .bind(f.outcome_unknown).bind(f.next_attempt_at).bind(now).bind(detail)
-                .execute(pool).await?;
+            sqlx::query(sql).bind(rows).execute(pool).await?;
             Ok(())
         })
     }

@@ -48,6 +48,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
+    /// The failure of a statement that wrote many requests at once, shared by each of them.
+    #[error(transparent)]
+    Batch(std::sync::Arc<StoreError>),
 }
 
 #[derive(Clone, Debug)]

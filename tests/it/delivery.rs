@@ -354,3 +354,122 @@ fn dkim_signatures_verify_and_cover_message_id_and_list_unsubscribe() {
         assert!(signature.contains(header), "{header} not signed: {signature}");
     }
 }
+
+/// The ledger writes claims and finishes of many messages at once (group commit); each
+/// message must still be taken by exactly one worker, and each finish land on its own message.
+#[tokio::test(flavor = "multi_thread")]
+async fn batched_claims_take_each_message_once_and_finishes_land_on_their_own_message() {
+    use rekindle::delivery::group_commit::Ledger;
+    use rekindle::store::Finish;
+    for backend in backends() {
+        let ws = Workspace::with_config(backend, "[policy]\nmax_messages = 9\n");
+        let store = crate::helpers::queued_win_back_emails(&ws, 4).await;
+        let now = jiff::Timestamp::now().as_second();
+
+        // Forty concurrent jobs for messages 1..=4 (ten each) plus one for a message that
+        // does not exist: four claims succeed, one per message.
+        let ledger = std::sync::Arc::new(Ledger::start(store.clone(), "worker-a".into()));
+        let jobs: Vec<_> = (0..41)
+            .map(|i| {
+                let ledger = ledger.clone();
+                let id = if i == 40 { 99 } else { 1 + i % 4 };
+                tokio::spawn(async move { ledger.claim(id, now).await.unwrap().map(|m| m.id) })
+            })
+            .collect();
+        let mut won = Vec::new();
+        for job in jobs {
+            won.extend(job.await.unwrap());
+        }
+        won.sort();
+        assert_eq!(won, vec![1, 2, 3, 4], "{backend:?}");
+        let other = store
+            .claim_messages(&[1, 2, 3, 4], "worker-b", now)
+            .await
+            .unwrap();
+        assert!(
+            other.is_empty(),
+            "{backend:?}: taken messages cannot be taken again"
+        );
+
+        // Three different endings written together.
+        let end = |status| Finish {
+            status,
+            reason: None,
+            provider_ref: None,
+            error_code: None,
+            error: None,
+            outcome_unknown: false,
+            next_attempt_at: None,
+        };
+        let sent = Finish {
+            provider_ref: Some("<m1@example.com>".into()),
+            ..end("sent")
+        };
+        let retry = Finish {
+            error_code: Some("451".into()),
+            error: Some("try later".into()),
+            outcome_unknown: true,
+            next_attempt_at: Some(now + 60),
+            ..end("queued")
+        };
+        let bounced = Finish {
+            reason: Some("hard_bounce"),
+            error_code: Some("550".into()),
+            error: Some("no such user".into()),
+            ..end("bounced")
+        };
+        let writes = [(1, sent), (2, retry), (3, bounced)].map(|(id, f)| {
+            let ledger = ledger.clone();
+            tokio::spawn(async move { ledger.finish(id, f, now).await })
+        });
+        for w in writes {
+            w.await.unwrap().unwrap();
+        }
+        let last = |id| {
+            let store = store.clone();
+            async move { store.message_history(id).await.unwrap().pop().unwrap() }
+        };
+        assert_eq!(last(1).await.0, "sent", "{backend:?}");
+        assert_eq!(
+            last(2).await,
+            ("queued".into(), now, Some("451 try later".into()))
+        );
+        assert_eq!(last(3).await.0, "bounced");
+        assert_eq!(last(4).await.0, "sending");
+        assert_eq!(store.message_attempts(2).await.unwrap(), (1, true));
+        // The retry is due a minute later, not now; then it is attempt 2.
+        assert!(ledger.claim(2, now).await.unwrap().is_none());
+        let again = ledger.claim(2, now + 60).await.unwrap().expect("due again");
+        assert_eq!(again.attempts, 2);
+        assert!(again.email.is_some(), "the customer is read with the claim");
+    }
+}
+
+/// apalis acknowledges jobs with a join the SQLite planner would run by walking every job the
+/// worker ever locked, re-parsing the acknowledgement's JSON for each (a third of delivery's
+/// CPU). Migration 0007 gives the planner the statistic that makes it look the jobs up by id;
+/// apalis's own start-up (`PRAGMA optimize`) must leave it in place.
+#[tokio::test]
+async fn the_job_queue_acknowledges_by_primary_key_on_sqlite() {
+    let ws = workspace(Backend::Sqlite, WIN_BACK, "");
+    assert_eq!(run_at(&ws, "2026-06-15T04:00:00Z").code, 0);
+    assert_eq!(run_at(&ws, "2026-06-15T05:00:00Z").code, 0, "a second start");
+    let rekindle::store::Store::Sqlite(pool) = ws.store().await else {
+        unreachable!()
+    };
+    let rows = sqlx::query(
+        "EXPLAIN QUERY PLAN WITH j AS (SELECT value ->> 'task_id' AS task_id, \
+         value ->> 'status' AS status FROM json_each('[]')) UPDATE Jobs SET status = j.status FROM j \
+         WHERE Jobs.id = j.task_id AND Jobs.lock_by = 'w'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let plan: Vec<String> = rows
+        .iter()
+        .map(|r| sqlx::Row::get::<String, _>(r, "detail"))
+        .collect();
+    assert_eq!(plan.len(), 2, "{plan:?}");
+    assert!(plan[0].starts_with("SCAN json_each"), "{plan:?}");
+    assert!(plan[1].contains("Jobs") && plan[1].contains("(id=?)"), "{plan:?}");
+}

@@ -155,15 +155,7 @@ async fn orphaned_claims_are_resumed_discarded_or_left_alone_as_they_should() {
         Backend::Sqlite,
         "[delivery]\nmax_attempts = 3\nmax_lateness = \"3650d\"\n[policy]\nmax_messages = 9\n",
     );
-    ws.write(
-        "rules/win-back.toml",
-        "id = \"win-back\"\nname = \"W\"\n[trigger]\ntype = \"inactive\"\ndays = 30\n\
-         [message]\nchannel = \"email\"\nsubject = \"s\"\nbody = \"b\"\n",
-    );
-    crate::helpers::load_lapsed(&ws, 5, |i| format!("c{i}@example.com,,,UTC,yes,"));
-    assert_eq!(ws.rekindle(&["evaluate", "--at", "2026-06-15T12:00:00Z"]).code, 0);
-    let store = ws.store().await;
-    store.materialize_messages(0).await.unwrap();
+    let store = crate::helpers::queued_win_back_emails(&ws, 5).await;
     let now = jiff::Timestamp::now().as_second();
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .unwrap()
@@ -184,8 +176,8 @@ async fn orphaned_claims_are_resumed_discarded_or_left_alone_as_they_should() {
         status: "queued",
         reason: None,
         provider_ref: None,
-        error_code: Some("451"),
-        error: Some("try later"),
+        error_code: Some("451".into()),
+        error: Some("try later".into()),
         outcome_unknown: false,
         next_attempt_at: Some(now),
     };

@@ -222,6 +222,21 @@ pub fn load_lapsed(ws: &Workspace, n: usize, contact: impl Fn(usize) -> String) 
     load(ws, &customers, &events);
 }
 
+/// `n` lapsed customers with email consent (see [`load_lapsed`]) and a win-back email to each
+/// recorded and queued in the ledger as messages 1..=n, for tests that drive the store directly.
+pub async fn queued_win_back_emails(ws: &Workspace, n: usize) -> rekindle::store::Store {
+    ws.write(
+        "rules/win-back.toml",
+        "id = \"win-back\"\nname = \"W\"\n[trigger]\ntype = \"inactive\"\ndays = 30\n\
+         [message]\nchannel = \"email\"\nsubject = \"s\"\nbody = \"b\"\n",
+    );
+    load_lapsed(ws, n, |i| format!("c{i}@example.com,,,UTC,yes,"));
+    assert_eq!(ws.rekindle(&["evaluate", "--at", "2026-06-15T12:00:00Z"]).code, 0);
+    let store = ws.store().await;
+    assert_eq!(store.materialize_messages(0).await.unwrap(), n as u64);
+    store
+}
+
 /// Imports customers and events from CSV text, asserting both succeed.
 pub fn load(ws: &Workspace, customers: &str, events: &str) {
     ws.write("customers.csv", customers);
