@@ -59,6 +59,14 @@ def post(url, body):
         return r.status
 
 
+def emails_sent(base):
+    """The service's own count of emails sent, from its Prometheus metrics."""
+    with urllib.request.urlopen(f"{base}/metrics", timeout=30) as r:
+        lines = r.read().decode().splitlines()
+    return int(sum(float(l.rsplit(" ", 1)[1]) for l in lines
+                   if l.startswith("rekindle_deliveries_total{") and 'status="sent"' in l))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=30)
@@ -113,6 +121,7 @@ def main():
                 print(json.dumps(s), flush=True)
                 next_sample += 10
             time.sleep(0.05)
+        sent = emails_sent(base)
     finally:
         serve.send_signal(signal.SIGTERM)
         code = serve.wait(timeout=60)
@@ -121,7 +130,7 @@ def main():
     # The first minute fills the connection pools; growth is judged after it.
     samples = [s for s in samples if s["t"] >= 60] or samples
     third = max(1, len(samples) // 3)
-    print(f"\n{batches} ingest rounds, {errors} errors, serve exited {code}")
+    print(f"\n{batches} ingest rounds, {errors} errors, {sent} emails sent, serve exited {code}")
     for key in ("rss_mib", "fds", "sockets"):
         first = statistics.median(s[key] for s in samples[:third])
         last = statistics.median(s[key] for s in samples[-third:])

@@ -45,6 +45,8 @@ pub struct AppState {
     pub twilio_auth_token: Option<String>,
     pub gateway_secret: Option<String>,
     pub metrics: Option<PrometheusHandle>,
+    /// Event batches take turns writing to SQLite (see `api::post_events`).
+    pub sqlite_ingest: tokio::sync::Mutex<()>,
 }
 
 impl AppState {
@@ -70,6 +72,7 @@ impl AppState {
             config,
             rules,
             metrics,
+            sqlite_ingest: tokio::sync::Mutex::new(()),
         }
     }
 }
