@@ -10,8 +10,10 @@ existing customers continuously, lets a rule evaluated every 10 s send email to 
 samples the process every 10 s: RSS, open file descriptors, TCP connections. At the end it
 prints the samples and the growth between the first and the last third after a minute of
 warm-up (the connection pools fill); "flat" means the last third's median is within 20 % of
-the first third's. SQLite's page cache (64 MiB per pooled connection) grows with the database
-until it is full; that is bounded growth, not a leak.
+the first third's. SQLite's page cache (64 MiB per pooled connection, up to 8 connections)
+grows with the database file (sampled as db_mib) until it is full; that is bounded growth, not a
+leak. On PostgreSQL (--postgres URL) the process holds no page cache, so its RSS is the test of
+rekindle's own memory.
 """
 
 import argparse
@@ -46,10 +48,14 @@ cooldown = "1h"
 def sample(pid):
     with open(f"/proc/{pid}/status") as f:
         rss = next(int(l.split()[1]) for l in f if l.startswith("VmRSS:")) / 1024
-    fds = len(os.listdir(f"/proc/{pid}/fd"))
-    sockets = sum(1 for fd in os.listdir(f"/proc/{pid}/fd")
-                  if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:"))
-    return {"rss_mib": round(rss, 1), "fds": fds, "sockets": sockets}
+    links = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            links.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except FileNotFoundError:
+            pass  # closed between the listing and the look
+    sockets = sum(1 for link in links if link.startswith("socket:"))
+    return {"rss_mib": round(rss, 1), "fds": len(links), "sockets": sockets}
 
 
 def post(url, body):
@@ -117,6 +123,8 @@ def main():
             if time.monotonic() >= next_sample:
                 s = sample(serve.pid)
                 s["t"] = round(args.minutes * 60 - (end - time.monotonic()))
+                if not args.postgres:
+                    s["db_mib"] = round(os.path.getsize(os.path.join(work, "soak.db")) / 2**20, 1)
                 samples.append(s)
                 print(json.dumps(s), flush=True)
                 next_sample += 10
@@ -135,7 +143,12 @@ def main():
         first = statistics.median(s[key] for s in samples[:third])
         last = statistics.median(s[key] for s in samples[-third:])
         flat = last <= first * 1.2 + 2
-        print(f"{key}: first third {first}, last third {last} -> {'flat' if flat else 'GROWING'}")
+        peak, final = max(s[key] for s in samples), samples[-1][key]
+        # A leak never gives memory back; a cache that fills and is released (SQLite's, when
+        # the pool closes idle connections) does.
+        returned = final <= peak * 0.6
+        verdict = "flat" if flat else f"bounded (peak {peak}, back to {final})" if returned else "GROWING"
+        print(f"{key}: first third {first}, last third {last}, peak {peak} -> {verdict}")
     sys.exit(0 if errors == 0 and code == 0 else 1)
 
 

@@ -913,8 +913,18 @@ async fn three_instances_on_postgres_send_each_message_once() {
         "rules/win-back.toml",
         &rule("email", "Hello {{ customer.first_name }}"),
     );
-    crate::helpers::load_lapsed(&ws, CUSTOMERS, |i| format!("c{i}@example.com,,,UTC,yes,"));
     let instances: Vec<Service> = (0..3).map(|_| Service::start(&ws, &ENV)).collect();
+    // The book arrives once all three know of each other, so that the split below does not
+    // depend on how fast the first one to start can send everything alone.
+    eventually(Duration::from_secs(60), "three instances sharing", || async {
+        let sharing = instances
+            .iter()
+            .filter(|svc| svc.log().contains("feeding a share of the due messages of=3"))
+            .count();
+        (sharing == 3).then_some(())
+    })
+    .await;
+    crate::helpers::load_lapsed(&ws, CUSTOMERS, |i| format!("c{i}@example.com,,,UTC,yes,"));
     let store = ws.store().await;
     eventually(Duration::from_secs(180), "every message sent", || async {
         let c = store.message_status_counts().await.unwrap();
