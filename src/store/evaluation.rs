@@ -1,7 +1,7 @@
 //! The streams rule evaluation merges by customer id, and the table it records decisions in.
 
+use futures_util::TryStreamExt;
 use futures_util::stream::BoxStream;
-use futures_util::{StreamExt, TryStreamExt};
 use sqlx::{FromRow, QueryBuilder};
 
 use super::{CustomerRecord, ROWS_PER_STATEMENT, Store, StoreError, on_pool};
@@ -10,11 +10,6 @@ use crate::rules::facts::RecentEvent;
 /// Separates recent events inside one aggregate cell; external ids never contain control
 /// characters (the import refuses them).
 const RECORD_SEPARATOR: &str = "\u{1e}";
-/// Separates the fields of one packed aggregate, and the aggregates of one pack.
-const FIELD_SEPARATOR: &str = "\u{1f}";
-const ROW_SEPARATOR: &str = "\u{1d}";
-/// Customer ids per range read at once (ids are dense, so about as many customers).
-const CUSTOMERS_PER_PACK: i64 = 512;
 
 /// One customer's events of one kind at or before T.
 #[derive(Debug, Clone)]
@@ -29,6 +24,7 @@ pub struct KindAggregate {
     pub recent: Vec<RecentEvent>,
 }
 
+#[derive(FromRow)]
 struct RawKindAggregate {
     customer_id: i64,
     kind: String,
@@ -75,81 +71,25 @@ impl Store {
 
     /// Per (customer, kind): count, first, last and summed amount of events at or before
     /// `until`, with the individual events after `recent_from`; ascending customer id.
-    ///
-    /// Read a range of customer ids at a time, each range's aggregates packed into one row. On
-    /// SQLite every row is handed from the connection's thread to the runtime by itself, and the
-    /// 337k (customer, kind) rows of a 100k-customer book spent more time in those hand-offs
-    /// (the kernel's wake-ups) than SQLite spent computing them (BENCHMARKS.md). One query per
-    /// range, not per customer; each range is an index range scan, so memory stays bounded.
     pub fn kind_aggregates(
         &self,
         until: i64,
         recent_from: i64,
-    ) -> BoxStream<'static, Result<KindAggregate, StoreError>> {
-        let store = self.clone();
-        let ranges = self.clone();
-        let packs = futures_util::stream::once(async move { ranges.customer_ids_with_events().await })
-            .map_ok(move |ids| {
-                let store = store.clone();
-                let starts = ids
-                    .into_iter()
-                    .flat_map(|(first, last)| (first..=last).step_by(CUSTOMERS_PER_PACK as usize));
-                // The next range is read while this one is evaluated, as a row stream would.
-                futures_util::stream::iter(starts)
-                    .map(move |from| {
-                        let store = store.clone();
-                        async move {
-                            let to = from + CUSTOMERS_PER_PACK;
-                            store.packed_aggregates(from, to, until, recent_from).await
-                        }
-                    })
-                    .buffered(2)
-            })
-            .try_flatten();
-        Box::pin(
-            packs
-                .map_ok(|packed| {
-                    futures_util::stream::iter(packed.as_deref().map(unpack).unwrap_or_default())
-                })
-                .try_flatten(),
-        )
-    }
-
-    /// The lowest and highest customer id that has events (both ends of the index).
-    async fn customer_ids_with_events(&self) -> Result<Option<(i64, i64)>, StoreError> {
-        const SQL: &str = "SELECT min(customer_id), max(customer_id) FROM events";
-        let (min, max): (Option<i64>, Option<i64>) =
-            on_pool!(self, pool => sqlx::query_as(SQL).fetch_one(pool).await?);
-        Ok(min.zip(max))
-    }
-
-    /// The aggregates of customers `from..to`, packed; `None` when they have no events.
-    async fn packed_aggregates(
-        &self,
-        from: i64,
-        to: i64,
-        until: i64,
-        recent_from: i64,
-    ) -> Result<Option<String>, StoreError> {
-        const SQL: &str = "SELECT string_agg(CAST(customer_id AS TEXT) || $4 || kind || $4 || CAST(n AS TEXT) \
-            || $4 || CAST(first AS TEXT) || $4 || CAST(last AS TEXT) || $4 || CAST(amount AS TEXT) || $4 \
-            || COALESCE(recent, ''), $5 ORDER BY customer_id, kind) \
-            FROM (SELECT customer_id, kind, count(*) AS n, min(occurred_at) AS first, \
+    ) -> BoxStream<'_, Result<KindAggregate, StoreError>> {
+        const SQL: &str = "SELECT customer_id, kind, count(*) AS n, min(occurred_at) AS first, \
             max(occurred_at) AS last, COALESCE(sum(amount), 0.0) AS amount, \
             string_agg(CASE WHEN occurred_at > $2 THEN CAST(occurred_at AS TEXT) || ':' || \
                 COALESCE(CAST(score AS TEXT), '') || ':' || external_id END, $3) AS recent \
-            FROM events WHERE customer_id >= $6 AND customer_id < $7 AND occurred_at <= $1 \
-            GROUP BY customer_id, kind) AS a";
-        on_pool!(self, pool => Ok(sqlx::query_scalar(SQL)
-            .bind(until)
-            .bind(recent_from)
-            .bind(RECORD_SEPARATOR)
-            .bind(FIELD_SEPARATOR)
-            .bind(ROW_SEPARATOR)
-            .bind(from)
-            .bind(to)
-            .fetch_one(pool)
-            .await?))
+            FROM events WHERE occurred_at <= $1 GROUP BY customer_id, kind ORDER BY customer_id, kind";
+        on_pool!(self, pool => Box::pin(
+            sqlx::query_as::<_, RawKindAggregate>(SQL)
+                .bind(until)
+                .bind(recent_from)
+                .bind(RECORD_SEPARATOR)
+                .fetch(pool)
+                .map_err(StoreError::from)
+                .and_then(|raw| async move { raw.parse() })
+        ))
     }
 
     /// Every recorded decision, ascending customer id.
@@ -200,37 +140,9 @@ impl Store {
     }
 }
 
-/// The aggregates of one pack, in the order packed.
-fn unpack(packed: &str) -> Vec<Result<KindAggregate, StoreError>> {
-    packed
-        .split(ROW_SEPARATOR)
-        .map(|row| {
-            let f: Vec<&str> = row.splitn(7, FIELD_SEPARATOR).collect();
-            let &[customer_id, kind, n, first, last, amount, recent] = f.as_slice() else {
-                return Err(malformed());
-            };
-            let int = |v: &str| v.parse::<i64>().map_err(|_| malformed());
-            RawKindAggregate {
-                customer_id: int(customer_id)?,
-                kind: kind.to_string(),
-                n: int(n)?,
-                first: int(first)?,
-                last: int(last)?,
-                amount: amount.parse().map_err(|_| malformed())?,
-                recent: Some(recent.to_string()),
-            }
-            .parse()
-        })
-        .collect()
-}
-
-fn malformed() -> StoreError {
-    StoreError::Sql(sqlx::Error::Decode("malformed aggregate of events".into()))
-}
-
 impl RawKindAggregate {
     fn parse(self) -> Result<KindAggregate, StoreError> {
-        let bad = malformed;
+        let bad = || StoreError::Sql(sqlx::Error::Decode("malformed recent-events aggregate".into()));
         let mut recent = Vec::new();
         for item in self
             .recent
