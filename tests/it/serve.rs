@@ -914,8 +914,7 @@ async fn three_instances_on_postgres_send_each_message_once() {
         &rule("email", "Hello {{ customer.first_name }}"),
     );
     let instances: Vec<Service> = (0..3).map(|_| Service::start(&ws, &ENV)).collect();
-    // The book arrives once all three know of each other, so that the split below does not
-    // depend on how fast the first one to start can send everything alone.
+    // The book arrives once all three know of each other and feed their shares.
     eventually(Duration::from_secs(60), "three instances sharing", || async {
         let sharing = instances
             .iter()
@@ -963,11 +962,9 @@ async fn three_instances_on_postgres_send_each_message_once() {
     );
     let per_instance: Vec<usize> = logs.iter().map(|l| l.matches("outcome=Sent").count()).collect();
     assert_eq!(per_instance.iter().sum::<usize>(), CUSTOMERS, "{per_instance:?}");
-    // The live instances split the due messages between them (each feeds its share).
-    assert!(
-        per_instance.iter().filter(|n| **n > 0).count() >= 2,
-        "{per_instance:?}"
-    );
+    // Each instance feeds its share of the due messages, but any instance's workers may take
+    // any job from the shared queue, so who sends how many is up to timing (a loaded CI
+    // machine once saw [0, 0, 2000]); only the totals above are promised.
     eprintln!("messages sent per instance: {per_instance:?}, ticks: {ticks}");
 }
 
