@@ -94,7 +94,8 @@ def main():
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     serve = subprocess.Popen([os.path.abspath(args.binary), "serve"], cwd=work, env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    samples, errors, batches = [], 0, 0
+    # `sent` stays None when the service dies before it can be asked.
+    samples, errors, batches, sent = [], 0, 0, None
     try:
         base = serve.stdout.readline().strip().removeprefix("listening on ")
         end = time.monotonic() + args.minutes * 60
