@@ -104,6 +104,9 @@ pub struct EmailConfig {
     pub smtp: SmtpConfig,
     /// Sign outgoing mail; off unless configured.
     pub dkim: Option<DkimConfig>,
+    /// A mailbox for unsubscribe requests (`List-Unsubscribe: <mailto:…>`): the way out of
+    /// email when there is no `public_url` for one-click links.
+    pub unsubscribe_mailto: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -219,6 +222,7 @@ impl Default for EmailConfig {
             outbox_dir: PathBuf::from("outbox/email"),
             smtp: SmtpConfig::default(),
             dkim: None,
+            unsubscribe_mailto: None,
         }
     }
 }
@@ -546,6 +550,14 @@ impl Config {
             return Err(invalid(
                 "email.from",
                 format!("not a valid sender: {:?}", self.email.from),
+            ));
+        }
+        if let Some(addr) = &self.email.unsubscribe_mailto
+            && crate::domain::Email::parse(addr).is_err()
+        {
+            return Err(invalid(
+                "email.unsubscribe_mailto",
+                format!("not an email address: {addr:?}"),
             ));
         }
         if let Err(e) = crate::rules::parse_duration(&self.sms.timeout) {

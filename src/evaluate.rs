@@ -65,7 +65,7 @@ pub struct Evaluation {
     /// Newly recorded (a decision another run recorded first is not counted).
     pub recorded: u64,
     pub customers: u64,
-    /// Sends whose template failed to render: not recorded, logged.
+    /// Sends whose template failed to render: recorded as `skipped` / `template_error`.
     pub render_errors: u64,
 }
 
@@ -147,7 +147,7 @@ pub async fn evaluate(
             facts.health = Some(facts.compute_health(&cfg.health, req.at));
         }
         out.customers += 1;
-        for d in decide(&rules, &facts, &past, req.at, &policy, &cfg.health) {
+        for mut d in decide(&rules, &facts, &past, req.at, &policy, &cfg.health) {
             let rule = &rules[d.rule];
             let wants_render = d.outcome == Outcome::Send
                 && (req.record || {
@@ -159,9 +159,14 @@ pub async fn evaluate(
                 match render(set, rule, &facts, &d) {
                     Ok(m) => Some(m),
                     Err(e) => {
-                        tracing::warn!(rule = %rule.id, customer = %facts.external_id, error = %e, "message template failed to render; decision not recorded");
+                        // Recorded, never dropped: the report and metrics show it, and the
+                        // occurrence is not retried every tick with the same failure.
+                        tracing::warn!(rule = %rule.id, customer = %facts.external_id, error = %e, "message template failed to render; recorded as skipped (template_error)");
                         out.render_errors += 1;
-                        continue;
+                        d.outcome = Outcome::Skipped;
+                        d.reason = Some(Reason::TemplateError);
+                        d.send_at = None;
+                        None
                     }
                 }
             } else {

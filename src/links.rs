@@ -33,7 +33,51 @@ impl LinkKind {
 /// The environment variable holding the signing secret.
 pub const SECRET_VAR: &str = "REKINDLE_LINK_SECRET";
 
+/// A shorter secret could be guessed offline from one signed link.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    #[error(
+        "{what} needs signed links: set {SECRET_VAR} to at least {MIN_SECRET_BYTES} random bytes (generate one with `openssl rand -hex 32`)"
+    )]
+    Missing { what: &'static str },
+    #[error(
+        "{SECRET_VAR} is {0} bytes long; it must be at least {MIN_SECRET_BYTES} (generate one with `openssl rand -hex 32`)"
+    )]
+    TooShort(usize),
+}
+
+/// The signing secret from the environment: `None` when unset, an error when too short.
+pub fn secret_from_env() -> Result<Option<Vec<u8>>, SecretError> {
+    let secret = std::env::var(SECRET_VAR).ok().filter(|s| !s.trim().is_empty());
+    check_secret(secret.map(String::into_bytes))
+}
+
+fn check_secret(secret: Option<Vec<u8>>) -> Result<Option<Vec<u8>>, SecretError> {
+    match secret {
+        Some(s) if s.len() < MIN_SECRET_BYTES => Err(SecretError::TooShort(s.len())),
+        other => Ok(other),
+    }
+}
+
 impl LinkSigner {
+    /// The signer of a configuration: with `public_url` the secret is required; without it a
+    /// secret still signs the tokens of mailto unsubscribes. `None` when neither is set.
+    pub fn from_env(public_url: Option<&str>) -> Result<Option<LinkSigner>, SecretError> {
+        match (public_url, secret_from_env()?) {
+            (Some(url), Some(secret)) => Ok(Some(LinkSigner::new(url, &secret))),
+            (Some(_), None) => Err(SecretError::Missing { what: "public_url" }),
+            (None, Some(secret)) => Ok(Some(LinkSigner::new("", &secret))),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// Whether links can point anywhere (`public_url` is set), not only sign tokens.
+    pub fn has_public_url(&self) -> bool {
+        !self.base.is_empty()
+    }
+
     pub fn new(public_url: &str, secret: &[u8]) -> LinkSigner {
         LinkSigner {
             base: public_url.trim_end_matches('/').to_string(),
@@ -177,6 +221,19 @@ mod tests {
             s.verify(LinkKind::Unsubscribe, &open),
             None,
             "an open token does not unsubscribe"
+        );
+    }
+
+    #[test]
+    fn a_short_secret_is_refused_and_says_how_to_make_one() {
+        assert_eq!(check_secret(Some(b"a".to_vec())), Err(SecretError::TooShort(1)));
+        assert!(check_secret(Some(vec![b'x'; 31])).is_err());
+        assert!(check_secret(Some(vec![b'x'; 32])).is_ok());
+        assert_eq!(check_secret(None), Ok(None));
+        let msg = SecretError::TooShort(1).to_string();
+        assert!(
+            msg.contains("at least 32") && msg.contains("openssl rand"),
+            "{msg}"
         );
     }
 

@@ -1,10 +1,13 @@
 //! The `rekindle` command line: argument parsing only; every command calls into the library.
 
+mod cli;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
+use cli::when::{When, parse_when};
 use indicatif::{ProgressBar, ProgressStyle};
 use rekindle::config::Config;
 use rekindle::store::Store;
@@ -52,13 +55,16 @@ enum Command {
     /// Write a generated book of business (customers.csv, events.csv) for benchmarks and trials
     #[command(hide = true)]
     Generate {
+        /// How many customers
         #[arg(long, default_value_t = 1000)]
         customers: usize,
+        /// Seed of the generator (the same seed gives the same book)
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// History ends at this instant (RFC 3339) [default: now]
         #[arg(long, value_parser = parse_instant)]
         until: Option<i64>,
+        /// Directory to write the two files into
         #[arg(long, default_value = ".")]
         out: PathBuf,
     },
@@ -81,18 +87,22 @@ enum Command {
         /// Run one round and exit (the long-running service is `serve`)
         #[arg(long)]
         once: bool,
-        /// Act as of this instant (RFC 3339) instead of now
-        #[arg(long, value_parser = parse_instant)]
-        at: Option<i64>,
+        /// Act as of this instant instead of now (a date = midnight in default_timezone, or RFC 3339)
+        #[arg(long, value_parser = parse_when)]
+        at: Option<When>,
     },
     /// What each rule achieved: decisions, deliveries, conversions against the held-out group
     Report {
-        /// Only decisions made at or after this instant (RFC 3339)
-        #[arg(long, value_parser = parse_instant)]
-        since: Option<i64>,
+        /// Only decisions made at or after this instant (a date = midnight in default_timezone, or RFC 3339)
+        #[arg(long, value_parser = parse_when)]
+        since: Option<When>,
+        /// Count conversions up to this instant [default: now]
+        #[arg(long, value_parser = parse_when)]
+        until: Option<When>,
         /// Only this rule
         #[arg(long)]
         rule: Option<String>,
+        /// Output format
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -100,9 +110,83 @@ enum Command {
     Serve,
     /// Evaluate every enabled rule at an instant and record the decisions
     Evaluate {
-        /// Evaluate as of this instant (RFC 3339) instead of now
-        #[arg(long, value_parser = parse_instant)]
-        at: Option<i64>,
+        /// Evaluate as of this instant instead of now (a date = midnight in default_timezone, or RFC 3339)
+        #[arg(long, value_parser = parse_when)]
+        at: Option<When>,
+    },
+    /// Look at messages and requeue failed ones
+    #[command(subcommand)]
+    Messages(MessagesCommand),
+    /// Apply an unsubscribe request that reached the `unsubscribe_mailto` mailbox
+    Unsubscribe {
+        /// The token from the request's subject line (`unsubscribe-…`; the whole subject works too)
+        #[arg(long)]
+        token: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum MessageStatus {
+    Queued,
+    Sending,
+    Sent,
+    Delivered,
+    Failed,
+    Bounced,
+    Skipped,
+    Expired,
+}
+
+impl MessageStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Queued => "queued",
+            MessageStatus::Sending => "sending",
+            MessageStatus::Sent => "sent",
+            MessageStatus::Delivered => "delivered",
+            MessageStatus::Failed => "failed",
+            MessageStatus::Bounced => "bounced",
+            MessageStatus::Skipped => "skipped",
+            MessageStatus::Expired => "expired",
+        }
+    }
+}
+
+#[derive(clap::Args)]
+struct MessageSelection {
+    /// Only messages in this status
+    #[arg(long, value_enum)]
+    status: Option<MessageStatus>,
+    /// Only messages of this rule
+    #[arg(long)]
+    rule: Option<String>,
+    /// Only messages to this customer (their id as imported)
+    #[arg(long)]
+    customer: Option<String>,
+    /// Only messages that changed at or after this instant (a date = midnight in default_timezone, or RFC 3339)
+    #[arg(long, value_parser = parse_when)]
+    since: Option<When>,
+}
+
+#[derive(Subcommand)]
+enum MessagesCommand {
+    /// Messages with their status, attempts, next attempt and last error, newest first
+    List {
+        #[command(flatten)]
+        select: MessageSelection,
+        /// At most this many
+        #[arg(long, default_value_t = cli::messages::DEFAULT_LIMIT)]
+        limit: i64,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Put failed or expired messages back in the queue (the same message, sent at the next run)
+    Retry {
+        /// Message ids (from `messages list`); or choose them with --status/--rule/--customer/--since
+        ids: Vec<i64>,
+        #[command(flatten)]
+        select: MessageSelection,
     },
 }
 
@@ -117,8 +201,10 @@ enum RulesCommand {
     Preview {
         /// Only these rules (disabled ones too); default: every enabled rule
         rule_ids: Vec<String>,
-        #[arg(long, value_parser = parse_instant)]
-        at: Option<i64>,
+        /// Preview as of this instant instead of now (a date = midnight in default_timezone, or RFC 3339)
+        #[arg(long, value_parser = parse_when)]
+        at: Option<When>,
+        /// Output format
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -127,9 +213,15 @@ enum RulesCommand {
 #[derive(Subcommand)]
 enum ImportCommand {
     /// customers.csv: id,name,email,phone,birthday,timezone,consent_email,consent_sms,tags,…
-    Customers { file: PathBuf },
+    Customers {
+        /// The CSV file
+        file: PathBuf,
+    },
     /// events.csv: id,customer_id,kind,occurred_at,amount,score,…
-    Events { file: PathBuf },
+    Events {
+        /// The CSV file
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -138,9 +230,10 @@ enum CustomersCommand {
     Show {
         /// The customer's id (as in the imported file)
         id: String,
-        /// Evaluate as of this instant (RFC 3339) instead of now
-        #[arg(long, value_parser = parse_instant)]
-        at: Option<i64>,
+        /// Evaluate as of this instant instead of now (a date = midnight in default_timezone, or RFC 3339)
+        #[arg(long, value_parser = parse_when)]
+        at: Option<When>,
+        /// Output format
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -150,16 +243,14 @@ enum CustomersCommand {
 enum HealthCommand {
     /// Store a health snapshot for every customer as of an instant
     Recompute {
-        /// Evaluate as of this instant (RFC 3339) instead of now
-        #[arg(long, value_parser = parse_instant)]
-        at: Option<i64>,
+        /// Score as of this instant instead of now (a date = midnight in default_timezone, or RFC 3339)
+        #[arg(long, value_parser = parse_when)]
+        at: Option<When>,
     },
 }
 
 fn parse_instant(s: &str) -> Result<i64, String> {
-    s.parse::<jiff::Timestamp>()
-        .map(|t| t.as_second())
-        .map_err(|e| format!("expected an RFC 3339 instant such as 2026-06-01T09:00:00Z: {e}"))
+    rekindle::domain::parse_rfc3339(s).map_err(|e| e.to_string())
 }
 
 fn main() -> ExitCode {
@@ -180,8 +271,10 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
+        // `… | head` closed the pipe: the reader has what it wanted.
+        Err(e) if cli::output::is_closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", cli::output::describe(&e));
             ExitCode::FAILURE
         }
     }
@@ -240,18 +333,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ))
             };
             let (c, e) = rekindle::demo::write_book(&spec, file("customers.csv")?, file("events.csv")?)?;
-            println!("wrote {c} customers and {e} events to {}", out.display());
+            out!("wrote {c} customers and {e} events to {}", out.display());
             return Ok(ExitCode::SUCCESS);
         }
         _ => {}
     }
     let config = Config::load(cli.config.as_deref())?;
+    let zone = jiff::tz::TimeZone::get(&config.default_timezone)?;
+    let resolve =
+        |w: Option<When>| -> anyhow::Result<i64> { w.map_or_else(|| Ok(now()), |w| w.resolve(&zone)) };
     if let Command::Rules(RulesCommand::Check { dir }) = &cli.command {
         let dir = dir.clone().unwrap_or_else(|| config.rules_dir.clone());
         return Ok(match rekindle::rules::RuleSet::load(&dir) {
             Ok(set) => {
                 let enabled = set.rules.iter().filter(|r| r.enabled).count();
-                println!(
+                out!(
                     "{}: {} rules OK ({enabled} enabled)",
                     dir.display(),
                     set.rules.len()
@@ -260,18 +356,42 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Err(problems) => {
                 for p in &problems {
-                    println!("{p}");
+                    out!("{p}");
                 }
                 eprintln!("{} problem(s); a rule with a problem never runs", problems.len());
                 ExitCode::FAILURE
             }
         });
     }
-    let store = Store::open(&config.database).await.context("opening the store")?;
+    // Sending email without a way to unsubscribe is refused before anything else happens.
+    if matches!(cli.command, Command::Serve | Command::Run { .. }) {
+        rekindle::delivery::email::Unsubscribe::from_config(&config.email, config.public_url.as_deref())?;
+    }
+    // Commands that only read never create a database; the others create or upgrade it.
+    let read_only = matches!(
+        cli.command,
+        Command::Report { .. }
+            | Command::Customers(_)
+            | Command::Rules(RulesCommand::Preview { .. })
+            | Command::Messages(MessagesCommand::List { .. })
+    );
+    // A rule problem is said before anything touches the store.
+    let mut rules = match cli.command {
+        Command::Rules(RulesCommand::Preview { .. }) | Command::Evaluate { .. } | Command::Run { .. } => {
+            Some(load_rules(&config.rules_dir)?)
+        }
+        _ => None,
+    };
+    let mut rules = move || rules.take().expect("loaded above for this command");
+    let store = if read_only {
+        Store::open_existing(&config.database).await?
+    } else {
+        Store::open(&config.database).await.context("opening the store")?
+    };
     let code = match cli.command {
         Command::Rules(RulesCommand::Preview { rule_ids, at, format }) => {
-            let set = load_rules(&config.rules_dir)?;
-            let at = at.unwrap_or_else(now);
+            let set = rules();
+            let at = resolve(at)?;
             let samples = if format == Format::Text {
                 PREVIEW_SAMPLES
             } else {
@@ -287,7 +407,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             match format {
                 Format::Json => {
                     for d in &e.decisions {
-                        println!("{}", serde_json::to_string(d)?);
+                        out!("{}", serde_json::to_string(d)?);
                     }
                 }
                 Format::Text => {
@@ -303,7 +423,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         })
                         .map(|r| r.id.clone())
                         .collect();
-                    print!("{}", rekindle::preview::render_text(&e, at, &order, samples));
+                    cli::output::text(&rekindle::preview::render_text(&e, at, &order, samples))?;
                 }
             }
             ExitCode::SUCCESS
@@ -317,10 +437,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if !once {
                 bail!("`run` needs --once; the long-running service is `rekindle serve`");
             }
-            let set = load_rules(&config.rules_dir)?;
+            let set = rules();
+            let at = at.map(|w| w.resolve(&zone)).transpose()?;
+            let started = at.unwrap_or_else(now);
             let s = rekindle::run_once::run_once(&store, &config, &set, at).await?;
             let t = s.attempts;
-            println!(
+            out!(
                 "decisions: {} ({} newly recorded); messages queued: {}; sent {}, retry later {}, failed {}, bounced {}, skipped {}, expired {}; waiting for later: {}",
                 s.evaluation.decisions.len(),
                 s.evaluation.recorded,
@@ -333,20 +455,47 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 t.expired,
                 s.waiting
             );
-            println!(
-                "email outbox: {}\nsms outbox:   {}",
-                config.email.outbox_dir.display(),
-                config.sms.outbox_dir.join("sms.jsonl").display()
-            );
+            if s.evaluation.render_errors > 0 {
+                out!(
+                    "templates failed to render for {} decision(s): recorded as skipped (template_error); see `rekindle report`",
+                    s.evaluation.render_errors
+                );
+            }
+            for line in cli::messages::failure_lines(&store.failure_counts(started).await?) {
+                out!("  {line}");
+            }
+            out!("{}", delivered_where(&config));
             ExitCode::SUCCESS
         }
-        Command::Report { since, rule, format } => {
-            let set = load_rules(&config.rules_dir)?;
+        Command::Report {
+            since,
+            until,
+            rule,
+            format,
+        } => {
+            let since = since.map(|w| w.resolve(&zone)).transpose()?;
+            let until = resolve(until)?;
+            // The report reads what is recorded: a broken rule file must not hide it. Without a
+            // valid set, conversions are shown as last marked and the problems are named.
+            let set = match rekindle::rules::RuleSet::load(&config.rules_dir) {
+                Ok(set) => Some(set),
+                Err(problems) => {
+                    for p in &problems {
+                        eprintln!("{p}");
+                    }
+                    eprintln!(
+                        "warning: {} problem(s) in the rules in {}; the report shows what is recorded, with conversions as last counted",
+                        problems.len(),
+                        config.rules_dir.display()
+                    );
+                    None
+                }
+            };
             let reports = rekindle::outcomes::rule_reports(
                 &store,
-                &set,
+                set.as_ref(),
                 since.unwrap_or(i64::MIN),
-                now(),
+                until,
                 rule.as_deref(),
             )
             .await?;
@@ -356,20 +505,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 bail!("no rule {id:?} in the rules directory or the history");
             }
             match format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&reports)?),
-                Format::Text => print!(
-                    "{}",
-                    rekindle::report::render_text(
-                        &reports,
-                        since.map(rekindle::profile::fmt_instant).as_deref()
-                    )
-                ),
+                Format::Json => out!("{}", serde_json::to_string_pretty(&reports)?),
+                Format::Text => cli::output::text(&rekindle::report::render_text(
+                    &reports,
+                    since.map(rekindle::profile::fmt_instant).as_deref(),
+                ))?,
             }
             ExitCode::SUCCESS
         }
         Command::Evaluate { at } => {
-            let set = load_rules(&config.rules_dir)?;
-            let at = at.unwrap_or_else(now);
+            let set = rules();
+            let at = resolve(at)?;
             let req = rekindle::evaluate::Request {
                 at,
                 only: &[],
@@ -382,7 +528,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .iter()
                 .filter(|d| d.decision == rekindle::rules::pipeline::Outcome::Send)
                 .count();
-            println!(
+            out!(
                 "evaluated {} rules over {} customers at {}: {} decisions ({} sends), {} newly recorded",
                 set.rules.iter().filter(|r| r.enabled).count(),
                 e.customers,
@@ -393,7 +539,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             if e.render_errors > 0 {
                 eprintln!(
-                    "{} messages failed to render and were not recorded (see the log)",
+                    "{} messages failed to render: recorded as skipped with reason template_error (see `rekindle report`)",
                     e.render_errors
                 );
             }
@@ -403,28 +549,36 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             unreachable!("handled before the configuration is loaded")
         }
         Command::Migrate => {
-            println!("database schema is up to date ({})", store.backend());
+            rekindle::delivery::queue::setup(&store).await?;
+            out!("database schema is up to date ({})", store.backend());
             ExitCode::SUCCESS
         }
         Command::Import(what) => import(&store, what).await?,
         Command::Customers(CustomersCommand::Show { id, at, format }) => {
-            let at = at.unwrap_or_else(now);
+            let at = resolve(at)?;
             let Some(profile) = rekindle::profile::load(&store, &config.health, &id, at).await? else {
                 bail!("no customer with id {id:?}");
             };
+            let history = store
+                .customer_history(profile.customer.id, CUSTOMER_HISTORY)
+                .await?;
             match format {
-                Format::Json => println!("{}", serde_json::to_string(&profile.json())?),
-                Format::Text => print!(
-                    "{}",
-                    profile.render_text(&config.health, &config.default_timezone)
-                ),
+                Format::Json => {
+                    let mut json = serde_json::to_value(profile.json())?;
+                    json["history"] = serde_json::to_value(&history)?;
+                    out!("{}", serde_json::to_string(&json)?);
+                }
+                Format::Text => {
+                    cli::output::text(&profile.render_text(&config.health, &config.default_timezone))?;
+                    cli::output::text(&rekindle::profile::render_history(&history))?;
+                }
             }
             ExitCode::SUCCESS
         }
         Command::Health(HealthCommand::Recompute { at }) => {
-            let at = at.unwrap_or_else(now);
+            let at = resolve(at)?;
             let r = rekindle::recompute::recompute_health(&store, &config.health, at).await?;
-            println!(
+            out!(
                 "health as of {}: {} customers — {} healthy, {} at risk, {} critical",
                 rekindle::profile::fmt_instant(at),
                 r.customers,
@@ -434,9 +588,75 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             ExitCode::SUCCESS
         }
+        Command::Messages(MessagesCommand::List {
+            select,
+            limit,
+            format,
+        }) => {
+            let filter = message_filter(&select, limit, &resolve)?;
+            let rows = store.list_messages(&filter).await?;
+            cli::messages::print_list(&rows, format == Format::Json)?;
+            ExitCode::SUCCESS
+        }
+        Command::Messages(MessagesCommand::Retry { ids, select }) => {
+            if ids.is_empty() && select.status.is_none() && select.rule.is_none() && select.customer.is_none()
+            {
+                bail!(
+                    "name message ids, or choose them with --status failed (and --rule, --customer, --since)"
+                );
+            }
+            let filter = message_filter(&select, i64::MAX, &resolve)?;
+            cli::messages::retry(&store, &ids, &filter, now()).await?;
+            ExitCode::SUCCESS
+        }
+        Command::Unsubscribe { token } => {
+            cli::unsubscribe::apply(&store, &token, now()).await?;
+            ExitCode::SUCCESS
+        }
     };
     store.close().await;
     Ok(code)
+}
+
+/// Decisions and messages `customers show` lists.
+const CUSTOMER_HISTORY: i64 = 20;
+
+fn message_filter(
+    select: &MessageSelection,
+    limit: i64,
+    resolve: &impl Fn(Option<When>) -> anyhow::Result<i64>,
+) -> anyhow::Result<rekindle::store::MessageFilter> {
+    Ok(rekindle::store::MessageFilter {
+        status: select.status.map(|s| s.as_str().to_string()),
+        rule: select.rule.clone(),
+        customer: select.customer.clone(),
+        since: select.since.map(|w| resolve(Some(w))).transpose()?,
+        limit,
+    })
+}
+
+/// Where this run's messages went, as configured: an outbox on disk or a real provider.
+fn delivered_where(config: &Config) -> String {
+    use rekindle::config::{EmailTransportKind, SmsProviderKind};
+    let email = match config.email.transport {
+        EmailTransportKind::Outbox => format!(
+            "email: written to the outbox {}",
+            config.email.outbox_dir.display()
+        ),
+        EmailTransportKind::Smtp => format!(
+            "email: sent over SMTP to {}:{}",
+            config.email.smtp.host, config.email.smtp.port
+        ),
+    };
+    let sms = match config.sms.provider {
+        SmsProviderKind::Outbox => format!(
+            "sms:   written to the outbox {}",
+            config.sms.outbox_dir.join("sms.jsonl").display()
+        ),
+        SmsProviderKind::Twilio => "sms:   sent through Twilio".to_string(),
+        SmsProviderKind::Webhook => "sms:   sent through the SMS gateway (sms.webhook.url)".to_string(),
+    };
+    format!("{email}\n{sms}")
 }
 
 /// The demo: generate, import, score, then replay the last four weeks one day at a time —
@@ -454,7 +674,7 @@ async fn demo(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
     let store = Store::open(&config.database)
         .await
         .context("opening the demo store")?;
-    println!(
+    out!(
         "rekindle demo: a café in {} with a year of history, in {}",
         rekindle::demo::DEMO_ZONE,
         dir.display()
@@ -466,13 +686,15 @@ async fn demo(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
         },
     )
     .await?;
-    println!("  customers: {customers}");
+    out!("  customers: {customers}");
     let events = import_file(&store, ImportCommand::Events { file: files.events }).await?;
-    println!("  events:    {events}");
+    out!("  events:    {events}");
     let r = rekindle::recompute::recompute_health(&store, &config.health, end).await?;
-    println!(
+    out!(
         "  health:    {} healthy, {} at risk, {} critical",
-        r.healthy, r.at_risk, r.critical
+        r.healthy,
+        r.at_risk,
+        r.critical
     );
     let set = load_rules(&config.rules_dir)?;
     let (mut sent, mut decided) = (0, 0);
@@ -482,19 +704,19 @@ async fn demo(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
         sent += s.attempts.sent;
         decided += s.evaluation.recorded;
     }
-    println!(
+    out!(
         "  replayed the last {} days at noon: {decided} decisions recorded, {sent} messages delivered",
         rekindle::demo::DEMO_DAYS
     );
-    let reports = rekindle::outcomes::rule_reports(&store, &set, i64::MIN, end, None).await?;
+    let reports = rekindle::outcomes::rule_reports(&store, Some(&set), i64::MIN, end, None).await?;
     store.close().await;
-    print!("\n{}", rekindle::report::render_text(&reports, None));
-    println!(
+    cli::output::text(&format!("\n{}", rekindle::report::render_text(&reports, None)))?;
+    out!(
         "Messages:\n  email: {}\n  sms:   {}",
         config.email.outbox_dir.display(),
         config.sms.outbox_dir.join("sms.jsonl").display()
     );
-    println!(
+    out!(
         "\nLook closer:\n  rekindle --config {cfg} customers show c000001\n  rekindle --config {cfg} rules preview",
         cfg = files.config.display()
     );
@@ -503,7 +725,7 @@ async fn demo(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
 
 async fn import(store: &Store, what: ImportCommand) -> anyhow::Result<ExitCode> {
     let summary = import_file(store, what).await?;
-    println!("{summary}");
+    out!("{summary}");
     Ok(if summary.rejected > 0 {
         ExitCode::from(EXIT_ROWS_REJECTED)
     } else {

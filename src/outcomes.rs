@@ -19,20 +19,24 @@ pub async fn mark_conversions(store: &Store, set: &RuleSet, until: i64) -> Resul
 }
 
 /// The report per rule for decisions since `since` (Unix seconds); `only` limits it to one rule.
-/// Conversions are brought up to date first.
+/// With a rule set, conversions are brought up to date first (the goal windows come from the
+/// rules); without one (the rule files do not check) the report shows what is recorded.
 pub async fn rule_reports(
     store: &Store,
-    set: &RuleSet,
+    set: Option<&RuleSet>,
     since: i64,
     until: i64,
     only: Option<&str>,
 ) -> Result<Vec<RuleReport>, StoreError> {
-    mark_conversions(store, set, until).await?;
+    if let Some(set) = set {
+        mark_conversions(store, set, until).await?;
+    }
     let decisions = store.decision_breakdown(since).await?;
     let messages = store.message_breakdown(since).await?;
     let groups = store.conversion_groups(since).await?;
     // Rules in the set first (their order), then any retired rule that still has history.
-    let mut rules: Vec<String> = set.rules.iter().map(|r| r.id.clone()).collect();
+    let mut rules: Vec<String> =
+        set.map_or_else(Vec::new, |s| s.rules.iter().map(|r| r.id.clone()).collect());
     for d in &decisions {
         if !rules.contains(&d.rule_id) {
             rules.push(d.rule_id.clone());
@@ -41,5 +45,12 @@ pub async fn rule_reports(
     if let Some(id) = only {
         rules.retain(|r| r == id);
     }
-    Ok(report::build(&rules, &decisions, &messages, &groups))
+    let mut reports = report::build(&rules, &decisions, &messages, &groups);
+    // A rule with history that is no longer in the rules directory is named as such.
+    if let Some(set) = set {
+        for r in &mut reports {
+            r.retired = !set.rules.iter().any(|rule| rule.id == r.rule);
+        }
+    }
+    Ok(reports)
 }

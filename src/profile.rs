@@ -158,6 +158,43 @@ impl Profile {
 }
 
 /// An instant as RFC 3339 UTC with whole seconds.
+/// What rekindle decided for a customer and what became of each message, newest first:
+/// what support needs when a customer asks "why did I get this?".
+pub fn render_history(rows: &[crate::store::HistoryRow]) -> String {
+    use std::fmt::Write;
+    let mut out = String::from("\nRecent decisions (newest first)\n");
+    if rows.is_empty() {
+        out.push_str("  none yet\n");
+        return out;
+    }
+    for r in rows {
+        let _ = write!(
+            out,
+            "  {}  {:<24} {}",
+            fmt_instant(r.decided_at),
+            r.rule,
+            r.decision
+        );
+        if let Some(reason) = &r.reason {
+            let _ = write!(out, " ({reason})");
+        }
+        if let Some(ch) = &r.channel {
+            let _ = write!(out, " by {ch}");
+        }
+        if let (Some(id), Some(status)) = (r.message_id, &r.message_status) {
+            let _ = write!(out, " → message {id} {status}");
+            if let Some(n) = r.attempts.filter(|n| *n > 1) {
+                let _ = write!(out, " after {n} attempts");
+            }
+            if let Some(e) = &r.last_error {
+                let _ = write!(out, ": {e}");
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
 pub fn fmt_instant(t: i64) -> String {
     jiff::Timestamp::from_second(t).map_or_else(|_| t.to_string(), |ts| ts.to_string())
 }

@@ -67,6 +67,8 @@ pub struct RuleReport {
     pub uplift: Option<Interval>,
     /// One sentence a marketer can act on.
     pub verdict: String,
+    /// The rule has history but is no longer in the rules directory.
+    pub retired: bool,
 }
 
 pub fn build(
@@ -156,7 +158,16 @@ pub fn render_text(reports: &[RuleReport], since: Option<&str>) -> String {
         since.map(|s| format!(" since {s}")).unwrap_or_default()
     );
     for r in reports {
-        let _ = writeln!(out, "{}", r.rule);
+        let _ = writeln!(
+            out,
+            "{}{}",
+            r.rule,
+            if r.retired {
+                "  (no longer in the rules directory)"
+            } else {
+                ""
+            }
+        );
         let decisions: Vec<String> = r.decisions.iter().map(|(k, n)| format!("{k} {n}")).collect();
         let _ = writeln!(
             out,

@@ -23,11 +23,17 @@ pub enum EmailSetupError {
     Outbox { dir: String, source: std::io::Error },
     #[error("email.smtp: {0}")]
     Smtp(#[from] lettre::transport::smtp::Error),
+    #[error(transparent)]
+    Secret(#[from] crate::links::SecretError),
+    /// Bulk email without a way out is what spam filters and the law punish, and what angers
+    /// customers: the SMTP transport refuses to start without one.
     #[error(
-        "public_url is set, so unsubscribe links must be signed: set {}",
-        crate::links::SECRET_VAR
+        "email over SMTP needs a working unsubscribe: either set public_url and {secret} (one-click links), \
+         or set [email] unsubscribe_mailto = \"unsubscribe@your-domain\" and {secret} (replies to that mailbox \
+         are applied with `rekindle unsubscribe --token T`)",
+        secret = crate::links::SECRET_VAR
     )]
-    MissingLinkSecret,
+    NoUnsubscribe,
     #[error("email.dkim: cannot use the key {file}: {message}")]
     Dkim { file: String, message: String },
 }
@@ -43,12 +49,49 @@ enum Transport {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
 }
 
+/// How a recipient leaves: one-click links (`public_url`), a mailbox (`unsubscribe_mailto`),
+/// or both. Tokens are signed either way.
+pub struct Unsubscribe {
+    /// Signs links when `public_url` is configured.
+    links: Option<LinkSigner>,
+    /// The mailbox and the signer of the tokens in its subject line.
+    mailto: Option<(String, LinkSigner)>,
+}
+
+impl Unsubscribe {
+    /// What the configuration and environment provide; with the SMTP transport, no way to
+    /// unsubscribe at all is an error (the outbox transport sends nothing to anyone).
+    pub fn from_config(cfg: &EmailConfig, public_url: Option<&str>) -> Result<Unsubscribe, EmailSetupError> {
+        let signer = LinkSigner::from_env(public_url)?;
+        let mailto = match (&cfg.unsubscribe_mailto, &signer) {
+            (Some(addr), Some(s)) => Some((addr.clone(), s.clone())),
+            (Some(_), None) => {
+                return Err(crate::links::SecretError::Missing {
+                    what: "email.unsubscribe_mailto",
+                }
+                .into());
+            }
+            (None, _) => None,
+        };
+        let links = signer.filter(LinkSigner::has_public_url);
+        if cfg.transport == EmailTransportKind::Smtp && links.is_none() && mailto.is_none() {
+            return Err(EmailSetupError::NoUnsubscribe);
+        }
+        Ok(Unsubscribe { links, mailto })
+    }
+}
+
+/// The subject line a mailto unsubscribe carries: the mailbox's reader (or a filter) passes
+/// the token to `rekindle unsubscribe --token`.
+pub const MAILTO_SUBJECT_PREFIX: &str = "unsubscribe-";
+
 pub struct EmailSender {
     transport: Transport,
     /// The longest one SMTP exchange may take.
     deadline: Duration,
     /// Signs the unsubscribe link when `public_url` is configured.
     links: Option<LinkSigner>,
+    mailto: Option<(String, LinkSigner)>,
     dkim: Option<DkimConfig>,
     from: Mailbox,
     domain: String,
@@ -64,18 +107,7 @@ pub struct Email<'a> {
 
 impl EmailSender {
     pub fn new(cfg: &EmailConfig, public_url: Option<&str>) -> Result<EmailSender, EmailSetupError> {
-        let links = match public_url {
-            None => None,
-            Some(url) => {
-                let secret = std::env::var(crate::links::SECRET_VAR)
-                    .ok()
-                    .filter(|s| !s.is_empty());
-                Some(LinkSigner::new(
-                    url,
-                    secret.ok_or(EmailSetupError::MissingLinkSecret)?.as_bytes(),
-                ))
-            }
-        };
+        let Unsubscribe { links, mailto } = Unsubscribe::from_config(cfg, public_url)?;
         let transport = match cfg.transport {
             EmailTransportKind::Outbox => {
                 std::fs::create_dir_all(&cfg.outbox_dir).map_err(|source| EmailSetupError::Outbox {
@@ -124,6 +156,7 @@ impl EmailSender {
             transport,
             deadline: Duration::from_secs(2 * timeout),
             links,
+            mailto,
             dkim,
             from,
             domain,
@@ -152,12 +185,28 @@ impl EmailSender {
             .links
             .as_ref()
             .map(|l| l.url(LinkKind::Unsubscribe, e.message_id));
+        let mailto = self.mailto.as_ref().map(|(addr, signer)| {
+            let subject = format!(
+                "{MAILTO_SUBJECT_PREFIX}{}",
+                signer.token(LinkKind::Unsubscribe, e.message_id)
+            );
+            (addr.as_str(), subject)
+        });
         let (mut text, mut html) = bodies(e.body, e.message_id, self.links.as_ref());
         if let Some(url) = &unsubscribe {
             text.push_str(&format!("\n\n--\nUnsubscribe: {url}\n"));
             html.push_str(&format!(
                 "<p style=\"font-size:small\"><a href=\"{}\">Unsubscribe</a></p>",
                 minijinja::HtmlEscape(url)
+            ));
+        } else if let Some((addr, subject)) = &mailto {
+            text.push_str(&format!(
+                "\n\n--\nTo unsubscribe, reply to {addr} with the subject {subject}\n"
+            ));
+            html.push_str(&format!(
+                "<p style=\"font-size:small\"><a href=\"mailto:{}?subject={}\">Unsubscribe</a></p>",
+                minijinja::HtmlEscape(addr),
+                minijinja::HtmlEscape(subject)
             ));
         }
         if let Some(l) = &self.links {
@@ -168,14 +217,22 @@ impl EmailSender {
         }
         let html = format!("<!doctype html><html><body>{html}</body></html>");
         let mut builder = Message::builder();
+        let mut list_unsubscribe: Vec<String> = Vec::new();
         if let Some(url) = &unsubscribe {
+            list_unsubscribe.push(format!("<{url}>"));
+        }
+        if let Some((addr, subject)) = &mailto {
+            list_unsubscribe.push(format!("<mailto:{addr}?subject={subject}>"));
+        }
+        if !list_unsubscribe.is_empty() {
+            builder = builder.raw_header(HeaderValue::new(LIST_UNSUBSCRIBE, list_unsubscribe.join(", ")));
+        }
+        if unsubscribe.is_some() {
             // RFC 8058 one-click unsubscribe: mail clients show an unsubscribe button that POSTs.
-            builder = builder
-                .raw_header(HeaderValue::new(LIST_UNSUBSCRIBE, format!("<{url}>")))
-                .raw_header(HeaderValue::new(
-                    LIST_UNSUBSCRIBE_POST,
-                    "List-Unsubscribe=One-Click".to_string(),
-                ));
+            builder = builder.raw_header(HeaderValue::new(
+                LIST_UNSUBSCRIBE_POST,
+                "List-Unsubscribe=One-Click".to_string(),
+            ));
         }
         let mut message = builder
             .from(self.from.clone())

@@ -3,6 +3,7 @@
 //! first claims its message, so a duplicated or re-run job can never send twice.
 
 pub mod email;
+pub mod forget;
 pub mod group_commit;
 pub mod queue;
 pub mod retry;

@@ -48,9 +48,52 @@ pub fn backoff_seconds(failed_attempts: u32, jitter: f64) -> i64 {
     (base * (0.8 + 0.4 * jitter.clamp(0.0, 1.0))).round() as i64
 }
 
+/// A provider's error text with addresses and phone numbers masked: SMTP replies often quote
+/// the recipient (`550 5.1.1 <ann@example.com>: user unknown`), and the failure summary goes to
+/// logs read by people who need the reason, not the customer.
+pub fn mask_personal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, word) in text.split(' ').enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let core = word.trim_matches(|c: char| "<>()[],;:\"'".contains(c));
+        let is_address = core.contains('@') && core.rsplit('@').next().is_some_and(|d| d.contains('.'));
+        let digits = core.chars().filter(char::is_ascii_digit).count();
+        let is_number = core.starts_with('+') && digits >= 8;
+        if is_address || is_number {
+            // The domain stays: which provider refuses is what operations need to know.
+            let masked = match core.rsplit_once('@') {
+                Some((_, domain)) if is_address => format!("…@{domain}"),
+                _ => "<number>".to_string(),
+            };
+            out.push_str(&word.replace(core, &masked));
+        } else {
+            out.push_str(word);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_and_numbers_are_masked_and_the_reason_stays() {
+        assert_eq!(
+            mask_personal("550 5.1.1 <ann@example.com>: user unknown"),
+            "550 5.1.1 <…@example.com>: user unknown"
+        );
+        assert_eq!(
+            mask_personal("21211 invalid 'To' number +36301234567"),
+            "21211 invalid 'To' number <number>"
+        );
+        assert_eq!(
+            mask_personal("451 4.7.1 greylisted (example.test)"),
+            "451 4.7.1 greylisted (example.test)"
+        );
+    }
 
     #[test]
     fn backoff_grows_and_spans_most_of_a_day() {

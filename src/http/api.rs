@@ -143,6 +143,8 @@ pub async fn put_customer(
     Path(id): Path<String>,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    // CSV cells are trimmed, so a path id is too: `abc%20` is customer `abc` everywhere.
+    let id = id.trim().to_string();
     let body = json_body(raw)?;
     let customer = customer_from_json(&id, &body)
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.field.as_deref(), e.error))?;
@@ -163,6 +165,8 @@ pub async fn put_customer(
 
 /// The customer with their health score and its breakdown, as of now.
 pub async fn get_customer(State(state): Shared, Path(id): Path<String>) -> Result<Response, ApiError> {
+    // CSV cells are trimmed, so a path id is too: `abc%20` is customer `abc` everywhere.
+    let id = id.trim().to_string();
     let profile = crate::profile::load(&state.store, &state.config.health, &id, now())
         .await?
         .ok_or_else(|| not_found(&id))?;
@@ -171,8 +175,28 @@ pub async fn get_customer(State(state): Shared, Path(id): Path<String>) -> Resul
 
 /// Erasure: personal data and events are deleted; see `store::suppressions`.
 pub async fn delete_customer(State(state): Shared, Path(id): Path<String>) -> Result<Response, ApiError> {
+    // CSV cells are trimmed, so a path id is too: `abc%20` is customer `abc` everywhere.
+    let id = id.trim().to_string();
+    let contact = state.store.customer_by_external_id(&id).await?;
     if state.store.erase_customer(&id, now()).await? {
         tracing::info!(customer = %id, "customer erased");
+        if let Some(c) = contact {
+            let cfg = state.config.clone();
+            let forgotten = tokio::task::spawn_blocking(move || {
+                crate::delivery::forget::forget_in_outboxes(&cfg, c.email.as_deref(), c.phone.as_deref())
+            })
+            .await;
+            match forgotten {
+                Ok(Ok(n)) if n > 0 => {
+                    tracing::info!(customer = %id, messages = n, "erased customer's messages removed from the outboxes")
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(customer = %id, error = %e, "could not remove the erased customer's messages from the outboxes")
+                }
+                Err(e) => tracing::error!(error = %e, "outbox clean-up task failed"),
+            }
+        }
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
         Err(not_found(&id))
@@ -185,6 +209,8 @@ pub async fn unsubscribe_customer(
     Path(id): Path<String>,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    // CSV cells are trimmed, so a path id is too: `abc%20` is customer `abc` everywhere.
+    let id = id.trim().to_string();
     let bad_channel = || {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -56,14 +56,10 @@ impl AppState {
         config: Arc<Config>,
         rules: watch::Receiver<Option<Arc<RuleSet>>>,
         metrics: Option<PrometheusHandle>,
-    ) -> AppState {
+    ) -> Result<AppState, crate::links::SecretError> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let links = config
-            .public_url
-            .as_deref()
-            .zip(var(crate::links::SECRET_VAR))
-            .map(|(url, secret)| LinkSigner::new(url, secret.as_bytes()));
-        AppState {
+        let links = LinkSigner::from_env(config.public_url.as_deref())?.filter(LinkSigner::has_public_url);
+        Ok(AppState {
             tokens: ApiTokens::parse(var(API_TOKENS_VAR).as_deref().unwrap_or("")),
             links,
             twilio_auth_token: var(TWILIO_TOKEN_VAR),
@@ -73,7 +69,7 @@ impl AppState {
             rules,
             metrics,
             sqlite_ingest: tokio::sync::Mutex::new(()),
-        }
+        })
     }
 }
 
@@ -129,6 +125,9 @@ async fn observe(request: Request, next: Next) -> Response {
     response
 }
 
+/// The longest error text (and field name) an answer carries.
+const MAX_ERROR_CHARS: usize = 300;
+
 /// A JSON error: `{"error": "...", "field": "..."}` with a 4xx or 5xx status.
 #[derive(Debug)]
 pub struct ApiError {
@@ -145,11 +144,12 @@ struct ErrorBody<'a> {
 }
 
 impl ApiError {
+    /// The message is clipped: an error about a 900 KB value must not send the value back.
     pub fn new(status: StatusCode, field: Option<&str>, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
-            field: field.map(str::to_string),
-            message: message.into(),
+            field: field.map(|f| crate::domain::clip(f, MAX_ERROR_CHARS)),
+            message: crate::domain::clip(&message.into(), MAX_ERROR_CHARS),
         }
     }
 }

@@ -51,7 +51,13 @@ pub enum Keyword {
 
 /// Twilio's `OptOutType` when present, else the standard keywords (any case, spaces ignored).
 pub fn inbound_keyword(opt_out_type: Option<&str>, body: &str) -> Keyword {
-    let word = opt_out_type.unwrap_or(body).trim().to_ascii_uppercase();
+    // Phones insert spaces and people type them: " s t o p " is STOP, as the README promises.
+    let word: String = opt_out_type
+        .unwrap_or(body)
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_uppercase();
     match word.as_str() {
         "STOP" | "STOPALL" | "UNSUBSCRIBE" | "CANCEL" | "END" | "QUIT" => Keyword::OptOut,
         "START" | "UNSTOP" => Keyword::OptIn,
@@ -208,11 +214,18 @@ pub async fn gateway(
             ));
         }
     };
-    let Some(m) = state.store.message_by_provider_ref(&r.id).await? else {
+    // A receipt speaks for the gateway's own channel: a signed receipt naming an email's
+    // reference must not move that email (the references of the two channels can be guessed).
+    let Some(m) = state
+        .store
+        .message_by_provider_ref(&r.id)
+        .await?
+        .filter(|m| m.channel == "sms")
+    else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             Some("id"),
-            "no message with this id",
+            "no SMS message with this id",
         ));
     };
     let applied = apply_receipt(&state, &m, receipt).await?;

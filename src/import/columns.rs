@@ -4,9 +4,13 @@ use std::collections::BTreeMap;
 
 use csv::StringRecord;
 
+/// The longest value a cell (a name, an address, an attribute, an event property) may hold.
+pub const MAX_CELL_CHARS: usize = 1000;
+
 /// Positions of the known columns in a header, and the names of the extra ones.
 #[derive(Debug)]
 pub(super) struct Columns {
+    header: StringRecord,
     known: Vec<Option<usize>>,
     extra: Vec<(usize, String)>,
 }
@@ -34,9 +38,28 @@ impl Columns {
             .map(|(i, n)| (i, n.clone()))
             .collect();
         Ok(Columns {
+            header: header.clone(),
             known: known_pos,
             extra,
         })
+    }
+
+    /// Refuses cells no store can keep or no person meant: a NUL character (PostgreSQL cannot
+    /// store it, SQLite could, and both backends must behave alike) or a cell over
+    /// `MAX_CELL_CHARS`. The column is named, so the CSV line and the API field say which.
+    pub(super) fn check_cells(&self, record: &StringRecord) -> Result<(), String> {
+        for (i, cell) in record.iter().enumerate() {
+            let column = self.header.get(i).unwrap_or("?").trim().to_ascii_lowercase();
+            if cell.contains('\0') {
+                return Err(format!(
+                    "{column}: contains a NUL character, which cannot be stored"
+                ));
+            }
+            if cell.len() > MAX_CELL_CHARS && cell.chars().count() > MAX_CELL_CHARS {
+                return Err(format!("{column}: longer than {MAX_CELL_CHARS} characters"));
+            }
+        }
+        Ok(())
     }
 
     /// The trimmed cell of known column number `k` (index into `known`); "" when absent.

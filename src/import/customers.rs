@@ -39,6 +39,7 @@ impl Table for CustomerColumns {
 
     fn parse(&self, r: &StringRecord) -> Result<NewCustomer, String> {
         let c = &self.0;
+        c.check_cells(r)?;
         let field = |k| c.get(r, k);
         let err = |column: &str, e: crate::domain::Invalid| format!("{column}: {e}");
         let email = non_empty(field(EMAIL))

@@ -42,6 +42,7 @@ impl Table for EventColumns {
     }
 
     fn parse(&self, r: &StringRecord) -> Result<NewEvent, String> {
+        self.columns.check_cells(r)?;
         let field = |k| self.columns.get(r, k);
         let id = external_id(field(ID), "id")?;
         let customer = external_id(field(CUSTOMER), "customer_id")?;
@@ -96,14 +97,20 @@ pub fn parse_instant(raw: &str) -> Result<i64, String> {
     if raw.is_empty() {
         return Err("occurred_at: missing".to_string());
     }
-    raw.parse::<jiff::Timestamp>()
-        .map(|t| t.as_second())
-        .map_err(|_| format!("occurred_at: invalid timestamp {raw:?} (expected RFC 3339 with an offset, e.g. 2026-05-01T10:00:00+02:00)"))
+    crate::domain::parse_rfc3339(raw).map_err(|_| format!("occurred_at: invalid timestamp {raw:?} (expected RFC 3339 with an offset, e.g. 2026-05-01T10:00:00+02:00)"))
 }
+
+/// Amounts are money of one business: bounded well inside what a sum of ten million of them
+/// can hold in a double on either backend (PostgreSQL's `sum` raised "value out of range" on
+/// two events of 1e308 and stopped every evaluation).
+pub const MAX_AMOUNT: f64 = 1e12;
 
 fn parse_amount(raw: &str) -> Result<f64, String> {
     match raw.parse::<f64>() {
-        Ok(x) if x.is_finite() => Ok(x),
+        Ok(x) if x.is_finite() && x.abs() < MAX_AMOUNT => Ok(x),
+        Ok(x) if x.is_finite() => Err(format!(
+            "amount: {raw} is out of range (amounts must be between -999999999999 and 999999999999)"
+        )),
         _ => Err(format!("amount: invalid number {raw:?}")),
     }
 }

@@ -22,8 +22,8 @@ pub struct ItemError {
 impl ItemError {
     fn at(field: impl Into<String>, error: impl Into<String>) -> ItemError {
         ItemError {
-            field: Some(field.into()),
-            error: error.into(),
+            field: Some(clip(&field.into())),
+            error: clip(&error.into()),
         }
     }
 
@@ -31,7 +31,7 @@ impl ItemError {
     fn whole(error: impl Into<String>) -> ItemError {
         ItemError {
             field: None,
-            error: error.into(),
+            error: clip(&error.into()),
         }
     }
 }
@@ -55,9 +55,7 @@ pub fn events_from_json(
                     .map_err(|e| header_error(&e))
             });
             match table {
-                Ok(t) => t
-                    .parse(&record)
-                    .map_err(|e| item_error(&e, &super::events::KNOWN)),
+                Ok(t) => t.parse(&record).map_err(|e| item_error(&e, header.iter())),
                 Err(e) => Err(e.clone()),
             }
         })
@@ -70,8 +68,9 @@ pub fn customer_from_json(id: &str, item: &Value) -> Result<NewCustomer, ItemErr
     let Value::Object(fields) = item else {
         return Err(ItemError::whole("expected a JSON object"));
     };
+    let id = id.trim();
     if let Some(body_id) = fields.get("id")
-        && body_id.as_str() != Some(id)
+        && body_id.as_str().map(str::trim) != Some(id)
     {
         return Err(ItemError::at("id", "differs from the id in the path"));
     }
@@ -119,9 +118,7 @@ pub fn customer_from_json(id: &str, item: &Value) -> Result<NewCustomer, ItemErr
     }
     let (header, record) = to_record(&Value::Object(flat))?;
     let table = CustomerColumns::from_header(&header).map_err(|e| header_error(&e))?;
-    table
-        .parse(&record)
-        .map_err(|e| item_error(&e, &super::customers::KNOWN))
+    table.parse(&record).map_err(|e| item_error(&e, header.iter()))
 }
 
 /// The object's keys as a header and its values as a record.
@@ -151,15 +148,15 @@ fn header_error(message: &str) -> ItemError {
     // "missing required column \"kind\"" names the field.
     let field = message.split('"').nth(1).map(str::to_string);
     ItemError {
-        field,
-        error: message.replace("column", "field"),
+        field: field.map(|f| clip(&f)),
+        error: clip(&message.replace("column", "field")),
     }
 }
 
 /// Row errors read `field: problem`, `missing field` or `field is …`.
-fn item_error(message: &str, known: &[&str]) -> ItemError {
-    let field = known
-        .iter()
+/// The item's own field names (known columns and extra data alike) name the field at fault.
+fn item_error<'h>(message: &str, names: impl Iterator<Item = &'h str>) -> ItemError {
+    let field = names
         .filter(|k| {
             message.starts_with(&format!("{k}:"))
                 || message == format!("missing {k}")
@@ -168,9 +165,14 @@ fn item_error(message: &str, known: &[&str]) -> ItemError {
         .max_by_key(|k| k.len())
         .map(|k| k.to_string());
     ItemError {
-        field,
-        error: message.to_string(),
+        field: field.map(|f| clip(&f)),
+        error: clip(message),
     }
+}
+
+/// Errors quote the values they refuse; a huge value is not sent back whole.
+fn clip(text: &str) -> String {
+    crate::domain::clip(text, 300)
 }
 
 #[cfg(test)]

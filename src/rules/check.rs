@@ -14,6 +14,54 @@ use super::schedule::{DEFAULT_SCHEDULE, Schedule};
 use super::template::Templates;
 use crate::health::Band;
 
+/// serde's type errors (`invalid type: string "45", expected i64`) said the way a marketer
+/// thinks of the value: `days: expected a whole number like 30, got the text "45"`.
+fn in_marketers_words(message: &str, text: &str, at: usize) -> String {
+    let Some(rest) = message.strip_prefix("invalid type: ") else {
+        return message.to_string();
+    };
+    let Some((found, expected)) = rest.rsplit_once(", expected ") else {
+        return message.to_string();
+    };
+    let expected = match expected.trim() {
+        "i64" | "u64" | "i32" | "u32" | "u8" | "u16" | "usize" | "an integer" => "a whole number like 30",
+        "f64" | "f32" | "a float" => "a number like 2.5",
+        "a boolean" | "bool" => "true or false",
+        "a string" | "string" | "String" => "text in quotes, like \"30d\"",
+        "a sequence" | "a vector" => "a list in brackets, like [\"visit\"]",
+        other if other.starts_with("struct") || other.starts_with("a map") => {
+            "a table (a [section] or { … })"
+        }
+        other => other,
+    };
+    let found = if let Some(s) = found.strip_prefix("string ") {
+        format!("the text {s}")
+    } else if let Some(n) = found
+        .strip_prefix("integer ")
+        .or_else(|| found.strip_prefix("float "))
+    {
+        format!("the number {}", n.trim_matches('`'))
+    } else if let Some(b) = found.strip_prefix("boolean ") {
+        b.trim_matches('`').to_string()
+    } else if found.starts_with("sequence") {
+        "a list".to_string()
+    } else if found.starts_with("map") {
+        "a table".to_string()
+    } else {
+        found.to_string()
+    };
+    // The key is what stands before `=` on the value's line.
+    let line_start = text[..at.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+    let key = text[line_start..at.min(text.len())]
+        .split_once('=')
+        .map(|(k, _)| k.trim().trim_matches('"'))
+        .filter(|k| !k.is_empty());
+    match key {
+        Some(k) => format!("{k}: expected {expected}, got {found}"),
+        None => format!("expected {expected}, got {found}"),
+    }
+}
+
 /// Default window in which a momentary trigger still fires after its moment.
 const DEFAULT_MAX_AGE: i64 = 7 * 86_400;
 const MAX_HOLDOUT_PERCENT: i64 = 50;
@@ -109,7 +157,8 @@ pub fn check_file(
         Ok(r) => r,
         Err(e) => {
             let span = e.span().unwrap_or(0..0);
-            return Err(vec![at.at(span, e.message().trim_end().to_string())]);
+            let message = in_marketers_words(e.message().trim_end(), text, span.start);
+            return Err(vec![at.at(span, message)]);
         }
     };
     let mut c = Checker {
@@ -481,6 +530,34 @@ pub fn parse_clock(s: &str) -> Option<(i8, i8)> {
     ((0..24).contains(&h) && (0..60).contains(&m)).then_some((h, m))
 }
 
+/// Reports a template problem at the expression it is in: the `{{`/`{%` that opens it, found
+/// in the rule file's text inside the TOML string's `span` (escapes in a basic string can move
+/// it; then the string's start is the place). For a `body_file` the span names the key.
+fn place(c: &mut Checker, span: &Range<usize>, source: &str, offset: Option<usize>, message: String) {
+    let Some(offset) = offset.filter(|o| *o <= source.len()) else {
+        c.err(span.clone(), message);
+        return;
+    };
+    let open = source[..offset]
+        .rfind("{{")
+        .into_iter()
+        .chain(source[..offset].rfind("{%"))
+        .max()
+        .unwrap_or(offset);
+    let close = source[open..]
+        .find("}}")
+        .or_else(|| source[open..].find("%}"))
+        .map_or(source.len(), |n| open + n + 2)
+        .min(source.len());
+    let expression = &source[open..close.max(offset)];
+    let file_text = &c.at.text[span.clone()];
+    let at = match file_text.find(expression) {
+        Some(i) => span.start + i,
+        None => span.start,
+    };
+    c.err(at..at, message);
+}
+
 fn check_templates(
     c: &mut Checker,
     raw: &RawMessage,
@@ -505,15 +582,15 @@ fn check_templates(
         let (Some(source), Some(span)) = (source, span) else {
             continue;
         };
-        match templates.add(name.clone(), source) {
+        match templates.add(name.clone(), source.clone()) {
             Err(e) => {
                 let detail = e.detail().unwrap_or("syntax error");
-                let line = e.line().unwrap_or(1);
-                c.err(span, format!("template error (template line {line}): {detail}"));
+                let at = e.range().map(|r| r.start);
+                place(c, &span, &source, at, format!("template error: {detail}"));
             }
             Ok(()) => {
-                for var in templates.unknown_variables(&name, trigger_type) {
-                    c.err(span.clone(), format!("unknown template variable `{var}`"));
+                for p in templates.problems(&name, &source, trigger_type) {
+                    place(c, &span, &source, p.offset, p.message);
                 }
             }
         }

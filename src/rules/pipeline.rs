@@ -57,6 +57,9 @@ pub enum Reason {
     NoContact,
     NoConsent,
     Unsubscribed,
+    /// The message template failed to render for this customer (data-dependent: the checker
+    /// renders every template before a rule may run).
+    TemplateError,
 }
 
 impl Reason {
@@ -68,6 +71,7 @@ impl Reason {
             Reason::NoContact => "no_contact",
             Reason::NoConsent => "no_consent",
             Reason::Unsubscribed => "unsubscribed",
+            Reason::TemplateError => "template_error",
         }
     }
 }

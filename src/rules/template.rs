@@ -42,6 +42,9 @@ impl Templates {
         let mut env = Environment::new();
         // Plain text messages: nothing is escaped here. HTML bodies escape at render time.
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        // Errors carry the byte range of the failing expression, so `rules check` can point
+        // at it (FILE:LINE:COL of the `{{`).
+        env.set_debug(true);
         Templates { env }
     }
 
@@ -76,6 +79,185 @@ impl Templates {
     }
 }
 
+/// A template problem found before the rule may run, at a byte offset of the template source
+/// (`None` when minijinja could not say where).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateProblem {
+    pub offset: Option<usize>,
+    pub message: String,
+}
+
+impl Templates {
+    /// Everything `rules check` can find in a compiled template: unknown variables, unknown
+    /// filters and tests (also in branches a sample does not take), and any error rendering it
+    /// against a representative context of its trigger type raises.
+    pub fn problems(&self, name: &str, source: &str, trigger_type: &str) -> Vec<TemplateProblem> {
+        let mut out = Vec::new();
+        for var in self.unknown_variables(name, trigger_type) {
+            out.push(TemplateProblem {
+                offset: find_path(source, &var),
+                message: format!("unknown template variable `{var}`"),
+            });
+        }
+        for (offset, kind, word) in filter_and_test_names(source) {
+            if !self.knows(kind, word) {
+                out.push(TemplateProblem {
+                    offset: Some(offset),
+                    message: format!("unknown {} `{word}`", kind.noun()),
+                });
+            }
+        }
+        if out.is_empty()
+            && let Err(e) = self.render(name, &sample_context(trigger_type))
+        {
+            out.push(TemplateProblem {
+                offset: e.range().map(|r| r.start),
+                message: format!("template error: {}", e.detail().unwrap_or("cannot be rendered")),
+            });
+        }
+        out
+    }
+
+    /// Whether the environment has a filter or test of this name: an expression using it is
+    /// evaluated, and only "unknown filter/test" counts (a wrong argument type does not).
+    fn knows(&self, kind: NameKind, word: &str) -> bool {
+        let expr = match kind {
+            NameKind::Filter => format!("x | {word}"),
+            NameKind::Test => format!("x is {word}"),
+        };
+        match self.env.compile_expression_owned(expr) {
+            Err(_) => false,
+            Ok(e) => match e.eval(minijinja::context! { x => "1" }) {
+                Ok(_) => true,
+                Err(err) => !matches!(
+                    err.kind(),
+                    minijinja::ErrorKind::UnknownFilter | minijinja::ErrorKind::UnknownTest
+                ),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NameKind {
+    Filter,
+    Test,
+}
+
+impl NameKind {
+    fn noun(self) -> &'static str {
+        match self {
+            NameKind::Filter => "filter",
+            NameKind::Test => "test",
+        }
+    }
+}
+
+/// The filter (`| name`) and test (`is [not] name`) names inside `{{ }}` and `{% %}` blocks,
+/// with their byte offsets; string literals are skipped so a `|` inside quotes is text.
+fn filter_and_test_names(source: &str) -> Vec<(usize, NameKind, &str)> {
+    let mut out = Vec::new();
+    let bytes = source.as_bytes();
+    let mut i = 0;
+    let mut in_block = false;
+    let mut expect: Option<NameKind> = None;
+    while i < bytes.len() {
+        let rest = &source[i..];
+        if !in_block {
+            if rest.starts_with("{{") || rest.starts_with("{%") {
+                in_block = true;
+                i += 2;
+            } else {
+                i += rest.chars().next().map_or(1, char::len_utf8);
+            }
+            continue;
+        }
+        if rest.starts_with("}}") || rest.starts_with("%}") {
+            in_block = false;
+            expect = None;
+            i += 2;
+            continue;
+        }
+        let c = bytes[i];
+        if c == b'"' || c == b'\'' {
+            // Skip the string literal, honouring backslash escapes.
+            let mut j = i + 1;
+            while j < bytes.len() && bytes[j] != c {
+                j += if bytes[j] == b'\\' { 2 } else { 1 };
+            }
+            i = j + 1;
+            expect = None;
+            continue;
+        }
+        if c == b'|' {
+            expect = Some(NameKind::Filter);
+            i += 1;
+            continue;
+        }
+        if c.is_ascii_alphabetic() || c == b'_' {
+            let end = rest
+                .find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
+                .map_or(source.len(), |n| i + n);
+            let word = &source[i..end];
+            match (expect, word) {
+                (_, "is") => expect = Some(NameKind::Test),
+                (Some(NameKind::Test), "not") => {}
+                (Some(kind), w) => {
+                    out.push((i, kind, w));
+                    expect = None;
+                }
+                (None, _) => {}
+            }
+            i = end;
+            continue;
+        }
+        if !c.is_ascii_whitespace() {
+            expect = None;
+        }
+        i += rest.chars().next().map_or(1, char::len_utf8);
+    }
+    out
+}
+
+/// Where a variable path such as `customer.nickname` (or its root) first appears.
+fn find_path(source: &str, path: &str) -> Option<usize> {
+    source.find(path).or_else(|| {
+        let root = path.split('.').next()?;
+        source
+            .match_indices(root)
+            .find(|(i, _)| {
+                let before = source[..*i].chars().next_back();
+                let after = source[i + root.len()..].chars().next();
+                !before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.')
+                    && !after.is_some_and(|c| c.is_alphanumeric() || c == '_')
+            })
+            .map(|(i, _)| i)
+    })
+}
+
+/// The context a template of this trigger type sees, with plausible values of the right
+/// types (a number where evaluation puts a number), so a render catches what data would.
+pub fn sample_context(trigger_type: &str) -> serde_json::Value {
+    use serde_json::json;
+    let trigger: serde_json::Map<String, serde_json::Value> = trigger_fields(trigger_type)
+        .iter()
+        .map(|f| {
+            let v = match *f {
+                "last_event_at" | "event_at" => json!("2026-10-01T10:00:00Z"),
+                "cadence_days" => json!(14.5),
+                _ => json!(3),
+            };
+            (f.to_string(), v)
+        })
+        .collect();
+    json!({
+        "customer": {"id": "c-0001", "name": "Anna Kovács", "first_name": "Anna", "attributes": {}, "tags": []},
+        "health": {"score": 62, "band": "at_risk"},
+        "trigger": trigger,
+        "rule": {"id": "sample", "name": "Sample rule"},
+    })
+}
+
 fn is_known(path: &str, trigger_type: &str) -> bool {
     let mut parts = path.split('.');
     let root = parts.next().unwrap_or("");
@@ -94,6 +276,40 @@ fn is_known(path: &str, trigger_type: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn problems(source: &str) -> Vec<TemplateProblem> {
+        let mut t = Templates::new();
+        t.add("b".into(), source.into()).unwrap();
+        t.problems("b", source, "inactive")
+    }
+
+    #[test]
+    fn unknown_filters_and_tests_are_found_where_they_stand_even_in_untaken_branches() {
+        let src = "Hi {{ customer.first_name | upper }}{% if false %}{{ customer.name | shout }}{% endif %}";
+        let p = problems(src);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].message, "unknown filter `shout`");
+        assert_eq!(p[0].offset, src.find("shout"));
+        let p = problems("{% if customer.tags is nonempty %}x{% endif %}{{ '|nope' }}");
+        assert_eq!(
+            p.iter().map(|p| p.message.as_str()).collect::<Vec<_>>(),
+            ["unknown test `nonempty`"]
+        );
+        assert!(
+            problems("{{ customer.name | default('friend') | title }} {% if x is not defined %}{% endif %}")
+                .is_empty()
+                || problems("{{ customer.name | default('friend') | title }}").is_empty()
+        );
+    }
+
+    #[test]
+    fn a_render_error_with_sample_data_is_a_problem() {
+        // A number has no `upper`: what every customer's render would hit.
+        let p = problems("{{ trigger.days_inactive.upper() }}");
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].message.starts_with("template error"), "{p:?}");
+        assert!(problems("{{ trigger.days_inactive + 1 }} days").is_empty());
+    }
 
     #[test]
     fn unknown_variables_are_listed_with_their_path() {

@@ -37,6 +37,8 @@ pub enum ServeError {
     Delivery(#[from] DeliveryError),
     #[error("the HTTP server failed: {0}")]
     Http(std::io::Error),
+    #[error(transparent)]
+    Secret(#[from] crate::links::SecretError),
 }
 
 fn wall() -> i64 {
@@ -97,7 +99,7 @@ pub async fn serve(
         config.clone(),
         rules_rx.clone(),
         metrics.clone(),
-    ));
+    )?);
     if state.tokens.is_empty() {
         tracing::warn!("no API token configured (REKINDLE_API_TOKENS): the ingest API refuses every request");
     }

@@ -247,11 +247,27 @@ impl Store {
             WHERE id = (SELECT customer_id FROM messages WHERE id = $1)";
         const SMS: &str = "UPDATE customers SET unsubscribed_sms_at = COALESCE(unsubscribed_sms_at, $2) \
             WHERE id = (SELECT customer_id FROM messages WHERE id = $1)";
-        let sql = match channel {
-            crate::rules::Channel::Email => EMAIL,
-            crate::rules::Channel::Sms => SMS,
+        // A customer erased since the message went out has no address left, only its hash:
+        // the opt-out goes to the suppression list, so re-creating them never resubscribes.
+        const SUPPRESS_ERASED_EMAIL: &str = "INSERT INTO suppressions (address_hash, channel, created_at, reason) \
+            SELECT erased_email_hash, 'email', $2, 'unsubscribed' FROM customers \
+            WHERE id = (SELECT customer_id FROM messages WHERE id = $1) AND erased_email_hash IS NOT NULL \
+            ON CONFLICT (address_hash, channel) DO NOTHING";
+        const SUPPRESS_ERASED_SMS: &str = "INSERT INTO suppressions (address_hash, channel, created_at, reason) \
+            SELECT erased_phone_hash, 'sms', $2, 'unsubscribed' FROM customers \
+            WHERE id = (SELECT customer_id FROM messages WHERE id = $1) AND erased_phone_hash IS NOT NULL \
+            ON CONFLICT (address_hash, channel) DO NOTHING";
+        let (sql, erased) = match channel {
+            crate::rules::Channel::Email => (EMAIL, SUPPRESS_ERASED_EMAIL),
+            crate::rules::Channel::Sms => (SMS, SUPPRESS_ERASED_SMS),
         };
-        on_pool!(self, pool => { sqlx::query(sql).bind(message_id).bind(now).execute(pool).await?; Ok(()) })
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(sql).bind(message_id).bind(now).execute(&mut *tx).await?;
+            sqlx::query(erased).bind(message_id).bind(now).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     /// Message counts per status.

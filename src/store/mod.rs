@@ -5,6 +5,7 @@
 mod customers;
 mod evaluation;
 mod events;
+mod inspect;
 mod messages;
 mod outcomes;
 mod receipts;
@@ -24,6 +25,7 @@ use sqlx::sqlite::{
 pub use customers::{CustomerRecord, NewCustomer};
 pub use evaluation::{DecisionRow, KindAggregate, NewDecision};
 pub use events::{EventRecord, HealthInputs, NewEvent};
+pub use inspect::{FailureCount, HistoryRow, MessageFilter, MessageRow, RETRYABLE};
 pub use messages::{ClaimedMessage, Finish};
 pub use outcomes::{CountRow, GroupRow};
 pub use receipts::{Receipt, SentMessage};
@@ -44,6 +46,11 @@ const ROWS_PER_STATEMENT: usize = 1000;
 pub enum StoreError {
     #[error("cannot open database {url}: {source}")]
     Connect { url: String, source: sqlx::Error },
+    /// A read-only command found no database: it never creates one.
+    #[error(
+        "no rekindle database at {url}: create one with `rekindle migrate` (then import your data), or try `rekindle demo`"
+    )]
+    Missing { url: String },
     #[error("migrating the database failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
@@ -74,6 +81,10 @@ pub(crate) use on_pool;
 impl Store {
     /// Opens a pool for `database.url`. A SQLite file is created when missing.
     pub async fn connect(cfg: &DatabaseConfig) -> Result<Store, StoreError> {
+        Store::connect_with(cfg, true).await
+    }
+
+    async fn connect_with(cfg: &DatabaseConfig, create: bool) -> Result<Store, StoreError> {
         let url = cfg.url.as_str();
         let connect_err = |source| StoreError::Connect {
             url: redact(url),
@@ -82,7 +93,7 @@ impl Store {
         if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(connect_err)?
-                .create_if_missing(true)
+                .create_if_missing(create)
                 .journal_mode(SqliteJournalMode::Wal)
                 // NORMAL is durable across application crashes in WAL mode; only a power loss
                 // can lose the last transactions, never corrupt the file.
@@ -121,6 +132,38 @@ impl Store {
         Ok(store)
     }
 
+    /// For commands that only read (`report`, `customers show`, `rules preview`, `messages
+    /// list`): opens a database that exists and brings its schema up to date, but never
+    /// creates one; a missing file or an empty PostgreSQL database is `StoreError::Missing`.
+    pub async fn open_existing(cfg: &DatabaseConfig) -> Result<Store, StoreError> {
+        let missing = || StoreError::Missing {
+            url: redact(&cfg.url),
+        };
+        if let Some(path) = sqlite_path(&cfg.url)
+            && !path.exists()
+        {
+            return Err(missing());
+        }
+        let store = Store::connect_with(cfg, false).await.map_err(|e| match e {
+            StoreError::Connect { .. } if cfg.url.starts_with("sqlite:") => missing(),
+            other => other,
+        })?;
+        let ours: i64 = on_pool!(&store, pool => {
+            let sql = if matches!(store, Store::Sqlite(_)) {
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_rekindle_migrations'"
+            } else {
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = '_rekindle_migrations' AND table_schema = current_schema()"
+            };
+            sqlx::query_scalar(sql).fetch_one(pool).await?
+        });
+        if ours == 0 {
+            store.close().await;
+            return Err(missing());
+        }
+        store.migrate().await?;
+        Ok(store)
+    }
+
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match self {
             Store::Sqlite(pool) => {
@@ -147,6 +190,15 @@ impl Store {
     pub async fn close(&self) {
         on_pool!(self, pool => pool.close().await)
     }
+}
+
+/// The file of a `sqlite:` URL, unless it is in memory.
+fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or("");
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
 }
 
 /// Keeps passwords out of error messages and logs.

@@ -1,6 +1,7 @@
 //! Erasure ("forget this customer") and the hashed suppression list that outlives it.
 //!
-//! An erased customer keeps an anonymous row (`erased:<id>`, every personal field empty) so
+//! An erased customer keeps an anonymous row (marked by `erased_at`; its external id becomes
+//! one no import or request can name, see `erased_id`; every personal field empty) so
 //! the decisions and messages counted in reports survive; their events, snapshots and every
 //! rendered message text are deleted. If they had opted out (or their address bounced), a
 //! SHA-256 of the normalised address is kept per channel: a customer later created with that
@@ -37,12 +38,13 @@ impl Store {
     pub async fn erase_customer(&self, external_id: &str, now: i64) -> Result<bool, StoreError> {
         const FIND: &str = "SELECT id, email, phone, unsubscribed_email_at, unsubscribed_sms_at, email_bounced_at \
             FROM customers WHERE external_id = $1 AND erased_at IS NULL";
-        const SUPPRESS: &str = "INSERT INTO suppressions (address_hash, channel, created_at) VALUES ($1, $2, $3) \
+        const SUPPRESS: &str = "INSERT INTO suppressions (address_hash, channel, created_at, reason) VALUES ($1, $2, $3, $4) \
             ON CONFLICT (address_hash, channel) DO NOTHING";
         const SCRUB: [&str; 6] = [
             "DELETE FROM events WHERE customer_id = $1",
             "DELETE FROM health_snapshots WHERE customer_id = $1",
-            "UPDATE decisions SET subject = NULL, body = NULL WHERE customer_id = $1",
+            // Occurrence keys can carry the external ids of the customer's events.
+            "UPDATE decisions SET subject = NULL, body = NULL, occurrence_key = 'erased-' || id WHERE customer_id = $1",
             // A queued message must never go out to someone erased.
             "UPDATE messages SET status = 'skipped', reason = 'erased', last_detail = 'erased' \
              WHERE customer_id = $1 AND status = 'queued'",
@@ -51,34 +53,69 @@ impl Store {
         ];
         const ANONYMISE: &str = "UPDATE customers SET external_id = $2, name = NULL, email = NULL, phone = NULL, \
             birthday = NULL, timezone = NULL, consent_email = FALSE, consent_sms = FALSE, attributes = '{}', \
-            tags = '[]', erased_at = $3, updated_at = $3 WHERE id = $1";
+            tags = '[]', erased_at = $3, updated_at = $3, erased_email_hash = $4, erased_phone_hash = $5 WHERE id = $1";
+        // SQLite leaves deleted and overwritten rows in free pages, where a look at the file
+        // still finds the name and address: this connection zeroes them for the erasure, and
+        // the write-ahead log (which holds older page images) is emptied afterwards.
+        let sqlite = matches!(self, Store::Sqlite(_));
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let Some(c) = sqlx::query_as::<_, ErasedContact>(FIND).bind(external_id).fetch_optional(&mut *tx).await? else {
-                return Ok(false);
-            };
-            let mut keep = Vec::new();
-            if let Some(email) = &c.email
-                && (c.unsubscribed_email_at.is_some() || c.email_bounced_at.is_some())
-            {
-                keep.push((address_hash("email", email), "email"));
+            let mut conn = pool.acquire().await?;
+            if sqlite {
+                sqlx::query("PRAGMA secure_delete = ON").execute(&mut *conn).await?;
             }
-            if let Some(phone) = &c.phone
-                && c.unsubscribed_sms_at.is_some()
-            {
-                keep.push((address_hash("sms", phone), "sms"));
+            let erased: Result<bool, StoreError> = async {
+                let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                let Some(c) = sqlx::query_as::<_, ErasedContact>(FIND).bind(external_id).fetch_optional(&mut *tx).await? else {
+                    return Ok(false);
+                };
+                let mut keep = Vec::new();
+                if let Some(email) = &c.email
+                    && (c.unsubscribed_email_at.is_some() || c.email_bounced_at.is_some())
+                {
+                    let reason = if c.unsubscribed_email_at.is_some() { "unsubscribed" } else { "bounced" };
+                    keep.push((address_hash("email", email), "email", reason));
+                }
+                if let Some(phone) = &c.phone
+                    && c.unsubscribed_sms_at.is_some()
+                {
+                    keep.push((address_hash("sms", phone), "sms", "unsubscribed"));
+                }
+                for (hash, channel, reason) in &keep {
+                    sqlx::query(SUPPRESS).bind(hash).bind(*channel).bind(now).bind(*reason).execute(&mut *tx).await?;
+                }
+                for sql in SCRUB {
+                    sqlx::query(sql).bind(c.id).execute(&mut *tx).await?;
+                }
+                let email_hash = c.email.as_deref().map(|e| address_hash("email", e));
+                let phone_hash = c.phone.as_deref().map(|p| address_hash("sms", p));
+                sqlx::query(ANONYMISE)
+                    .bind(c.id)
+                    .bind(erased_id(c.id))
+                    .bind(now)
+                    .bind(email_hash)
+                    .bind(phone_hash)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(true)
             }
-            for (hash, channel) in &keep {
-                sqlx::query(SUPPRESS).bind(hash).bind(*channel).bind(now).execute(&mut *tx).await?;
+            .await;
+            if sqlite {
+                sqlx::query("PRAGMA secure_delete = OFF").execute(&mut *conn).await?;
+                drop(conn);
+                if matches!(erased, Ok(true)) {
+                    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(pool).await?;
+                }
             }
-            for sql in SCRUB {
-                sqlx::query(sql).bind(c.id).execute(&mut *tx).await?;
-            }
-            sqlx::query(ANONYMISE).bind(c.id).bind(format!("erased:{}", c.id)).bind(now).execute(&mut *tx).await?;
-            tx.commit().await?;
-            Ok(true)
+            erased
         })
     }
+}
+
+/// The external id an erased row takes: it starts with a control character, which every edge
+/// (CSV, API) refuses in an id, so no request can ever name, create or overwrite it.
+pub fn erased_id(internal_id: i64) -> String {
+    format!("\u{1}erased {internal_id}")
 }
 
 /// Whether any suppression exists (most databases have none: then nothing else is asked).

@@ -248,7 +248,7 @@ fn with_a_public_url_emails_offer_one_click_unsubscribe() {
 
     let r = ws.rekindle_env(
         &["run", "--once", "--at", "2026-06-15T04:00:00Z"],
-        &[("REKINDLE_LINK_SECRET", "s3cret")],
+        &[("REKINDLE_LINK_SECRET", crate::helpers::TEST_LINK_SECRET)],
     );
     assert_eq!(r.code, 0, "{r:?}");
     let mail = emails(&ws)
@@ -274,7 +274,10 @@ fn with_a_public_url_emails_offer_one_click_unsubscribe() {
     );
     // The token is genuine for this message under the secret, and for nothing else.
     let token = url.rsplit('/').next().unwrap();
-    let signer = rekindle::links::LinkSigner::new("https://engage.example.com", b"s3cret");
+    let signer = rekindle::links::LinkSigner::new(
+        "https://engage.example.com",
+        crate::helpers::TEST_LINK_SECRET.as_bytes(),
+    );
     let id = signer
         .verify(rekindle::links::LinkKind::Unsubscribe, token)
         .expect("a valid token");
@@ -315,7 +318,7 @@ fn dkim_signatures_verify_and_cover_message_id_and_list_unsubscribe() {
     let public = String::from_utf8(public.stdout).unwrap();
     let r = ws.rekindle_env(
         &["run", "--once", "--at", "2026-06-15T04:00:00Z"],
-        &[("REKINDLE_LINK_SECRET", "s")],
+        &[("REKINDLE_LINK_SECRET", crate::helpers::TEST_LINK_SECRET)],
     );
     assert_eq!(r.code, 0, "{r:?}");
     let dir = ws.path("outbox/email");

@@ -50,7 +50,7 @@ async fn serve_killed_repeatedly_delivers_everything_with_duplicates_only_in_fli
          [message]\nchannel = \"email\"\nsubject = \"We miss you\"\nbody = \"Hello\"\n",
     );
     crate::helpers::load_lapsed(&ws, CUSTOMERS, |i| format!("c{i}@example.com,,,UTC,yes,"));
-    let env = [("REKINDLE_LINK_SECRET", "s")];
+    let env = [("REKINDLE_LINK_SECRET", crate::helpers::TEST_LINK_SECRET)];
     let accepted = || smtp.state.lock().unwrap().accepted.len();
 
     let mut rng = fastrand::Rng::with_seed(7);

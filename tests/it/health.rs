@@ -151,6 +151,7 @@ fn configured_weights_and_activity_kinds_change_the_score() {
 #[test]
 fn unknown_customer_is_an_error() {
     let ws = Workspace::new(crate::helpers::Backend::Sqlite);
+    assert_eq!(ws.rekindle(&["migrate"]).code, 0);
     let r = ws.rekindle(&["customers", "show", "ghost"]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stderr.contains("no customer with id \"ghost\""), "{r:?}");

@@ -122,8 +122,13 @@ pub struct Workspace {
     pub backend: Backend,
     pub dir: tempfile::TempDir,
     pub db_url: String,
+    /// Environment every run of the binary in this workspace gets (secrets).
+    pub env: Vec<(String, String)>,
     _pg: Option<PgDatabase>,
 }
+
+/// A link secret long enough to be accepted (at least 32 bytes).
+pub const TEST_LINK_SECRET: &str = "test-link-secret-0123456789abcdef";
 
 impl Workspace {
     pub fn new(backend: Backend) -> Workspace {
@@ -149,6 +154,7 @@ impl Workspace {
             backend,
             dir,
             db_url,
+            env: Vec::new(),
             _pg: pg,
         }
     }
@@ -168,12 +174,13 @@ impl Workspace {
 
     /// Runs `rekindle ARGS` in the workspace with its configuration.
     pub fn rekindle(&self, args: &[&str]) -> Run {
-        rekindle_in(self.dir.path(), args)
+        self.rekindle_env(args, &[])
     }
 
     /// Runs `rekindle ARGS` with extra environment variables (secrets).
     pub fn rekindle_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let mut cmd = command_in(self.dir.path(), args);
+        cmd.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         cmd.envs(env.iter().copied());
         Run::from(cmd.output().expect("run rekindle"))
     }

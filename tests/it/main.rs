@@ -20,3 +20,4 @@ mod sms;
 mod smtp;
 mod smtp_server;
 mod triggers;
+mod trust;

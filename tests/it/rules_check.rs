@@ -64,7 +64,7 @@ fn unknown_keys_top_level_and_nested() {
 fn wrong_type() {
     assert_problem(
         &GOOD.replace("days = 30", "days = \"30\""),
-        "rules/r.toml:5:8: invalid type: string \"30\", expected i64",
+        "rules/r.toml:5:8: days: expected a whole number like 30, got the text \"30\"",
     );
 }
 
@@ -109,15 +109,59 @@ fn missing_required_fields() {
 fn template_syntax_and_unknown_variables() {
     assert_problem(
         &GOOD.replace("{{ trigger.days_inactive }}", "{{ trigger.days_inactive }"),
-        "rules/r.toml:9:8: template error",
+        "rules/r.toml:9:21: template error",
     );
+    // Each problem points at the `{{` of its expression, not at the start of the string.
     assert_problem(
         &GOOD.replace("customer.first_name", "customer.nickname"),
-        "rules/r.toml:8:11: unknown template variable `customer.nickname`",
+        "rules/r.toml:8:15: unknown template variable `customer.nickname`",
     );
     assert_problem(
         &GOOD.replace("trigger.days_inactive", "trigger.years"),
-        "rules/r.toml:9:8: unknown template variable `trigger.years`",
+        "rules/r.toml:9:21: unknown template variable `trigger.years`",
+    );
+}
+
+#[test]
+fn unknown_filters_tests_and_render_errors_are_rule_errors() {
+    // A typo in a filter used to pass the check and then drop every decision of the rule.
+    assert_problem(
+        &GOOD.replace(
+            "{{ trigger.days_inactive }}",
+            "{{ trigger.days_inactive | round_up }}",
+        ),
+        "rules/r.toml:9:21: unknown filter `round_up`",
+    );
+    // Also inside a branch that sample data would not take.
+    assert_problem(
+        &GOOD.replace(
+            "Hi {{ customer.first_name }}",
+            "Hi{% if customer.tags %} {{ customer.first_name | shout }}{% endif %}",
+        ),
+        "rules/r.toml:8:37: unknown filter `shout`",
+    );
+    assert_problem(
+        &GOOD.replace(
+            "{{ trigger.days_inactive }}",
+            "{% if customer.name is nice %}x{% endif %}",
+        ),
+        "rules/r.toml:9:21: unknown test `nice`",
+    );
+    // Rendered against a representative customer: a number has no `upper` method.
+    assert_problem(
+        &GOOD.replace(
+            "{{ trigger.days_inactive }}",
+            "{{ trigger.days_inactive.upper() }}",
+        ),
+        "rules/r.toml:9:21: template error",
+    );
+    // A multi-line body: the line and column of the expression inside the file.
+    assert_problem(
+        &GOOD.replace(
+            "body = \"It has been {{ trigger.days_inactive }} days.\"",
+            "body = \"\"\"\nHello,\n\nit has been {{ trigger.days_inactive | dayz }} days.\n\"\"\"",
+        ),
+        "rules/r.toml:12:13: unknown filter `dayz`",
     );
 }
 
@@ -202,4 +246,16 @@ fn body_file_is_read_relative_to_the_rules_directory() {
     ]);
     assert_eq!(code, 1);
     assert!(out.contains("unknown template variable `customer.shoe`"), "{out}");
+}
+
+#[test]
+fn type_errors_are_said_in_a_marketers_words() {
+    assert_problem(
+        &GOOD.replace("days = 30", "days = \"45\""),
+        "rules/r.toml:5:8: days: expected a whole number like 30, got the text \"45\"",
+    );
+    assert_problem(
+        &GOOD.replace("id = \"ok\"", "id = \"ok\"\nenabled = \"yes\""),
+        "rules/r.toml:2:11: enabled: expected true or false, got the text \"yes\"",
+    );
 }

@@ -12,7 +12,7 @@ use crate::service::{Service, days_ago, eventually};
 
 const API_TOKEN: &str = "test-api-token";
 const TWILIO_TOKEN: &str = "twilio-auth-token";
-const LINK_SECRET: &str = "link-secret";
+const LINK_SECRET: &str = crate::helpers::TEST_LINK_SECRET;
 const PUBLIC_URL: &str = "https://rekindle.example";
 
 const ENV: [(&str, &str); 3] = [

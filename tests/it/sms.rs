@@ -17,7 +17,7 @@ const T: &str = "2026-06-15T12:00:00Z";
 const TOKEN: (&str, &str) = ("REKINDLE_TWILIO_AUTH_TOKEN", "secret-token");
 const SECRET: (&str, &str) = ("REKINDLE_SMS_WEBHOOK_SECRET", "gateway-secret");
 /// `public_url` is set (for Twilio's status callback), so links need their secret too.
-const LINK_SECRET: (&str, &str) = ("REKINDLE_LINK_SECRET", "link-secret");
+const LINK_SECRET: (&str, &str) = ("REKINDLE_LINK_SECRET", crate::helpers::TEST_LINK_SECRET);
 
 fn created() -> Answer {
     (

@@ -16,13 +16,18 @@ body = "Come back, {{ customer.first_name }}."
 "#;
 
 fn workspace(port: u16) -> Workspace {
-    let ws = Workspace::with_config(
+    let mut ws = Workspace::with_config(
         Backend::Sqlite,
         &format!(
             "[email]\ntransport = \"smtp\"\nfrom = \"Café <hello@cafe.example>\"\n\
+             unsubscribe_mailto = \"unsubscribe@cafe.example\"\n\
              [email.smtp]\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\ntimeout = \"2s\"\n"
         ),
     );
+    ws.env.push((
+        "REKINDLE_LINK_SECRET".into(),
+        crate::helpers::TEST_LINK_SECRET.into(),
+    ));
     ws.write("rules/win-back.toml", RULE);
     let customers = format!("{CUSTOMERS_HEADER}\nanna,Anna,anna@example.com,,,,yes,,\n");
     let events = format!("{EVENTS_HEADER}\na1,anna,visit,2026-05-01T10:00:00Z,,\n");
@@ -251,19 +256,25 @@ async fn a_run_killed_mid_delivery_loses_nothing_when_restarted() {
         .map(|_| AfterData::Slow(std::time::Duration::from_millis(150)))
         .collect();
     server.script(slow);
-    let ws = Workspace::with_config(
+    let mut ws = Workspace::with_config(
         Backend::Sqlite,
         &format!(
             "[email]\ntransport = \"smtp\"\nfrom = \"Café <hello@cafe.example>\"\n\
+             unsubscribe_mailto = \"unsubscribe@cafe.example\"\n\
              [email.smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\ntimeout = \"5s\"\npool_size = 4\n\
              [delivery]\nconcurrency = 4\n[policy]\nmax_messages = 5\n",
             server.port()
         ),
     );
+    ws.env.push((
+        "REKINDLE_LINK_SECRET".into(),
+        crate::helpers::TEST_LINK_SECRET.into(),
+    ));
     ws.write("rules/win-back.toml", RULE);
     crate::helpers::load_lapsed(&ws, 60, |i| format!("c{i}@example.com,,,,yes,"));
 
     let mut child = crate::helpers::command_in(ws.dir.path(), &["run", "--once", "--at", T])
+        .envs(ws.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -1,0 +1,429 @@
+//! Quiet failures a new user met (issue "Trust"): each test failed before its fix.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+
+use crate::helpers::{
+    Backend, CUSTOMERS_HEADER, EVENTS_HEADER, TEST_LINK_SECRET, Workspace, backends, command_in, load,
+    load_lapsed, rekindle_in,
+};
+use crate::smtp_server::SmtpServer;
+
+const WIN_BACK: &str = r#"id = "win-back"
+name = "Win back"
+[trigger]
+type = "inactive"
+days = 30
+[message]
+channel = "email"
+subject = "We miss you"
+body = "Come back, {{ customer.first_name }}."
+"#;
+
+const T: &str = "2026-06-15T12:00:00Z";
+
+#[test]
+fn read_only_commands_never_create_a_database_and_say_how_to_make_one() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["report"][..],
+        &["customers", "show", "c1"],
+        &["messages", "list"],
+    ] {
+        let r = rekindle_in(dir.path(), args);
+        assert_eq!(r.code, 1, "{args:?}: {r:?}");
+        assert!(
+            r.stderr.contains("no rekindle database at sqlite://rekindle.db")
+                && r.stderr.contains("rekindle migrate"),
+            "{args:?}: {r:?}"
+        );
+        assert!(
+            !r.stderr.contains("rules:1:1"),
+            "the rules are not the problem: {r:?}"
+        );
+    }
+    assert!(
+        !dir.path().join("rekindle.db").exists(),
+        "a read-only command created a database"
+    );
+    assert_eq!(rekindle_in(dir.path(), &["migrate"]).code, 0);
+    assert!(dir.path().join("rekindle.db").exists());
+}
+
+#[test]
+fn the_report_works_while_a_rule_file_is_broken_and_names_retired_rules() {
+    let ws = Workspace::new(Backend::Sqlite);
+    ws.write("rules/win-back.toml", WIN_BACK);
+    load_lapsed(&ws, 3, |i| format!("c{i}@example.com,,,UTC,yes,"));
+    assert_eq!(ws.rekindle(&["run", "--once", "--at", T]).code, 0);
+    // The marketer is half-way through an edit.
+    ws.write(
+        "rules/win-back.toml",
+        &WIN_BACK.replace("days = 30", "days = = 30"),
+    );
+    let r = ws.rekindle(&["report"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains("win-back") && r.stdout.contains("send 3"),
+        "{r:?}"
+    );
+    assert!(
+        r.stderr.contains("rules/win-back.toml:5:8"),
+        "the problem is still named: {r:?}"
+    );
+    // The rule is retired (its file removed): its history stays, and the report says so.
+    std::fs::remove_file(ws.path("rules/win-back.toml")).unwrap();
+    let r = ws.rekindle(&["report"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains("win-back  (no longer in the rules directory)"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn an_unreadable_file_is_named_once_without_repeating_the_cause() {
+    let ws = Workspace::new(Backend::Sqlite);
+    let r = ws.rekindle(&["import", "customers", "nosuchfile.csv"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(r.stderr.matches("No such file or directory").count(), 1, "{r:?}");
+    assert!(r.stderr.contains("nosuchfile.csv"), "{r:?}");
+}
+
+#[test]
+fn instants_may_be_dates_in_the_business_zone_and_absurd_offsets_are_refused() {
+    let ws = Workspace::with_config(Backend::Sqlite, "default_timezone = \"Europe/Budapest\"");
+    ws.write("rules/win-back.toml", WIN_BACK);
+    load_lapsed(&ws, 1, |_| "c@example.com,,,,yes,".to_string());
+    let r = ws.rekindle(&["evaluate", "--at", "2026-06-15"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    // Midnight in Budapest (UTC+2 in June) is 22:00 UTC the day before.
+    assert!(r.stdout.contains("at 2026-06-14T22:00:00Z"), "{r:?}");
+    let r = ws.rekindle(&["evaluate", "--at", "2026-06-15T12:00:00+25:00"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("expected a date such as 2026-11-01"), "{r:?}");
+    let r = ws.rekindle(&["report", "--since", "2026-06-01", "--until", "2026-07-01"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("since 2026-05-31T22:00:00Z"), "{r:?}");
+}
+
+#[test]
+fn a_closed_pipe_ends_a_streaming_command_quietly() {
+    let ws = Workspace::new(Backend::Sqlite);
+    ws.write("rules/win-back.toml", WIN_BACK);
+    // Enough decisions that the output overflows the pipe's buffer.
+    load_lapsed(&ws, 1500, |i| format!("c{i}@example.com,,,UTC,yes,"));
+    for args in [
+        &["rules", "preview", "--at", T, "--format", "json"][..],
+        &["messages", "list", "--format", "json"],
+    ] {
+        if args[0] == "messages" {
+            assert_eq!(ws.rekindle(&["run", "--once", "--at", T]).code, 0);
+        }
+        let mut child = command_in(ws.dir.path(), args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        assert!(first.starts_with('{'), "{first}");
+        // The reader goes away, as `| head -1` does.
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {:?} {stderr}", out.status);
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_template_that_fails_for_one_customer_is_recorded_as_a_skip_not_dropped() {
+    for backend in backends() {
+        let ws = Workspace::new(backend);
+        // Passes the check (the sample customer has no `visits`), fails for a customer with 0.
+        ws.write(
+            "rules/win-back.toml",
+            &WIN_BACK.replace(
+                "Come back, {{ customer.first_name }}.",
+                "You came {{ 100 // (customer.attributes.visits | int(1)) }} times.",
+            ),
+        );
+        assert_eq!(ws.rekindle(&["rules", "check"]).code, 0);
+        let customers = format!(
+            "{CUSTOMERS_HEADER},visits\nok,Ok,ok@example.com,,,UTC,yes,,,4\nzero,Zero,zero@example.com,,,UTC,yes,,,0\n"
+        );
+        let events = format!(
+            "{EVENTS_HEADER}\nv1,ok,visit,2026-05-01T10:00:00Z,,\nv2,zero,visit,2026-05-01T10:00:00Z,,\n"
+        );
+        load(&ws, &customers, &events);
+        let r = ws.rekindle(&["run", "--once", "--at", T]);
+        assert_eq!(r.code, 0, "{r:?}");
+        assert!(r.stdout.contains("sent 1"), "{r:?}");
+        assert!(
+            r.stdout.contains("templates failed to render for 1 decision"),
+            "{r:?}"
+        );
+        let r = ws.rekindle(&["report", "--format", "json"]);
+        let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(report[0]["decisions"]["skipped/template_error"], 1, "{r:?}");
+        let r = ws.rekindle(&["customers", "show", "zero"]);
+        assert!(
+            r.stdout.contains("win-back") && r.stdout.contains("skipped (template_error)"),
+            "{r:?}"
+        );
+        let r = ws.rekindle(&[
+            "rules",
+            "preview",
+            "--at",
+            "2026-06-16T12:00:00Z",
+            "--format",
+            "json",
+        ]);
+        assert_eq!(r.code, 0, "{r:?}");
+    }
+}
+
+#[test]
+fn a_short_link_secret_is_refused_and_says_how_to_make_one() {
+    let ws = Workspace::with_config(Backend::Sqlite, "public_url = \"https://r.example\"");
+    ws.write("rules/win-back.toml", WIN_BACK);
+    let r = ws.rekindle_env(&["run", "--once", "--at", T], &[("REKINDLE_LINK_SECRET", "a")]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("at least 32") && r.stderr.contains("openssl rand -hex 32"),
+        "{r:?}"
+    );
+}
+
+fn smtp_workspace(port: u16, extra: &str) -> Workspace {
+    let ws = Workspace::with_config(
+        Backend::Sqlite,
+        &format!(
+            "[email]\ntransport = \"smtp\"\nfrom = \"Café <hello@cafe.example>\"\n{extra}\
+             [email.smtp]\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\ntimeout = \"2s\"\n"
+        ),
+    );
+    ws.write("rules/win-back.toml", WIN_BACK);
+    ws
+}
+
+#[test]
+fn smtp_without_a_way_to_unsubscribe_refuses_to_start() {
+    let server = SmtpServer::start();
+    let ws = smtp_workspace(server.port(), "");
+    load_lapsed(&ws, 1, |_| "c@example.com,,,UTC,yes,".to_string());
+    for args in [&["run", "--once", "--at", T][..], &["serve"]] {
+        let r = ws.rekindle(args);
+        assert_eq!(r.code, 1, "{args:?}: {r:?}");
+        assert!(
+            r.stderr.contains("public_url") && r.stderr.contains("unsubscribe_mailto"),
+            "both ways are named: {r:?}"
+        );
+    }
+    assert!(
+        server.state.lock().unwrap().received.is_empty(),
+        "nothing was sent"
+    );
+}
+
+#[tokio::test]
+async fn a_mailto_unsubscribe_goes_out_and_its_token_is_applied() {
+    let server = SmtpServer::start();
+    let mut ws = smtp_workspace(
+        server.port(),
+        "unsubscribe_mailto = \"unsubscribe@cafe.example\"\n",
+    );
+    ws.env
+        .push(("REKINDLE_LINK_SECRET".into(), TEST_LINK_SECRET.into()));
+    load_lapsed(&ws, 1, |_| "c@example.com,,,UTC,yes,".to_string());
+    let r = ws.rekindle(&["run", "--once", "--at", T]);
+    assert!(r.stdout.contains("sent 1"), "{r:?}");
+    assert!(
+        r.stdout.contains("email: sent over SMTP to 127.0.0.1"),
+        "the summary says what happened: {r:?}"
+    );
+    let payload = server.state.lock().unwrap().accepted.pop().unwrap();
+    let header = payload
+        .lines()
+        .find(|l| l.starts_with("List-Unsubscribe:"))
+        .unwrap_or_else(|| panic!("no List-Unsubscribe in {payload}"));
+    assert!(
+        header.contains("<mailto:unsubscribe@cafe.example?subject=unsubscribe-"),
+        "{header}"
+    );
+    assert!(
+        !payload.contains("List-Unsubscribe-Post"),
+        "one-click needs an https link"
+    );
+    assert!(
+        payload.contains("To unsubscribe, reply to unsubscribe@cafe.example"),
+        "{payload}"
+    );
+    let subject = header
+        .split("subject=")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches('>')
+        .to_string();
+    // A forged token changes nothing.
+    let r = ws.rekindle(&["unsubscribe", "--token", "unsubscribe-1.0000"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let r = ws.rekindle(&["unsubscribe", "--token", &format!("Re: {subject}")]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("unsubscribed customer c00 from email"), "{r:?}");
+    let store = ws.store().await;
+    let c = store.customer_by_external_id("c00").await.unwrap().unwrap();
+    assert!(c.unsubscribed_email_at.is_some());
+}
+
+#[tokio::test]
+async fn why_messages_failed_is_visible_and_failed_ones_can_be_retried() {
+    let server = SmtpServer::start();
+    {
+        let mut s = server.state.lock().unwrap();
+        s.reject_rcpt.insert(
+            "c00@example.com".into(),
+            "550 5.1.1 <c00@example.com>: user unknown",
+        );
+        s.reject_rcpt
+            .insert("c01@example.com".into(), "451 4.7.1 greylisted (example.test)");
+    }
+    let mut ws = smtp_workspace(
+        server.port(),
+        "unsubscribe_mailto = \"unsubscribe@cafe.example\"\n",
+    );
+    ws.env
+        .push(("REKINDLE_LINK_SECRET".into(), TEST_LINK_SECRET.into()));
+    load_lapsed(&ws, 3, |i| format!("c{i:02}@example.com,,,UTC,yes,"));
+    let r = ws.rekindle(&["run", "--once", "--at", T]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("1 waiting to retry: transient error (451): 4.7.1 greylisted (example.test)"),
+        "{r:?}"
+    );
+    assert!(
+        r.stdout
+            .contains("1 bounced: permanent error (550): 5.1.1 <…@example.com>: user unknown"),
+        "{r:?}"
+    );
+    assert!(
+        !r.stdout.contains("c00@example.com"),
+        "no address in the summary: {r:?}"
+    );
+
+    let r = ws.rekindle(&["messages", "list", "--status", "queued"]);
+    assert!(
+        r.stdout.contains("c01") && r.stdout.contains("greylisted"),
+        "{r:?}"
+    );
+    let r = ws.rekindle(&["messages", "list", "--customer", "c00", "--format", "json"]);
+    let row: serde_json::Value = serde_json::from_str(r.stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (row["status"].as_str(), row["attempts"].as_i64()),
+        (Some("bounced"), Some(1))
+    );
+
+    // A permanent failure that the business fixed on its side (the mailbox exists again).
+    let store = ws.store().await;
+    let failed = store
+        .list_messages(&rekindle::store::MessageFilter {
+            customer: Some("c01".into()),
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    store.close().await;
+    server
+        .state
+        .lock()
+        .unwrap()
+        .reject_rcpt
+        .insert("c01@example.com".into(), "554 5.7.1 rejected");
+    let r = ws.rekindle(&["run", "--once", "--at", "2026-06-15T12:10:00Z"]);
+    assert!(
+        r.stdout
+            .contains("1 failed: permanent error (554): 5.7.1 rejected"),
+        "{r:?}"
+    );
+    let r = ws.rekindle(&["messages", "retry", "--status", "failed"]);
+    assert!(r.stdout.contains("requeued 1 message"), "{r:?}");
+    server.state.lock().unwrap().reject_rcpt.clear();
+    // Requeued for now (the wall clock), so the next run without a replay instant sends it.
+    let r = ws.rekindle(&["run", "--once"]);
+    assert!(r.stdout.contains("sent 1"), "{r:?}");
+    let r = ws.rekindle(&["messages", "list", "--customer", "c01", "--format", "json"]);
+    let row: serde_json::Value = serde_json::from_str(r.stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        row["id"].as_i64(),
+        Some(failed[0].id),
+        "the same message went out"
+    );
+    assert_eq!(row["status"].as_str(), Some("sent"));
+    // Retrying a sent message does nothing.
+    let r = ws.rekindle(&["messages", "retry", &failed[0].id.to_string()]);
+    assert!(
+        r.stdout.contains("requeued 0") && r.stderr.contains("not requeued"),
+        "{r:?}"
+    );
+    // Support sees why the customer got what they got.
+    let r = ws.rekindle(&["customers", "show", "c00"]);
+    assert!(
+        r.stdout.contains("win-back") && r.stdout.contains("bounced"),
+        "{r:?}"
+    );
+}
+
+#[tokio::test]
+async fn bad_cells_are_rejected_by_line_on_both_backends_and_the_rest_imports() {
+    for backend in backends() {
+        let ws = Workspace::new(backend);
+        let long = "x".repeat(1001);
+        ws.write(
+            "customers.csv",
+            &format!("{CUSTOMERS_HEADER}\nok,Ok,,,,,,,\nnul,Bad\0Name,,,,,,,\nlong,{long},,,,,,,\n"),
+        );
+        let r = ws.rekindle(&["import", "customers", "customers.csv"]);
+        assert_eq!(r.code, 3, "{backend:?}: {r:?}");
+        assert!(
+            r.stdout.contains("imported 1, updated 0, rejected 2"),
+            "{backend:?}: {r:?}"
+        );
+        assert!(
+            r.stderr
+                .contains("customers.csv:3: name: contains a NUL character"),
+            "{r:?}"
+        );
+        assert!(
+            r.stderr
+                .contains("customers.csv:4: name: longer than 1000 characters"),
+            "{r:?}"
+        );
+        ws.write(
+            "events.csv",
+            &format!(
+                "{EVENTS_HEADER}\ne1,ok,visit,2026-05-01T10:00:00Z,12.5,\ne2,ok,purchase,2026-05-01T10:00:00Z,1e308,\n\
+                 e3,ok,purchase,2026-05-01T10:00:00Z,-1e12,\ne4,ok,visit,2026-05-01T10:00:00+25:00,,\n"
+            ),
+        );
+        let r = ws.rekindle(&["import", "events", "events.csv"]);
+        assert!(
+            r.stdout.contains("imported 1, updated 0, rejected 3"),
+            "{backend:?}: {r:?}"
+        );
+        assert!(
+            r.stderr.contains("events.csv:3: amount: 1e308 is out of range"),
+            "{r:?}"
+        );
+        assert!(
+            r.stderr.contains("events.csv:5: occurred_at: invalid timestamp"),
+            "{r:?}"
+        );
+    }
+}
