@@ -52,6 +52,16 @@ pub struct HttpConfig {
     pub listen: String,
     /// Largest request body accepted, in bytes (a batch of events included).
     pub max_body_bytes: usize,
+    /// A connection that has not sent a complete request head this long after it opened (or
+    /// after its previous request) is closed.
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub header_timeout: std::time::Duration,
+    /// A request body must arrive within this long.
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub body_timeout: std::time::Duration,
+    /// Connections open at once; more wait to be accepted. Keep it below the process's file
+    /// limit (systemd's `LimitNOFILE`, 1024 by default) minus the database pool.
+    pub max_connections: usize,
 }
 
 impl Default for HttpConfig {
@@ -59,7 +69,22 @@ impl Default for HttpConfig {
         HttpConfig {
             listen: "127.0.0.1:8080".into(),
             max_body_bytes: 1 << 20,
+            header_timeout: std::time::Duration::from_secs(10),
+            body_timeout: std::time::Duration::from_secs(30),
+            max_connections: 512,
         }
+    }
+}
+
+/// Durations written as `30s`, `5m`, `2h`, `7d`, read once into `std::time::Duration`.
+mod duration {
+    use serde::Deserialize;
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        crate::rules::parse_duration(&text)
+            .map(|secs| std::time::Duration::from_secs(secs.max(0) as u64))
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -541,6 +566,15 @@ impl Config {
                     "expected ADDRESS:PORT such as 127.0.0.1:8080, got {:?}",
                     self.http.listen
                 ),
+            ));
+        }
+        if self.http.max_connections == 0 {
+            return Err(invalid("http.max_connections", "must be at least 1".into()));
+        }
+        if self.http.header_timeout.is_zero() || self.http.body_timeout.is_zero() {
+            return Err(invalid(
+                "http.header_timeout",
+                "timeouts must be longer than 0".into(),
             ));
         }
         if self.http.max_body_bytes < 1024 {

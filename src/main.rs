@@ -549,7 +549,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             unreachable!("handled before the configuration is loaded")
         }
         Command::Migrate => {
-            rekindle::delivery::queue::setup(&store).await?;
             out!("database schema is up to date ({})", store.backend());
             ExitCode::SUCCESS
         }

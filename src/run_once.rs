@@ -109,7 +109,6 @@ async fn deliver_due(
     if store.count_due(t).await? == 0 {
         return Ok(());
     }
-    queue::setup(store).await?;
     queue::prune_finished(store).await?;
     let mut window = queue::PushWindow::new(instance);
     window.top_up(store, t).await?;

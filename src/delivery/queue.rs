@@ -57,25 +57,6 @@ impl Tally {
     }
 }
 
-/// Creates apalis's tables. On SQLite this runs on a throw-away pool: apalis's setup switches
-/// its connection to `synchronous = OFF`, which must not leak into the store's own pool.
-pub async fn setup(store: &Store) -> Result<(), QueueError> {
-    match store {
-        Store::Sqlite(pool) => {
-            let options = (*pool.connect_options()).clone();
-            let setup_pool = sqlx::sqlite::SqlitePoolOptions::new()
-                .max_connections(1)
-                .connect_with(options)
-                .await
-                .map_err(queue_err)?;
-            let result = SqliteStorage::setup(&setup_pool).await.map_err(queue_err);
-            setup_pool.close().await;
-            result
-        }
-        Store::Postgres(pool) => PostgresStorage::setup(pool).await.map_err(queue_err),
-    }
-}
-
 /// Keeps a bounded number of jobs waiting in the queue, topped up from the ledger's due
 /// messages, oldest first. Pushing every due message at once made each of apalis's SQLite
 /// acknowledgements scan (and re-parse the JSON of) every waiting row: delivery slowed down

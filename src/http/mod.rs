@@ -6,6 +6,7 @@ mod api;
 mod auth;
 mod ops;
 mod public;
+pub mod server;
 mod webhooks;
 
 use std::sync::Arc;
@@ -104,6 +105,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(ops::metrics))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, None, "no such endpoint") })
         .layer(DefaultBodyLimit::max(limit))
+        // A body that trickles in is cut off: a slow client must not hold a connection.
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            state.config.http.body_timeout,
+        ))
         .layer(middleware::from_fn(observe))
         .with_state(state)
 }

@@ -74,7 +74,6 @@ pub async fn serve(
     };
     metrics::gauge!(crate::metrics::RULES_LOADED).set(set.rules.len() as f64);
     let (rules_tx, rules_rx) = watch::channel(Some(Arc::new(set)));
-    queue::setup(&store).await?;
 
     let instance = crate::instance::new_id();
     store.register_instance(&instance, wall()).await?;
@@ -105,10 +104,13 @@ pub async fn serve(
     }
     let http = {
         let stop = stop.clone();
+        let limits = crate::http::server::ConnectionLimits {
+            header_timeout: config.http.header_timeout,
+            max_connections: config.http.max_connections,
+        };
         tokio::spawn(async move {
-            axum::serve(listener, crate::http::router(state))
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await
+            crate::http::server::serve(listener, crate::http::router(state), limits, stop).await;
+            Ok::<(), std::io::Error>(())
         })
     };
     let scheduler = tokio::spawn(

@@ -9,6 +9,7 @@ mod inspect;
 mod messages;
 mod outcomes;
 mod receipts;
+mod schema;
 mod service;
 mod snapshots;
 mod suppressions;
@@ -55,6 +56,10 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
+    #[error("setting up the job queue's tables failed: {0}")]
+    Queue(String),
+    #[error("cannot take the schema lock: {0}")]
+    SchemaLock(String),
     /// The failure of a statement that wrote many requests at once, shared by each of them.
     #[error(transparent)]
     Batch(std::sync::Arc<StoreError>),
@@ -127,8 +132,14 @@ impl Store {
 
     /// Connects and brings the schema up to date: what every command that needs the store does.
     pub async fn open(cfg: &DatabaseConfig) -> Result<Store, StoreError> {
+        // A fresh SQLite file is created and switched to WAL while the schema lock is held,
+        // so processes starting together do not trip over each other.
+        let _lock = match sqlite_path(&cfg.url) {
+            Some(path) => schema::SchemaFileLock::for_file(&path).await?,
+            None => None,
+        };
         let store = Store::connect(cfg).await?;
-        store.migrate().await?;
+        store.migrate_locked().await?;
         Ok(store)
     }
 
@@ -162,22 +173,6 @@ impl Store {
         }
         store.migrate().await?;
         Ok(store)
-    }
-
-    pub async fn migrate(&self) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(pool) => {
-                let mut m = sqlx::migrate!("migrations/sqlite");
-                m.dangerous_set_table_name(MIGRATIONS_TABLE);
-                m.run(pool).await?;
-            }
-            Store::Postgres(pool) => {
-                let mut m = sqlx::migrate!("migrations/postgres");
-                m.dangerous_set_table_name(MIGRATIONS_TABLE);
-                m.run(pool).await?;
-            }
-        }
-        Ok(())
     }
 
     pub fn backend(&self) -> &'static str {

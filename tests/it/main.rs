@@ -21,3 +21,4 @@ mod smtp;
 mod smtp_server;
 mod triggers;
 mod trust;
+mod trust_serve;

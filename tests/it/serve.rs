@@ -10,19 +10,19 @@ use crate::helpers::{Backend, Workspace, backends};
 use crate::http_server::{Answer, HttpServer};
 use crate::service::{Service, days_ago, eventually};
 
-const API_TOKEN: &str = "test-api-token";
+pub(crate) const API_TOKEN: &str = "test-api-token";
 const TWILIO_TOKEN: &str = "twilio-auth-token";
-const LINK_SECRET: &str = crate::helpers::TEST_LINK_SECRET;
-const PUBLIC_URL: &str = "https://rekindle.example";
+pub(crate) const LINK_SECRET: &str = crate::helpers::TEST_LINK_SECRET;
+pub(crate) const PUBLIC_URL: &str = "https://rekindle.example";
 
-const ENV: [(&str, &str); 3] = [
+pub(crate) const ENV: [(&str, &str); 3] = [
     ("REKINDLE_API_TOKENS", API_TOKEN),
     ("REKINDLE_TWILIO_AUTH_TOKEN", TWILIO_TOKEN),
     ("REKINDLE_LINK_SECRET", LINK_SECRET),
 ];
 
 /// A win-back rule evaluated every two seconds, so tests do not wait for a real schedule.
-fn rule(channel: &str, body: &str) -> String {
+pub(crate) fn rule(channel: &str, body: &str) -> String {
     let subject = if channel == "email" {
         "subject = \"We miss you\"\n"
     } else {
@@ -46,7 +46,7 @@ within = "14d"
 }
 
 /// Quiet hours off (tests run at any hour) and a free port.
-fn config(extra: &str) -> String {
+pub(crate) fn config(extra: &str) -> String {
     format!(
         "public_url = \"{PUBLIC_URL}\"\n[http]\nlisten = \"127.0.0.1:0\"\n[quiet_hours]\nsms = \"\"\nemail = \"\"\n\
          [serve]\nreload_poll = \"1s\"\nshutdown_grace = \"3s\"\n{extra}"
@@ -60,7 +60,7 @@ fn twilio_config(server: &HttpServer) -> String {
     )
 }
 
-fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()
 }
@@ -98,7 +98,12 @@ async fn twilio_post(svc: &Service, params: &[(&str, &str)], signature: Option<S
         .as_u16()
 }
 
-async fn api(svc: &Service, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+pub(crate) async fn api(
+    svc: &Service,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let mut req = client().request(method, svc.url(path)).bearer_auth(API_TOKEN);
     if let Some(b) = body {
         req = req.json(&b);
@@ -122,13 +127,13 @@ async fn metrics(svc: &Service) -> String {
 }
 
 /// Records a visit 40 days ago: the customer has lapsed for a 30-day win-back rule.
-async fn lapsed_visit(svc: &Service, event_id: impl std::fmt::Display, customer: &str) {
+pub(crate) async fn lapsed_visit(svc: &Service, event_id: impl std::fmt::Display, customer: &str) {
     let event = json!([{"id": event_id.to_string(), "customer_id": customer, "kind": "visit", "occurred_at": days_ago(40)}]);
     let (status, body) = api(svc, reqwest::Method::POST, "/v1/events", Some(event)).await;
     assert_eq!(status, 200, "{body}");
 }
 
-async fn status_counts(store: &rekindle::store::Store) -> Vec<(String, i64)> {
+pub(crate) async fn status_counts(store: &rekindle::store::Store) -> Vec<(String, i64)> {
     store.message_status_counts().await.unwrap()
 }
 
@@ -372,7 +377,7 @@ async fn the_api_needs_a_token_and_names_what_is_wrong() {
 }
 
 /// Reads the `.eml` files of the email outbox, with quoted-printable soft breaks undone.
-fn outbox_emails(ws: &Workspace) -> Vec<String> {
+pub(crate) fn outbox_emails(ws: &Workspace) -> Vec<String> {
     let dir = ws.path("outbox/email");
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return Vec::new();
@@ -629,6 +634,11 @@ async fn sms_replies_receipts_and_bounces_change_the_right_things() {
     assert_eq!(inbound("+15550100001", "HELP").await, 200);
     assert!(sms_unsubscribed("ann").await, "HELP changes nothing");
     assert_eq!(inbound("+15550100001", "Start").await, 200);
+    assert!(!sms_unsubscribed("ann").await);
+    // Spaces are ignored, as the README says: phones and people insert them.
+    assert_eq!(inbound("+15550100001", " s t o p ").await, 200);
+    assert!(sms_unsubscribed("ann").await);
+    assert_eq!(inbound("+15550100001", "START").await, 200);
     assert!(!sms_unsubscribed("ann").await);
     // Twilio's own classification wins over the words.
     let params = [

@@ -427,3 +427,47 @@ async fn bad_cells_are_rejected_by_line_on_both_backends_and_the_rest_imports() 
         );
     }
 }
+
+#[tokio::test]
+async fn instances_starting_together_on_a_fresh_database_all_get_the_whole_schema() {
+    for backend in backends() {
+        for _ in 0..5 {
+            let ws = Workspace::new(backend);
+            let children: Vec<_> = (0..3)
+                .map(|_| {
+                    command_in(ws.dir.path(), &["migrate"])
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::piped())
+                        .spawn()
+                        .unwrap()
+                })
+                .collect();
+            for child in children {
+                let out = child.wait_with_output().unwrap();
+                assert!(
+                    out.status.success(),
+                    "{backend:?}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            // `migrate` creates the job queue's tables as well as rekindle's.
+            let store = ws.store().await;
+            let jobs: i64 = match &store {
+                rekindle::store::Store::Sqlite(pool) => {
+                    sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'Jobs'")
+                        .fetch_one(pool)
+                        .await
+                        .unwrap()
+                }
+                rekindle::store::Store::Postgres(pool) => {
+                    sqlx::query_scalar("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'apalis' AND table_name = 'jobs'")
+                        .fetch_one(pool)
+                        .await
+                        .unwrap()
+                }
+            };
+            assert_eq!(jobs, 1, "{backend:?}: the queue's table exists");
+            store.close().await;
+        }
+    }
+}
