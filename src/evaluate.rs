@@ -42,6 +42,9 @@ pub struct Request<'a> {
 pub struct RenderedMessage {
     pub subject: Option<String>,
     pub body: String,
+    /// URLs of the body that become tracked links: only those the marketer wrote.
+    #[serde(skip)]
+    pub links: Vec<String>,
 }
 
 /// One decision as previews print it.
@@ -184,6 +187,9 @@ pub async fn evaluate(
                     decided_at: req.at,
                     subject: message.as_ref().and_then(|m| m.subject.clone()),
                     body: message.as_ref().map(|m| m.body.clone()),
+                    links: message
+                        .as_ref()
+                        .map(|m| serde_json::to_string(&m.links).expect("strings serialise")),
                 });
                 if pending.len() >= DECISIONS_PER_WRITE {
                     out.recorded += store.record_decisions(&pending, now).await?;
@@ -259,6 +265,6 @@ pub fn render(
         ),
         _ => None,
     };
-    let body = set.templates.render(&body_name(&rule.id), &ctx)?;
-    Ok(RenderedMessage { subject, body })
+    let (body, links) = set.templates.render_marked(&body_name(&rule.id), &ctx)?;
+    Ok(RenderedMessage { subject, body, links })
 }

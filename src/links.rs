@@ -186,6 +186,52 @@ fn find_scheme(s: &str) -> Option<usize> {
     }
 }
 
+/// Marks where template output came from a variable: the renderer wraps every value it
+/// prints in these two private-use characters (`rules::Templates`), and `tracked_urls` takes
+/// them out again. Text inside them is customer data and never becomes a tracked link.
+pub const DATA_START: char = '\u{E000}';
+pub const DATA_END: char = '\u{E001}';
+
+/// Takes the data marks out of rendered text, returning the plain text and the URLs that may
+/// become tracked links, in order: those whose scheme and host were written by the marketer
+/// (a variable may fill in a path or query, never the destination), and that are safe to put
+/// in a `Location` header (no control characters, no spaces).
+pub fn tracked_urls(marked: &str) -> (String, Vec<String>) {
+    let plain: String = marked
+        .chars()
+        .filter(|c| *c != DATA_START && *c != DATA_END)
+        .collect();
+    let mut links = Vec::new();
+    // Walk the marked text with the same URL finder, tracking whether we are inside data.
+    let mut offset = 0;
+    for segment in segments(marked) {
+        let (text, is_url) = match segment {
+            Segment::Text(t) => (t, false),
+            Segment::Url(u) => (u, true),
+        };
+        let before = &marked[..offset];
+        let depth = before.matches(DATA_START).count() as i64 - before.matches(DATA_END).count() as i64;
+        if is_url && depth <= 0 {
+            let authority_end = text
+                .find("://")
+                .map(|s| s + 3)
+                .and_then(|s| text[s..].find(['/', '?', '#']).map(|e| s + e))
+                .unwrap_or(text.len());
+            let clean: String = text
+                .chars()
+                .filter(|c| *c != DATA_START && *c != DATA_END)
+                .collect();
+            let host_from_marketer = !text[..authority_end].contains([DATA_START, DATA_END]);
+            let header_safe = !clean.chars().any(|c| c.is_control() || c.is_whitespace());
+            if host_from_marketer && header_safe {
+                links.push(clean);
+            }
+        }
+        offset += text.len();
+    }
+    (plain, links)
+}
+
 /// The `n`th URL of a body, if it has that many.
 pub fn nth_url(body: &str, n: usize) -> Option<&str> {
     segments(body)
@@ -245,6 +291,32 @@ mod tests {
         assert_eq!(s.verify_click(token), Some((7, 2)));
         assert_eq!(s.verify_click(&token.replacen("7-2", "7-3", 1)), None);
         assert_eq!(s.verify(LinkKind::Click, token), None);
+    }
+
+    #[test]
+    fn only_urls_the_marketer_wrote_are_tracked() {
+        let d = |s: &str| format!("{DATA_START}{s}{DATA_END}");
+        // A URL inside customer data is text; the marketer's own URL is tracked, also with a
+        // query a variable filled in.
+        let marked = format!(
+            "Hi {}, book at https://cafe.example/book?c={} now",
+            d("Bob https://evil.example/phish"),
+            d("c 42")
+        );
+        let (plain, links) = tracked_urls(&marked);
+        assert_eq!(
+            plain,
+            "Hi Bob https://evil.example/phish, book at https://cafe.example/book?c=c 42 now"
+        );
+        assert_eq!(links, ["https://cafe.example/book?c=c"]);
+        // A variable may not choose the host.
+        let (_, links) = tracked_urls(&format!("https://{}/x", d("evil.example")));
+        assert!(links.is_empty(), "{links:?}");
+        let (_, links) = tracked_urls(&format!("https://cafe.example{}", d(".evil.example/")));
+        assert!(links.is_empty(), "{links:?}");
+        // A control character (which made /c/… answer 500) keeps a URL out of tracking.
+        let (_, links) = tracked_urls(&format!("https://cafe.example/?n={}", d("a\u{7}b")));
+        assert!(links.is_empty(), "{links:?}");
     }
 
     #[test]

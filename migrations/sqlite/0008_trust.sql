@@ -15,3 +15,9 @@ UPDATE events SET amount = NULL WHERE abs(amount) >= 1e12;
 -- Why an address is suppressed (unsubscribed, bounced, imported from another tool), for the
 -- export that carries the list to a new store or tool.
 ALTER TABLE suppressions ADD COLUMN reason TEXT NOT NULL DEFAULT 'unsubscribed';
+
+-- The URLs of a message that become tracked click links, in order (a JSON array): only those
+-- written in the rule's own template text, never one that came from customer data. NULL on
+-- rows written before this column existed (their links keep working as they were sent).
+ALTER TABLE decisions ADD COLUMN links TEXT;
+ALTER TABLE messages ADD COLUMN links TEXT;

@@ -103,6 +103,8 @@ pub struct Email<'a> {
     pub to: &'a str,
     pub subject: &'a str,
     pub body: &'a str,
+    /// The body's URLs that become tracked links, in order (written by the marketer).
+    pub links: &'a [String],
 }
 
 impl EmailSender {
@@ -192,7 +194,7 @@ impl EmailSender {
             );
             (addr.as_str(), subject)
         });
-        let (mut text, mut html) = bodies(e.body, e.message_id, self.links.as_ref());
+        let (mut text, mut html) = bodies(e.body, e.links, e.message_id, self.links.as_ref());
         if let Some(url) = &unsubscribe {
             text.push_str(&format!("\n\n--\nUnsubscribe: {url}\n"));
             html.push_str(&format!(
@@ -282,17 +284,23 @@ impl EmailSender {
 }
 
 /// The plain-text and HTML bodies. The text is what the marketer wrote; the HTML part escapes
-/// all of it, so no customer data can inject markup. With public links, every URL becomes a
-/// signed click-tracking link (numbered as `links::segments` numbers them).
-fn bodies(body: &str, message_id: i64, links: Option<&LinkSigner>) -> (String, String) {
+/// all of it, so no customer data can inject markup. The URLs in `tracked` (those the marketer
+/// wrote, in order) become links, signed click-tracking links with public links; any other
+/// URL — one that came from customer data — stays plain text, never a redirect of ours.
+fn bodies(body: &str, tracked: &[String], message_id: i64, links: Option<&LinkSigner>) -> (String, String) {
     let mut text = String::with_capacity(body.len());
     let mut html = String::from("<p>");
     let mut n = 0;
     for segment in crate::links::segments(body) {
+        let escaped = |t: &str| minijinja::HtmlEscape(t).to_string().replace('\n', "<br>\n");
         match segment {
             Segment::Text(t) => {
                 text.push_str(t);
-                html.push_str(&minijinja::HtmlEscape(t).to_string().replace('\n', "<br>\n"));
+                html.push_str(&escaped(t));
+            }
+            Segment::Url(u) if tracked.get(n).is_none_or(|next| next != u) => {
+                text.push_str(u);
+                html.push_str(&escaped(u));
             }
             Segment::Url(u) => {
                 let target = links.map_or_else(|| u.to_string(), |l| l.click_url(message_id, n));

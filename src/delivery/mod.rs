@@ -149,11 +149,17 @@ impl Deliverer {
         let result = match m.channel.as_str() {
             "email" => {
                 let _slot = self.email_throttle.acquire().await;
+                let links: Vec<String> = m
+                    .links
+                    .as_deref()
+                    .and_then(|l| serde_json::from_str(l).ok())
+                    .unwrap_or_default();
                 let e = Email {
                     message_id: id,
                     to: address,
                     subject: m.subject.as_deref().unwrap_or(""),
                     body: &m.body,
+                    links: &links,
                 };
                 self.email.send(&e).await
             }

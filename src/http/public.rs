@@ -77,17 +77,25 @@ pub async fn click(State(state): Shared, Path(token): Path<String>) -> Result<Re
     let Some((id, n)) = state.links.as_ref().and_then(|l| l.verify_click(&token)) else {
         return Ok(invalid_link());
     };
-    let Some(body) = state.store.message_body(id).await? else {
+    let Some((body, links)) = state.store.message_links(id).await? else {
         return Ok(invalid_link());
     };
-    let Some(url) = crate::links::nth_url(&body, n) else {
-        // An erased customer's message has no body left.
+    let url = match links {
+        Some(links) => serde_json::from_str::<Vec<String>>(&links)
+            .ok()
+            .and_then(|l| l.into_iter().nth(n)),
+        // Sent before links were tracked selectively: numbered over the whole body, as then.
+        None => crate::links::nth_url(&body, n).map(str::to_string),
+    };
+    // An erased customer's message has no body or links left; a URL that cannot stand in a
+    // Location header is refused rather than answered with a 500.
+    let Some(url) = url.filter(|u| axum::http::HeaderValue::from_str(u).is_ok()) else {
         return Ok(invalid_link());
     };
     if state.store.record_click(id, now()).await? {
         tracing::info!(message = id, "first click");
     }
-    Ok(Redirect::to(url).into_response())
+    Ok(Redirect::to(&url).into_response())
 }
 
 /// A transparent 1×1 GIF.

@@ -45,6 +45,19 @@ impl Templates {
         // Errors carry the byte range of the failing expression, so `rules check` can point
         // at it (FILE:LINE:COL of the `{{`).
         env.set_debug(true);
+        // Every printed value is marked as data (see `links::tracked_urls`): a URL a customer
+        // put in their name must never become a tracked link on the business's domain. Marks
+        // already inside the value are dropped, so data cannot fake the end of its own mark.
+        // (Plain text: the auto-escape is off, so a value prints as its Display.)
+        env.set_formatter(|out, _state, value| {
+            let mut text = value.to_string();
+            text.retain(|c| c != crate::links::DATA_START && c != crate::links::DATA_END);
+            let mut mark = [0u8; 4];
+            out.write_str(crate::links::DATA_START.encode_utf8(&mut mark))?;
+            out.write_str(&text)?;
+            out.write_str(crate::links::DATA_END.encode_utf8(&mut mark))?;
+            Ok(())
+        });
         Templates { env }
     }
 
@@ -74,8 +87,22 @@ impl Templates {
             .is_ok_and(|t| t.undeclared_variables(false).contains("health"))
     }
 
+    /// Renders to plain text (the data marks removed).
     pub fn render(&self, name: &str, ctx: &impl Serialize) -> Result<String, minijinja::Error> {
-        self.env.get_template(name)?.render(minijinja::value::Serde(ctx))
+        Ok(self.render_marked(name, ctx)?.0)
+    }
+
+    /// Renders to plain text and the URLs that may be tracked (see `links::tracked_urls`).
+    pub fn render_marked(
+        &self,
+        name: &str,
+        ctx: &impl Serialize,
+    ) -> Result<(String, Vec<String>), minijinja::Error> {
+        let marked = self
+            .env
+            .get_template(name)?
+            .render(minijinja::value::Serde(ctx))?;
+        Ok(crate::links::tracked_urls(&marked))
     }
 }
 

@@ -58,6 +58,8 @@ pub struct NewDecision {
     pub decided_at: i64,
     pub subject: Option<String>,
     pub body: Option<String>,
+    /// JSON array of the body's tracked URLs.
+    pub links: Option<String>,
 }
 
 impl Store {
@@ -109,7 +111,7 @@ impl Store {
             for chunk in rows.chunks(ROWS_PER_STATEMENT) {
                 let mut q = QueryBuilder::new(
                     "INSERT INTO decisions (rule_id, customer_id, occurrence_key, decision, reason, channel, \
-                     send_at, decided_at, recorded_at, subject, body) ",
+                     send_at, decided_at, recorded_at, subject, body, links) ",
                 );
                 q.push_values(chunk, |mut b, d| {
                     b.push_bind(d.rule_id.as_str())
@@ -122,7 +124,8 @@ impl Store {
                         .push_bind(d.decided_at)
                         .push_bind(now)
                         .push_bind(d.subject.as_deref())
-                        .push_bind(d.body.as_deref());
+                        .push_bind(d.body.as_deref())
+                        .push_bind(d.links.as_deref());
                 });
                 q.push(" ON CONFLICT (rule_id, customer_id, occurrence_key) DO NOTHING");
                 inserted += q.build().execute(&mut *tx).await?.rows_affected();

@@ -14,6 +14,9 @@ pub struct ClaimedMessage {
     pub scheduled_at: i64,
     pub subject: Option<String>,
     pub body: String,
+    /// JSON array of the URLs to track; `None` on messages recorded before links were
+    /// tracked selectively (nothing of theirs is rewritten).
+    pub links: Option<String>,
     pub customer_external_id: String,
     pub email: Option<String>,
     pub phone: Option<String>,
@@ -43,9 +46,9 @@ impl Store {
     /// repeat after a crash at any point. Returns how many were created.
     pub async fn materialize_messages(&self, now: i64) -> Result<u64, StoreError> {
         const INSERT: &str = "INSERT INTO messages (decision_id, rule_id, customer_id, channel, status, attempts, \
-            scheduled_at, next_attempt_at, subject, body, created_at, updated_at) \
+            scheduled_at, next_attempt_at, subject, body, links, created_at, updated_at) \
             SELECT d.id, d.rule_id, d.customer_id, d.channel, 'queued', 0, d.send_at, d.send_at, d.subject, \
-            COALESCE(d.body, ''), $1, $1 FROM decisions d \
+            COALESCE(d.body, ''), d.links, $1, $1 FROM decisions d \
             WHERE d.decision = 'send' AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.decision_id = d.id)";
         const EVENTS: &str = "INSERT INTO message_events (message_id, status, at) \
             SELECT m.id, 'queued', m.created_at FROM messages m \
@@ -143,7 +146,7 @@ impl Store {
         macro_rules! load {
             ($ids:literal) => {
                 concat!(
-                    "SELECT m.id, m.rule_id, m.channel, m.attempts, m.scheduled_at, m.subject, m.body, \
+                    "SELECT m.id, m.rule_id, m.channel, m.attempts, m.scheduled_at, m.subject, m.body, m.links, \
                      c.external_id AS customer_external_id, c.email, c.phone, c.consent_email, c.consent_sms, \
                      c.unsubscribed_email_at, c.unsubscribed_sms_at, c.email_bounced_at \
                      FROM messages m JOIN customers c ON c.id = m.customer_id \

@@ -105,6 +105,12 @@ impl Store {
     }
 
     /// The rendered body of a message (to find the links it contained).
+    /// A message's body and its tracked URLs (a JSON array; `None` on older messages).
+    pub async fn message_links(&self, id: i64) -> Result<Option<(String, Option<String>)>, StoreError> {
+        const SQL: &str = "SELECT body, links FROM messages WHERE id = $1";
+        on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(id).fetch_optional(pool).await?))
+    }
+
     pub async fn message_body(&self, id: i64) -> Result<Option<String>, StoreError> {
         const SQL: &str = "SELECT body FROM messages WHERE id = $1";
         on_pool!(self, pool => Ok(sqlx::query_scalar(SQL).bind(id).fetch_optional(pool).await?))

@@ -44,11 +44,11 @@ impl Store {
             "DELETE FROM events WHERE customer_id = $1",
             "DELETE FROM health_snapshots WHERE customer_id = $1",
             // Occurrence keys can carry the external ids of the customer's events.
-            "UPDATE decisions SET subject = NULL, body = NULL, occurrence_key = 'erased-' || id WHERE customer_id = $1",
+            "UPDATE decisions SET subject = NULL, body = NULL, links = NULL, occurrence_key = 'erased-' || id WHERE customer_id = $1",
             // A queued message must never go out to someone erased.
             "UPDATE messages SET status = 'skipped', reason = 'erased', last_detail = 'erased' \
              WHERE customer_id = $1 AND status = 'queued'",
-            "UPDATE messages SET subject = NULL, body = '', last_error = NULL, last_detail = NULL WHERE customer_id = $1",
+            "UPDATE messages SET subject = NULL, body = '', links = NULL, last_error = NULL, last_detail = NULL WHERE customer_id = $1",
             "UPDATE message_events SET detail = NULL WHERE message_id IN (SELECT id FROM messages WHERE customer_id = $1)",
         ];
         const ANONYMISE: &str = "UPDATE customers SET external_id = $2, name = NULL, email = NULL, phone = NULL, \

@@ -276,3 +276,56 @@ async fn the_api_refuses_what_a_store_cannot_keep_the_same_way_on_both_backends(
         assert_eq!(svc.stop(Duration::from_secs(20)), 0);
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_urls_the_marketer_wrote_become_tracked_links() {
+    let ws = Workspace::with_config(Backend::Sqlite, &config(""));
+    ws.write(
+        "rules/win-back.toml",
+        &rule(
+            "email",
+            "Hi {{ customer.name }}, book at https://cafe.example/book?for={{ customer.attributes.code }} today, menu at https://cafe.example/menu",
+        ),
+    );
+    let svc = Service::start(&ws, &ENV);
+    let (status, body) = api(
+        &svc,
+        reqwest::Method::PUT,
+        "/v1/customers/bob",
+        Some(json!({"name": "Bob https://evil.example/phish", "email": "bob@example.com", "consent_email": true,
+                    "attributes": {"code": "b\u{7}ob"}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    lapsed_visit(&svc, "v1", "bob").await;
+    let mail = eventually(Duration::from_secs(30), "the email", || async {
+        outbox_emails(&ws).pop()
+    })
+    .await;
+    assert!(
+        mail.contains("Bob https://evil.example/phish"),
+        "the name is printed as text: {mail}"
+    );
+    assert!(!mail.contains("href=\"https://evil.example"), "{mail}");
+    // Every click link of the message leads to the café or nowhere, and never errors.
+    let signer = rekindle::links::LinkSigner::new(PUBLIC_URL, LINK_SECRET.as_bytes());
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut targets = Vec::new();
+    for n in 0..4 {
+        let url = signer.click_url(1, n).replace(PUBLIC_URL, &svc.base);
+        let r = no_redirects.get(url).send().await.unwrap();
+        match r.status().as_u16() {
+            303 => targets.push(r.headers()["location"].to_str().unwrap().to_string()),
+            404 => {}
+            other => panic!("link {n}: {other}"),
+        }
+    }
+    // The booking link carries a control character from the data: it stays untracked text
+    // (a Location header cannot hold it); the menu link is the one tracked link.
+    assert_eq!(targets, ["https://cafe.example/menu"]);
+    assert!(mail.contains(&signer.click_url(1, 0)), "{mail}");
+    assert_eq!(svc.stop(Duration::from_secs(20)), 0);
+}
