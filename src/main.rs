@@ -13,7 +13,7 @@ use rekindle::config::Config;
 use rekindle::store::Store;
 
 /// Exit code when an import finished but rejected some rows (fatal errors exit 1, usage 2).
-const EXIT_ROWS_REJECTED: u8 = 3;
+pub(crate) const EXIT_ROWS_REJECTED: u8 = 3;
 
 #[derive(Parser)]
 #[command(
@@ -117,11 +117,39 @@ enum Command {
     /// Look at messages and requeue failed ones
     #[command(subcommand)]
     Messages(MessagesCommand),
+    /// Write data out of the store
+    #[command(subcommand)]
+    Export(ExportCommand),
+    /// Operations on the store as a whole
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Apply an unsubscribe request that reached the `unsubscribe_mailto` mailbox
     Unsubscribe {
         /// The token from the request's subject line (`unsubscribe-…`; the whole subject works too)
         #[arg(long)]
         token: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExportCommand {
+    /// The opt-out list (channel,address,sha256,reason,since): every unsubscribe and bounce, erased customers as hashes
+    Suppressions {
+        /// The CSV file to write (`-` for standard output)
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Copy everything (customers, events, decisions, messages, suppressions, snapshots) into another database
+    Copy {
+        /// The target database URL (postgres://… or sqlite://…); created and migrated if needed
+        #[arg(long)]
+        to: String,
+        /// Replace what the target holds (without it a non-empty target is refused)
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -219,6 +247,11 @@ enum ImportCommand {
     },
     /// events.csv: id,customer_id,kind,occurred_at,amount,score,…
     Events {
+        /// The CSV file
+        file: PathBuf,
+    },
+    /// An opt-out list (channel,address or sha256,reason,since): those on it are never contacted on that channel
+    Suppressions {
         /// The CSV file
         file: PathBuf,
     },
@@ -461,7 +494,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     s.evaluation.render_errors
                 );
             }
-            for line in cli::messages::failure_lines(&store.failure_counts(started).await?) {
+            for line in rekindle::delivery::summary::failure_lines(&store.failure_counts(started).await?) {
                 out!("  {line}");
             }
             out!("{}", delivered_where(&config));
@@ -553,6 +586,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ExitCode::SUCCESS
         }
         Command::Import(what) => import(&store, what).await?,
+        Command::Export(ExportCommand::Suppressions { file }) => {
+            cli::suppressions::export(&store, &file).await?;
+            ExitCode::SUCCESS
+        }
+        Command::Store(StoreCommand::Copy { to, force }) => {
+            cli::store_copy::copy(&store, &config.database, &to, force).await?;
+            ExitCode::SUCCESS
+        }
         Command::Customers(CustomersCommand::Show { id, at, format }) => {
             let at = resolve(at)?;
             let Some(profile) = rekindle::profile::load(&store, &config.health, &id, at).await? else {
@@ -678,15 +719,9 @@ async fn demo(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
         rekindle::demo::DEMO_ZONE,
         dir.display()
     );
-    let customers = import_file(
-        &store,
-        ImportCommand::Customers {
-            file: files.customers,
-        },
-    )
-    .await?;
+    let customers = import_file(&store, Book::Customers, files.customers).await?;
     out!("  customers: {customers}");
-    let events = import_file(&store, ImportCommand::Events { file: files.events }).await?;
+    let events = import_file(&store, Book::Events, files.events).await?;
     out!("  events:    {events}");
     let r = rekindle::recompute::recompute_health(&store, &config.health, end).await?;
     out!(
@@ -723,7 +758,11 @@ async fn demo(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
 }
 
 async fn import(store: &Store, what: ImportCommand) -> anyhow::Result<ExitCode> {
-    let summary = import_file(store, what).await?;
+    let summary = match what {
+        ImportCommand::Customers { file } => import_file(store, Book::Customers, file).await?,
+        ImportCommand::Events { file } => import_file(store, Book::Events, file).await?,
+        ImportCommand::Suppressions { file } => return cli::suppressions::import(store, &file, now()).await,
+    };
     out!("{summary}");
     Ok(if summary.rejected > 0 {
         ExitCode::from(EXIT_ROWS_REJECTED)
@@ -732,31 +771,27 @@ async fn import(store: &Store, what: ImportCommand) -> anyhow::Result<ExitCode> 
     })
 }
 
+/// The two CSV files of a book of business.
+#[derive(Clone, Copy)]
+enum Book {
+    Customers,
+    Events,
+}
+
 /// Imports one file with a progress bar, printing each rejected row as `FILE:LINE: reason`.
-async fn import_file(store: &Store, what: ImportCommand) -> anyhow::Result<rekindle::import::Summary> {
+async fn import_file(store: &Store, what: Book, file: PathBuf) -> anyhow::Result<rekindle::import::Summary> {
     let progress = ProgressBar::new(0).with_style(
         ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {elapsed} eta {eta}")
             .expect("static template"),
     );
-    let (file, result) = match what {
-        ImportCommand::Customers { file } => {
-            let name = file.display().to_string();
-            let r = rekindle::import::import_customers(store, &file, &progress, |r| {
-                progress.suspend(|| eprintln!("{name}:{}: {}", r.line, r.reason))
-            })
-            .await;
-            (file, r)
-        }
-        ImportCommand::Events { file } => {
-            let name = file.display().to_string();
-            let r = rekindle::import::import_events(store, &file, &progress, |r| {
-                progress.suspend(|| eprintln!("{name}:{}: {}", r.line, r.reason))
-            })
-            .await;
-            (file, r)
-        }
+    let name = file.display().to_string();
+    let on_reject =
+        |r: &rekindle::import::Rejection| progress.suspend(|| eprintln!("{name}:{}: {}", r.line, r.reason));
+    let result = match what {
+        Book::Customers => rekindle::import::import_customers(store, &file, &progress, on_reject).await,
+        Book::Events => rekindle::import::import_events(store, &file, &progress, on_reject).await,
     };
-    result.with_context(|| format!("importing {}", file.display()))
+    result.with_context(|| format!("importing {name}"))
 }
 
 fn now() -> i64 {

@@ -21,3 +21,11 @@ ALTER TABLE suppressions ADD COLUMN reason TEXT NOT NULL DEFAULT 'unsubscribed';
 -- rows written before this column existed (their links keep working as they were sent).
 ALTER TABLE decisions ADD COLUMN links TEXT;
 ALTER TABLE messages ADD COLUMN links TEXT;
+
+-- `rekindle store copy` writes one row per copy into the target: an interrupted copy from the
+-- same source resumes instead of being refused as a non-empty target.
+CREATE TABLE store_copies (
+    source      TEXT   PRIMARY KEY,
+    started_at  BIGINT NOT NULL,
+    finished_at BIGINT
+);

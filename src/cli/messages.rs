@@ -1,7 +1,7 @@
 //! `rekindle messages list|retry`: what happened to messages, without opening the database.
 
 use rekindle::profile::fmt_instant;
-use rekindle::store::{FailureCount, MessageFilter, MessageRow, Store};
+use rekindle::store::{MessageFilter, MessageRow, Store};
 
 use crate::out;
 
@@ -72,23 +72,4 @@ pub async fn retry(store: &Store, ids: &[i64], filter: &MessageFilter, now: i64)
         done.len()
     );
     Ok(())
-}
-
-/// One line per failure class: `12 waiting to retry: SMTP 451 …`. Error texts from providers
-/// can quote the recipient; addresses and numbers are masked, so the summary can go to logs.
-pub fn failure_lines(counts: &[FailureCount]) -> Vec<String> {
-    counts
-        .iter()
-        .map(|f| {
-            let what = match f.status.as_str() {
-                "queued" => "waiting to retry",
-                other => other,
-            };
-            format!(
-                "{} {what}: {}",
-                f.count,
-                rekindle::delivery::retry::mask_personal(&f.error)
-            )
-        })
-        .collect()
 }

@@ -3,5 +3,7 @@
 
 pub mod messages;
 pub mod output;
+pub mod store_copy;
+pub mod suppressions;
 pub mod unsubscribe;
 pub mod when;

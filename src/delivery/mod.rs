@@ -9,6 +9,7 @@ pub mod queue;
 pub mod retry;
 pub mod sms;
 mod smtp_pool;
+pub mod summary;
 pub mod throttle;
 
 use email::{Email, EmailSender};

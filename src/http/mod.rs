@@ -48,6 +48,8 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// Event batches take turns writing to SQLite (see `api::post_events`).
     pub sqlite_ingest: tokio::sync::Mutex<()>,
+    /// Whether scheduled evaluations keep failing (`/readyz` says so).
+    pub evaluations: Arc<crate::serve::evaluations::EvaluationHealth>,
 }
 
 impl AppState {
@@ -70,6 +72,7 @@ impl AppState {
             rules,
             metrics,
             sqlite_ingest: tokio::sync::Mutex::new(()),
+            evaluations: Arc::default(),
         })
     }
 }

@@ -13,11 +13,13 @@ pub async fn healthz() -> Response {
     Json(json!({"status": "ok"})).into_response()
 }
 
-/// Ready: the store answers and a valid rule set is loaded.
+/// Ready: the store answers, a valid rule set is loaded, and scheduled evaluations are not
+/// failing again and again.
 pub async fn readyz(State(state): Shared) -> Response {
     let rules = state.rules.borrow().as_ref().map(|r| r.rules.len());
     let store = state.store.ping().await;
-    let ready = rules.is_some() && store.is_ok();
+    let evaluations = state.evaluations.problem();
+    let ready = rules.is_some() && store.is_ok() && evaluations.is_none();
     let status = if ready {
         StatusCode::OK
     } else {
@@ -27,6 +29,7 @@ pub async fn readyz(State(state): Shared) -> Response {
         "ready": ready,
         "store": if store.is_ok() { "ok" } else { "unreachable" },
         "rules": rules,
+        "evaluations": evaluations.as_deref().unwrap_or("ok"),
     });
     (status, Json(body)).into_response()
 }

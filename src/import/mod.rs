@@ -5,6 +5,7 @@ mod columns;
 mod customers;
 mod events;
 mod json;
+pub mod suppressions;
 
 use std::path::Path;
 

@@ -3,6 +3,8 @@
 //! and accepting requests, let in-flight deliveries finish within the grace period, return
 //! what was cut off to the queue, exit 0.
 
+pub mod evaluations;
+mod failures;
 mod feeder;
 mod reload;
 mod scheduler;
@@ -102,6 +104,7 @@ pub async fn serve(
     if state.tokens.is_empty() {
         tracing::warn!("no API token configured (REKINDLE_API_TOKENS): the ingest API refuses every request");
     }
+    let evaluations = state.evaluations.clone();
     let http = {
         let stop = stop.clone();
         let limits = crate::http::server::ConnectionLimits {
@@ -119,9 +122,11 @@ pub async fn serve(
             config: config.clone(),
             instance: instance.clone(),
             rules: rules_rx,
+            health: evaluations,
         }
         .run(stop.clone()),
     );
+    let failures = tokio::spawn(failures::run(store.clone(), stop.clone()));
     let feeder = tokio::spawn(
         feeder::Feeder {
             store: store.clone(),
@@ -185,6 +190,7 @@ pub async fn serve(
     let _ = scheduler.await;
     let _ = feeder.await;
     let _ = reloader.await;
+    let _ = failures.await;
     if let Some(w) = watchdog {
         let _ = w.await;
     }

@@ -45,6 +45,7 @@ pub struct Scheduler {
     pub config: Arc<Config>,
     pub instance: String,
     pub rules: watch::Receiver<Option<Arc<RuleSet>>>,
+    pub health: Arc<super::evaluations::EvaluationHealth>,
 }
 
 fn wall() -> i64 {
@@ -186,9 +187,11 @@ impl Scheduler {
             Ok(e) => e,
             Err(e) => {
                 tracing::error!(rules = ?rule_ids, error = %e, "evaluation failed");
+                self.health.failed(&e.to_string());
                 return;
             }
         };
+        self.health.succeeded();
         let mut counts: HashMap<(String, &'static str, &'static str), u64> = HashMap::new();
         for d in &evaluation.decisions {
             let reason = d.reason.map_or("", |r| r.as_str());

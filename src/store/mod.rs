@@ -2,6 +2,7 @@
 //! `Store`; both run the same statements (`$N` placeholders work on both), so behaviour
 //! cannot drift between backends. Instants are Unix seconds in integer columns.
 
+mod copy;
 mod customers;
 mod evaluation;
 mod events;
@@ -12,6 +13,7 @@ mod receipts;
 mod schema;
 mod service;
 mod snapshots;
+mod suppression_list;
 mod suppressions;
 
 use std::str::FromStr;
@@ -23,6 +25,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use copy::{CopyError, CopyReport, same_database};
 pub use customers::{CustomerRecord, NewCustomer};
 pub use evaluation::{DecisionRow, KindAggregate, NewDecision};
 pub use events::{EventRecord, HealthInputs, NewEvent};
@@ -32,6 +35,7 @@ pub use outcomes::{CountRow, GroupRow};
 pub use receipts::{Receipt, SentMessage};
 pub use service::Share;
 pub use snapshots::Snapshot;
+pub use suppression_list::Suppression;
 pub use suppressions::address_hash;
 
 use crate::config::DatabaseConfig;

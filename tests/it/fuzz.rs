@@ -204,6 +204,7 @@ fn api_state(ws: &Workspace) -> Arc<rekindle::http::AppState> {
         gateway_secret: None,
         metrics: None,
         sqlite_ingest: tokio::sync::Mutex::new(()),
+        evaluations: Arc::default(),
     })
 }
 

@@ -115,7 +115,7 @@ pub(crate) async fn api(
 }
 
 /// The service's Prometheus text.
-async fn metrics(svc: &Service) -> String {
+pub(crate) async fn metrics(svc: &Service) -> String {
     client()
         .get(svc.url("/metrics"))
         .send()

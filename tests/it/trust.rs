@@ -471,3 +471,117 @@ async fn instances_starting_together_on_a_fresh_database_all_get_the_whole_schem
         }
     }
 }
+
+#[tokio::test]
+async fn moving_to_postgresql_with_store_copy_keeps_every_opt_out() {
+    if !backends().contains(&Backend::Postgres) {
+        return; // `backends()` said loudly that PostgreSQL is not tested.
+    }
+    let ws = Workspace::new(Backend::Sqlite);
+    ws.write("rules/win-back.toml", WIN_BACK);
+    load_lapsed(&ws, 3, |i| {
+        format!("c{i:02}@example.com,+3630123450{i},,UTC,yes,yes")
+    });
+    assert_eq!(ws.rekindle(&["run", "--once", "--at", T]).code, 0);
+    // The previous tool's opt-out list: c01 said no; a hashed entry stands for someone erased.
+    ws.write(
+        "optout.csv",
+        &format!(
+            "channel,address,sha256,reason\nemail,C01@example.com,,asked by phone\nemail,,{},erased\nfax,x,,\n",
+            rekindle::store::address_hash("email", "ghost@example.com")
+        ),
+    );
+    let r = ws.rekindle(&["import", "suppressions", "optout.csv"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("2 new to the suppression list, 1 current customer(s) unsubscribed, rejected 1"),
+        "{r:?}"
+    );
+    assert!(r.stderr.contains("optout.csv:4: channel"), "{r:?}");
+
+    let pg = Workspace::new(Backend::Postgres);
+    let r = ws.rekindle(&["store", "copy", "--to", &pg.db_url]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains("customers") && r.stdout.contains("every table's row count matches"),
+        "{r:?}"
+    );
+    // A second copy would mix two histories: refused unless asked for.
+    let r = ws.rekindle(&["store", "copy", "--to", &pg.db_url]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("already holds data") && r.stderr.contains("--force"),
+        "{r:?}"
+    );
+    assert_eq!(
+        ws.rekindle(&["store", "copy", "--to", &pg.db_url, "--force"])
+            .code,
+        0
+    );
+
+    // An interrupted copy resumes: the target lost its last rows and its copy is unfinished.
+    let target = pg.store().await;
+    if let rekindle::store::Store::Postgres(pool) = &target {
+        sqlx::query("DELETE FROM message_events")
+            .execute(pool)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE store_copies SET finished_at = NULL")
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+    let r = ws.rekindle(&["store", "copy", "--to", &pg.db_url]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("resumed an interrupted copy"), "{r:?}");
+
+    // The service now runs on PostgreSQL (the same rules beside the new configuration).
+    pg.write("rules/win-back.toml", WIN_BACK);
+    let c01 = target.customer_by_external_id("c01").await.unwrap().unwrap();
+    assert!(c01.unsubscribed_email_at.is_some(), "the opt-out moved");
+    // Re-importing the old CSV (what the guide used to say) resubscribes nobody.
+    std::fs::copy(ws.path("customers.csv"), pg.path("customers.csv")).unwrap();
+    assert_eq!(pg.rekindle(&["import", "customers", "customers.csv"]).code, 0);
+    pg.write(
+        "ghost.csv",
+        &format!("{CUSTOMERS_HEADER}\nghost,G,ghost@example.com,,,UTC,yes,,\n"),
+    );
+    assert_eq!(pg.rekindle(&["import", "customers", "ghost.csv"]).code, 0);
+    for id in ["c01", "ghost"] {
+        let c = target.customer_by_external_id(id).await.unwrap().unwrap();
+        assert!(c.unsubscribed_email_at.is_some(), "{id} must stay unsubscribed");
+    }
+    // The history came along: the report counts the same sends, and new rows get new ids.
+    let r = pg.rekindle(&["report", "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {r:?}"));
+    assert_eq!(report[0]["decisions"]["send"], 3, "{r:?}");
+    pg.write(
+        "later.csv",
+        &format!("{EVENTS_HEADER}\nlater,c00,visit,2026-07-01T10:00:00Z,,\n"),
+    );
+    assert_eq!(pg.rekindle(&["import", "events", "later.csv"]).code, 0);
+    let r = pg.rekindle(&["run", "--once", "--at", "2026-08-15T12:00:00Z"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains("sent 1"),
+        "c00 lapsed again and is written to: {r:?}"
+    );
+    target.close().await;
+
+    // The list can leave again, hashes included.
+    let r = ws.rekindle(&["export", "suppressions", "-"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.starts_with("channel,address,sha256,reason,since\n"),
+        "{r:?}"
+    );
+    assert!(r.stdout.contains("email,c01@example.com,"), "{r:?}");
+    assert!(
+        r.stdout.contains(&format!(
+            ",{},erased,",
+            rekindle::store::address_hash("email", "ghost@example.com")
+        )),
+        "{r:?}"
+    );
+}

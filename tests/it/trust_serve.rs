@@ -329,3 +329,47 @@ async fn only_urls_the_marketer_wrote_become_tracked_links() {
     assert!(mail.contains(&signer.click_url(1, 0)), "{mail}");
     assert_eq!(svc.stop(Duration::from_secs(20)), 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn readiness_says_when_scheduled_evaluations_keep_failing() {
+    let ws = Workspace::with_config(Backend::Sqlite, &config(""));
+    ws.write("rules/win-back.toml", &rule("email", "Hi"));
+    let svc = Service::start(&ws, &ENV);
+    let ready = || async {
+        let r = client().get(svc.url("/readyz")).send().await.unwrap();
+        (r.status().as_u16(), r.json::<Value>().await.unwrap())
+    };
+    assert_eq!(ready().await.0, 200);
+    let rekindle::store::Store::Sqlite(pool) = ws.store().await else {
+        unreachable!()
+    };
+    // Something breaks every evaluation (here: a table goes missing).
+    sqlx::query("ALTER TABLE events RENAME TO events_away")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let body = eventually(Duration::from_secs(30), "readyz to fail", || async {
+        let (status, body) = ready().await;
+        (status == 503).then_some(body)
+    })
+    .await;
+    let why = body["evaluations"].as_str().unwrap();
+    assert!(
+        why.starts_with("the last 3 scheduled evaluations failed"),
+        "{body}"
+    );
+    let metrics = crate::serve::metrics(&svc).await;
+    assert!(
+        metrics.contains("rekindle_evaluation_failures_in_a_row"),
+        "{metrics}"
+    );
+    sqlx::query("ALTER TABLE events_away RENAME TO events")
+        .execute(&pool)
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(30), "readyz to recover", || async {
+        (ready().await.0 == 200).then_some(())
+    })
+    .await;
+    assert_eq!(svc.stop(Duration::from_secs(20)), 0);
+}
