@@ -81,6 +81,8 @@ class Bench:
     def rekindle(self, args, cwd, db_url, extra_env=None):
         env = {k: v for k, v in os.environ.items() if not k.startswith("REKINDLE_")}
         env["REKINDLE_DATABASE_URL"] = db_url
+        # Email over SMTP needs a way to unsubscribe: mailto tokens are signed with this.
+        env["REKINDLE_LINK_SECRET"] = "bench-link-secret-0123456789abcdef"
         env.update(extra_env or {})
         return [self.bin] + args, env
 
@@ -202,7 +204,7 @@ class Bench:
         sink = self.smtp_sink(port)
         time.sleep(0.5)
         try:
-            smtp = (f'[email]\ntransport = "smtp"\n[email.smtp]\nhost = "127.0.0.1"\nport = {port}\n'
+            smtp = (f'[email]\ntransport = "smtp"\nunsubscribe_mailto = "unsubscribe@bench.example"\n[email.smtp]\nhost = "127.0.0.1"\nport = {port}\n'
                     f'security = "none"\npool_size = {conns}\n[delivery]\nconcurrency = 32\n'
                     f'[delivery.email]\nconcurrency = {conns}\n')
 
@@ -326,7 +328,8 @@ class Bench:
             throughput = {}
             for instances in (1, 2, 3):
                 url = fresh_pg("rekindle_bench_scale")
-                extra = (f'[http]\nlisten = "127.0.0.1:0"\n[email]\ntransport = "smtp"\n[email.smtp]\n'
+                extra = (f'[http]\nlisten = "127.0.0.1:0"\n[email]\ntransport = "smtp"\n'
+                         f'unsubscribe_mailto = "unsubscribe@bench.example"\n[email.smtp]\n'
                          f'host = "127.0.0.1"\nport = {port}\nsecurity = "none"\npool_size = 8\n'
                          f'[delivery]\nconcurrency = 16\n')
                 ws = self.email_workspace(f"scale{instances}", n, url, extra)

@@ -86,9 +86,11 @@ def main():
     port = 25300 + random.randrange(100)
     with open(os.path.join(work, "rekindle.toml"), "w") as f:
         f.write(f'[http]\nlisten = "127.0.0.1:0"\n[quiet_hours]\nsms = ""\n[policy]\nmax_messages = 100\nper = "1d"\n'
-                f'[email]\ntransport = "smtp"\n[email.smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n')
+                f'[email]\ntransport = "smtp"\nunsubscribe_mailto = "unsubscribe@soak.example"\n[email.smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n')
     env = {k: v for k, v in os.environ.items() if not k.startswith("REKINDLE_")}
     env["REKINDLE_API_TOKENS"] = "soak"
+    # SMTP needs a way to unsubscribe: mailto tokens signed with this secret.
+    env["REKINDLE_LINK_SECRET"] = "soak-link-secret-0123456789abcdef"
     env["REKINDLE_DATABASE_URL"] = args.postgres or f"sqlite://{work}/soak.db"
     sink = subprocess.Popen(["smtp-sink", "-u", "nobody", f"127.0.0.1:{port}", "1000"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
