@@ -100,8 +100,8 @@ pub async fn evaluate(
     if needs_health {
         window = window.max(YEAR_WINDOW);
     }
-    let policy = Policy::from_config(cfg);
-    let default_zone = jiff::tz::TimeZone::get(&cfg.default_timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let policy = policy_of(cfg);
+    let default_zone = cfg.default_timezone.tz().clone();
     let now = jiff::Timestamp::now().as_second();
 
     let mut out = Evaluation::default();
@@ -152,13 +152,15 @@ pub async fn evaluate(
         out.customers += 1;
         for mut d in decide(&rules, &facts, &past, req.at, &policy, &cfg.health) {
             let rule = &rules[d.rule];
-            let wants_render = d.outcome == Outcome::Send
-                && (req.record || {
+            // Every send is rendered, in a preview too: a template that fails for a customer's
+            // data must show there as it will when recorded. The text is kept for samples.
+            let keep_text = req.record
+                || d.outcome == Outcome::Send && {
                     let n = samples.entry(rule.id.clone()).or_default();
                     *n += 1;
                     *n <= req.samples_per_rule
-                });
-            let message = if wants_render {
+                };
+            let message = if d.outcome == Outcome::Send {
                 match render(set, rule, &facts, &d) {
                     Ok(m) => Some(m),
                     Err(e) => {
@@ -175,6 +177,7 @@ pub async fn evaluate(
             } else {
                 None
             };
+            let message = message.filter(|_| keep_text);
             if req.record && d.outcome != Outcome::Deferred {
                 pending.push(NewDecision {
                     rule_id: rule.id.clone(),
@@ -202,7 +205,7 @@ pub async fn evaluate(
                 decision: d.outcome,
                 reason: d.reason,
                 channel: d.channel.map(Channel::as_str),
-                send_at: d.send_at.map(crate::profile::fmt_instant),
+                send_at: d.send_at.map(crate::domain::fmt_instant),
                 occurrence: d.occurrence.key,
                 message,
             });
@@ -213,6 +216,16 @@ pub async fn evaluate(
         out.recorded += store.record_decisions(&pending, now).await?;
     }
     Ok(out)
+}
+
+/// The limits that hold across all rules, from the configuration (the pipeline sees only these).
+pub fn policy_of(cfg: &Config) -> Policy {
+    Policy {
+        max_messages: cfg.policy.max_messages,
+        per: cfg.policy.per.as_secs() as i64,
+        quiet_sms: cfg.quiet_hours.sms,
+        quiet_email: cfg.quiet_hours.email,
+    }
 }
 
 fn customer_facts(c: &CustomerRecord, default_zone: &jiff::tz::TimeZone) -> CustomerFacts {

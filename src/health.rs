@@ -12,15 +12,63 @@
 //! The inputs are gathered by [`Facts::observe`], so the one-customer path (`customers show`)
 //! and the streaming pass over every customer (`health recompute`) share one definition.
 
-use serde::Serialize;
-
-use crate::config::HealthConfig;
+use serde::{Deserialize, Serialize};
 
 pub const DAY_SECONDS: i64 = 86_400;
 /// How far back cadence and feedback look.
 pub const YEAR_WINDOW: i64 = 365 * DAY_SECONDS;
 /// How far back frequency counts.
 pub const FREQUENCY_WINDOW: i64 = 90 * DAY_SECONDS;
+
+/// The `[health]` settings: which kinds are activity, the cadence assumed without history, and
+/// the weights. They live with the score they shape (the configuration re-exports them).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthConfig {
+    /// Event kinds that count as activity; unset means every kind except `feedback`.
+    pub activity_events: Option<Vec<String>>,
+    /// Cadence used when a customer has fewer than two gaps between activities in a year.
+    pub default_cadence_days: f64,
+    pub weights: HealthWeights,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthWeights {
+    pub recency: f64,
+    pub frequency: f64,
+    pub feedback: f64,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            activity_events: None,
+            default_cadence_days: 30.0,
+            weights: HealthWeights::default(),
+        }
+    }
+}
+
+impl Default for HealthWeights {
+    fn default() -> Self {
+        HealthWeights {
+            recency: 0.5,
+            frequency: 0.3,
+            feedback: 0.2,
+        }
+    }
+}
+
+impl HealthConfig {
+    /// Whether an event of this kind counts as activity for health and inactivity.
+    pub fn is_activity(&self, kind: &str) -> bool {
+        match &self.activity_events {
+            Some(kinds) => kinds.iter().any(|k| k == kind),
+            None => kind != "feedback",
+        }
+    }
+}
 
 /// The kind that carries feedback / NPS answers in its score.
 pub const FEEDBACK_KIND: &str = "feedback";

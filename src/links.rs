@@ -30,45 +30,21 @@ impl LinkKind {
     }
 }
 
-/// The environment variable holding the signing secret.
-pub const SECRET_VAR: &str = "REKINDLE_LINK_SECRET";
-
-/// A shorter secret could be guessed offline from one signed link.
-pub const MIN_SECRET_BYTES: usize = 32;
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SecretError {
-    #[error(
-        "{what} needs signed links: set {SECRET_VAR} to at least {MIN_SECRET_BYTES} random bytes (generate one with `openssl rand -hex 32`)"
-    )]
-    Missing { what: &'static str },
-    #[error(
-        "{SECRET_VAR} is {0} bytes long; it must be at least {MIN_SECRET_BYTES} (generate one with `openssl rand -hex 32`)"
-    )]
-    TooShort(usize),
-}
-
-/// The signing secret from the environment: `None` when unset, an error when too short.
-pub fn secret_from_env() -> Result<Option<Vec<u8>>, SecretError> {
-    let secret = std::env::var(SECRET_VAR).ok().filter(|s| !s.trim().is_empty());
-    check_secret(secret.map(String::into_bytes))
-}
-
-fn check_secret(secret: Option<Vec<u8>>) -> Result<Option<Vec<u8>>, SecretError> {
-    match secret {
-        Some(s) if s.len() < MIN_SECRET_BYTES => Err(SecretError::TooShort(s.len())),
-        other => Ok(other),
-    }
-}
+pub use crate::config::{MIN_SECRET_BYTES, SECRET_VAR, SecretError};
 
 impl LinkSigner {
     /// The signer of a configuration: with `public_url` the secret is required; without it a
-    /// secret still signs the tokens of mailto unsubscribes. `None` when neither is set.
-    pub fn from_env(public_url: Option<&str>) -> Result<Option<LinkSigner>, SecretError> {
-        match (public_url, secret_from_env()?) {
-            (Some(url), Some(secret)) => Ok(Some(LinkSigner::new(url, &secret))),
+    /// secret still signs the tokens of mailto unsubscribes. `None` when neither is set; an
+    /// error when the secret is too short (see `config::Secrets`).
+    pub fn from_secrets(
+        public_url: Option<&str>,
+        secrets: &crate::config::Secrets,
+    ) -> Result<Option<LinkSigner>, SecretError> {
+        let secret = secrets.link_secret()?.map(|s| s.expose().as_bytes());
+        match (public_url, secret) {
+            (Some(url), Some(secret)) => Ok(Some(LinkSigner::new(url, secret))),
             (Some(_), None) => Err(SecretError::Missing { what: "public_url" }),
-            (None, Some(secret)) => Ok(Some(LinkSigner::new("", &secret))),
+            (None, Some(secret)) => Ok(Some(LinkSigner::new("", secret))),
             (None, None) => Ok(None),
         }
     }
@@ -272,10 +248,22 @@ mod tests {
 
     #[test]
     fn a_short_secret_is_refused_and_says_how_to_make_one() {
-        assert_eq!(check_secret(Some(b"a".to_vec())), Err(SecretError::TooShort(1)));
-        assert!(check_secret(Some(vec![b'x'; 31])).is_err());
-        assert!(check_secret(Some(vec![b'x'; 32])).is_ok());
-        assert_eq!(check_secret(None), Ok(None));
+        let secrets = |value: &str| {
+            let value = value.to_string();
+            crate::config::Secrets::read(move |name| (name == SECRET_VAR).then(|| value.clone()))
+        };
+        let url = Some("https://r.example");
+        assert_eq!(
+            LinkSigner::from_secrets(url, &secrets("a")).err(),
+            Some(SecretError::TooShort(1))
+        );
+        assert!(LinkSigner::from_secrets(url, &secrets(&"x".repeat(31))).is_err());
+        assert!(LinkSigner::from_secrets(url, &secrets(&"x".repeat(32))).is_ok());
+        assert!(matches!(
+            LinkSigner::from_secrets(url, &secrets("")),
+            Err(SecretError::Missing { .. })
+        ));
+        assert!(matches!(LinkSigner::from_secrets(None, &secrets("")), Ok(None)));
         let msg = SecretError::TooShort(1).to_string();
         assert!(
             msg.contains("at least 32") && msg.contains("openssl rand"),

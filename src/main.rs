@@ -372,7 +372,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         _ => {}
     }
     let config = Config::load(cli.config.as_deref())?;
-    let zone = jiff::tz::TimeZone::get(&config.default_timezone)?;
+    let zone = config.default_timezone.tz().clone();
     let resolve =
         |w: Option<When>| -> anyhow::Result<i64> { w.map_or_else(|| Ok(now()), |w| w.resolve(&zone)) };
     if let Command::Rules(RulesCommand::Check { dir }) = &cli.command {
@@ -398,7 +398,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     // Sending email without a way to unsubscribe is refused before anything else happens.
     if matches!(cli.command, Command::Serve | Command::Run { .. }) {
-        rekindle::delivery::email::Unsubscribe::from_config(&config.email, config.public_url.as_deref())?;
+        rekindle::delivery::email::Unsubscribe::from_config(
+            &config.email,
+            &config.secrets,
+            config.public_url.as_deref(),
+        )?;
     }
     // Commands that only read never create a database; the others create or upgrade it.
     let read_only = matches!(
@@ -541,7 +545,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Format::Json => out!("{}", serde_json::to_string_pretty(&reports)?),
                 Format::Text => cli::output::text(&rekindle::report::render_text(
                     &reports,
-                    since.map(rekindle::profile::fmt_instant).as_deref(),
+                    since.map(rekindle::domain::fmt_instant).as_deref(),
                 ))?,
             }
             ExitCode::SUCCESS
@@ -565,7 +569,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "evaluated {} rules over {} customers at {}: {} decisions ({} sends), {} newly recorded",
                 set.rules.iter().filter(|r| r.enabled).count(),
                 e.customers,
-                rekindle::profile::fmt_instant(at),
+                rekindle::domain::fmt_instant(at),
                 e.decisions.len(),
                 sends,
                 e.recorded
@@ -609,7 +613,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     out!("{}", serde_json::to_string(&json)?);
                 }
                 Format::Text => {
-                    cli::output::text(&profile.render_text(&config.health, &config.default_timezone))?;
+                    cli::output::text(&profile.render_text(&config.health, config.default_timezone.name()))?;
                     cli::output::text(&rekindle::profile::render_history(&history))?;
                 }
             }
@@ -620,7 +624,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let r = rekindle::recompute::recompute_health(&store, &config.health, at).await?;
             out!(
                 "health as of {}: {} customers — {} healthy, {} at risk, {} critical",
-                rekindle::profile::fmt_instant(at),
+                rekindle::domain::fmt_instant(at),
                 r.customers,
                 r.healthy,
                 r.at_risk,
@@ -650,7 +654,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ExitCode::SUCCESS
         }
         Command::Unsubscribe { token } => {
-            cli::unsubscribe::apply(&store, &token, now()).await?;
+            cli::unsubscribe::apply(&store, &config.secrets, &token, now()).await?;
             ExitCode::SUCCESS
         }
     };

@@ -19,7 +19,7 @@ pub fn render_text(e: &Evaluation, at: i64, rule_order: &[String], samples_per_r
     let _ = writeln!(
         out,
         "Decisions at {} over {} customers\n",
-        crate::profile::fmt_instant(at),
+        crate::domain::fmt_instant(at),
         e.customers
     );
     let _ = writeln!(

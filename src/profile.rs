@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 
-use crate::config::HealthConfig;
+use crate::domain::fmt_instant;
+use crate::health::HealthConfig;
 use crate::health::{Facts, Health};
 use crate::store::{CustomerRecord, EventRecord, Store, StoreError};
 
@@ -193,8 +194,4 @@ pub fn render_history(rows: &[crate::store::HistoryRow]) -> String {
         out.push('\n');
     }
     out
-}
-
-pub fn fmt_instant(t: i64) -> String {
-    jiff::Timestamp::from_second(t).map_or_else(|_| t.to_string(), |ts| ts.to_string())
 }

@@ -4,7 +4,7 @@
 
 use futures_util::TryStreamExt;
 
-use crate::config::HealthConfig;
+use crate::health::HealthConfig;
 use crate::health::{Band, Facts, YEAR_WINDOW};
 use crate::store::{HealthInputs, Snapshot, Store, StoreError};
 

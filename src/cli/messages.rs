@@ -1,6 +1,6 @@
 //! `rekindle messages list|retry`: what happened to messages, without opening the database.
 
-use rekindle::profile::fmt_instant;
+use rekindle::domain::fmt_instant;
 use rekindle::store::{MessageFilter, MessageRow, Store};
 
 use crate::out;

@@ -1,6 +1,7 @@
 //! `rekindle unsubscribe --token T`: applies an unsubscribe request that reached the
 //! `unsubscribe_mailto` mailbox (the token is in the subject line of the reply).
 
+use rekindle::config::Secrets;
 use rekindle::delivery::email::MAILTO_SUBJECT_PREFIX;
 use rekindle::links::{LinkKind, LinkSigner};
 use rekindle::rules::Channel;
@@ -8,8 +9,8 @@ use rekindle::store::Store;
 
 use crate::out;
 
-pub async fn apply(store: &Store, token: &str, now: i64) -> anyhow::Result<()> {
-    let Some(signer) = LinkSigner::from_env(None)? else {
+pub async fn apply(store: &Store, secrets: &Secrets, token: &str, now: i64) -> anyhow::Result<()> {
+    let Some(signer) = LinkSigner::from_secrets(None, secrets)? else {
         anyhow::bail!(
             "{} is not set: unsubscribe tokens cannot be checked without the secret that signed them",
             rekindle::links::SECRET_VAR

@@ -10,7 +10,7 @@ use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, To
 
 use super::retry::Failure;
 use super::smtp_pool::{PoolError, SmtpPool};
-use crate::config::{DkimAlgorithm, EmailConfig, EmailTransportKind, SmtpSecurity};
+use crate::config::{DkimAlgorithm, EmailConfig, EmailTransportKind, Secrets, SmtpSecurity};
 use crate::links::{LinkKind, LinkSigner, Segment};
 use lettre::message::dkim::{
     DkimCanonicalization, DkimCanonicalizationType, DkimConfig, DkimSigningAlgorithm, DkimSigningKey,
@@ -61,10 +61,14 @@ pub struct Unsubscribe {
 impl Unsubscribe {
     /// What the configuration and environment provide; with the SMTP transport, no way to
     /// unsubscribe at all is an error (the outbox transport sends nothing to anyone).
-    pub fn from_config(cfg: &EmailConfig, public_url: Option<&str>) -> Result<Unsubscribe, EmailSetupError> {
-        let signer = LinkSigner::from_env(public_url)?;
+    pub fn from_config(
+        cfg: &EmailConfig,
+        secrets: &Secrets,
+        public_url: Option<&str>,
+    ) -> Result<Unsubscribe, EmailSetupError> {
+        let signer = LinkSigner::from_secrets(public_url, secrets)?;
         let mailto = match (&cfg.unsubscribe_mailto, &signer) {
-            (Some(addr), Some(s)) => Some((addr.clone(), s.clone())),
+            (Some(addr), Some(s)) => Some((addr.as_str().to_string(), s.clone())),
             (Some(_), None) => {
                 return Err(crate::links::SecretError::Missing {
                     what: "email.unsubscribe_mailto",
@@ -108,8 +112,12 @@ pub struct Email<'a> {
 }
 
 impl EmailSender {
-    pub fn new(cfg: &EmailConfig, public_url: Option<&str>) -> Result<EmailSender, EmailSetupError> {
-        let Unsubscribe { links, mailto } = Unsubscribe::from_config(cfg, public_url)?;
+    pub fn new(
+        cfg: &EmailConfig,
+        secrets: &Secrets,
+        public_url: Option<&str>,
+    ) -> Result<EmailSender, EmailSetupError> {
+        let Unsubscribe { links, mailto } = Unsubscribe::from_config(cfg, secrets, public_url)?;
         let transport = match cfg.transport {
             EmailTransportKind::Outbox => {
                 std::fs::create_dir_all(&cfg.outbox_dir).map_err(|source| EmailSetupError::Outbox {
@@ -120,11 +128,10 @@ impl EmailSender {
             }
             EmailTransportKind::Smtp => {
                 let s = &cfg.smtp;
-                let timeout =
-                    Duration::from_secs(crate::rules::parse_duration(&s.timeout).unwrap_or(30) as u64);
+                let timeout = s.timeout;
                 let credentials = s.username.as_ref().map(|user| {
-                    let password = std::env::var("REKINDLE_SMTP_PASSWORD").unwrap_or_default();
-                    Credentials::new(user.clone(), password)
+                    let password = secrets.smtp_password.as_ref().map_or("", |p| p.expose());
+                    Credentials::new(user.clone(), password.to_string())
                 });
                 match s.security {
                     SmtpSecurity::None | SmtpSecurity::Starttls => Transport::Pooled(SmtpPool::new(
@@ -148,15 +155,12 @@ impl EmailSender {
                 }
             }
         };
-        let from: Mailbox = cfg.from.parse().expect("validated with the configuration");
+        let from: Mailbox = cfg.from.clone();
         let domain = from.email.domain().to_string();
-        let timeout = crate::rules::parse_duration(&cfg.smtp.timeout)
-            .unwrap_or(30)
-            .max(1) as u64;
         let dkim = cfg.dkim.as_ref().map(dkim_config).transpose()?;
         Ok(EmailSender {
             transport,
-            deadline: Duration::from_secs(2 * timeout),
+            deadline: 2 * cfg.smtp.timeout.max(Duration::from_secs(1)),
             links,
             mailto,
             dkim,

@@ -99,12 +99,12 @@ impl Deliverer {
             store,
             instance,
             clock,
-            email: EmailSender::new(&cfg.email, cfg.public_url.as_deref())?,
-            sms: SmsSender::new(&cfg.sms, cfg.public_url.as_deref())?,
+            email: EmailSender::new(&cfg.email, &cfg.secrets, cfg.public_url.as_deref())?,
+            sms: SmsSender::new(&cfg.sms, &cfg.secrets, cfg.public_url.as_deref())?,
             email_throttle: throttle::Throttle::new(cfg.delivery.email),
             sms_throttle: throttle::Throttle::new(cfg.delivery.sms),
             max_attempts: i64::from(cfg.delivery.max_attempts),
-            max_lateness: crate::rules::parse_duration(&cfg.delivery.max_lateness).unwrap_or(86_400),
+            max_lateness: cfg.delivery.max_lateness.as_secs() as i64,
         })
     }
 

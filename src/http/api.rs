@@ -114,7 +114,7 @@ struct CustomerView {
 }
 
 fn view(c: &CustomerRecord) -> CustomerView {
-    let at = |t: Option<i64>| t.map(crate::profile::fmt_instant);
+    let at = |t: Option<i64>| t.map(crate::domain::fmt_instant);
     CustomerView {
         id: c.external_id.clone(),
         name: c.name.clone(),

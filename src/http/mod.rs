@@ -31,11 +31,6 @@ use crate::store::{Store, StoreError};
 
 pub use auth::ApiTokens;
 
-/// Environment variables holding the secrets the HTTP side checks.
-pub const API_TOKENS_VAR: &str = "REKINDLE_API_TOKENS";
-pub const TWILIO_TOKEN_VAR: &str = "REKINDLE_TWILIO_AUTH_TOKEN";
-pub const GATEWAY_SECRET_VAR: &str = "REKINDLE_SMS_WEBHOOK_SECRET";
-
 /// What every handler may use.
 pub struct AppState {
     pub store: Store,
@@ -53,20 +48,22 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Reads the secrets from the environment (an EnvironmentFile under systemd).
-    pub fn from_env(
+    /// The state of a configuration (its secrets came from the environment with it).
+    pub fn new(
         store: Store,
         config: Arc<Config>,
         rules: watch::Receiver<Option<Arc<RuleSet>>>,
         metrics: Option<PrometheusHandle>,
     ) -> Result<AppState, crate::links::SecretError> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let links = LinkSigner::from_env(config.public_url.as_deref())?.filter(LinkSigner::has_public_url);
+        let s = &config.secrets;
+        let links =
+            LinkSigner::from_secrets(config.public_url.as_deref(), s)?.filter(LinkSigner::has_public_url);
+        let expose = |v: &Option<crate::config::Secret>| v.as_ref().map(|s| s.expose().to_string());
         Ok(AppState {
-            tokens: ApiTokens::parse(var(API_TOKENS_VAR).as_deref().unwrap_or("")),
+            tokens: ApiTokens::parse(s.api_tokens.as_ref().map_or("", |t| t.expose())),
             links,
-            twilio_auth_token: var(TWILIO_TOKEN_VAR),
-            gateway_secret: var(GATEWAY_SECRET_VAR),
+            twilio_auth_token: expose(&s.twilio_auth_token),
+            gateway_secret: expose(&s.gateway),
             store,
             config,
             rules,

@@ -50,7 +50,7 @@ impl Table for EventColumns {
             .customers
             .get(customer)
             .ok_or_else(|| format!("customer_id: unknown customer {customer:?}"))?;
-        let kind = parse_kind(field(KIND))?;
+        let kind = crate::domain::parse_kind(field(KIND))?;
         let occurred_at = parse_instant(field(OCCURRED_AT))?;
         let amount = non_empty(field(AMOUNT)).map(parse_amount).transpose()?;
         let score = non_empty(field(SCORE)).map(parse_score).transpose()?;
@@ -71,24 +71,6 @@ impl Table for EventColumns {
 
     async fn count(store: &Store) -> Result<i64, StoreError> {
         store.count_events().await
-    }
-}
-
-/// Kinds are what rules name (`visit`, `booking`): lower-case words, so `Visit ` and `visit`
-/// cannot silently become two kinds.
-pub fn parse_kind(raw: &str) -> Result<String, String> {
-    let kind = raw.trim().to_ascii_lowercase();
-    let ok = !kind.is_empty()
-        && kind.len() <= 64
-        && kind
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.'));
-    if ok {
-        Ok(kind)
-    } else {
-        Err(format!(
-            "kind: invalid event kind {raw:?} (letters, digits, _ - . only)"
-        ))
     }
 }
 

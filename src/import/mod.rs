@@ -13,7 +13,7 @@ use csv::StringRecord;
 use indicatif::ProgressBar;
 
 pub use customers::CustomerColumns;
-pub use events::{EventColumns, parse_instant, parse_kind};
+pub use events::{EventColumns, parse_instant};
 pub use json::{ItemError, customer_from_json, events_from_json};
 
 use crate::store::{Store, StoreError};

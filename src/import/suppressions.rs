@@ -132,7 +132,7 @@ pub fn write(list: &[Suppression], out: impl Write) -> Result<(), csv::Error> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record(HEADER)?;
     for s in list {
-        let since = crate::profile::fmt_instant(s.since);
+        let since = crate::domain::fmt_instant(s.since);
         w.write_record([
             s.channel.as_str(),
             s.address.as_deref().unwrap_or(""),

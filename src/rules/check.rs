@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use toml::Spanned;
 
 use super::diagnostic::{Diagnostic, Locator};
-use super::duration::parse_duration;
 use super::model::{AttributeMatch, RawMessage, RawRule, RawTrigger};
 use super::rule::{Audience, Channel, Goal, Limits, Message, Rule, Trigger};
-use super::schedule::{DEFAULT_SCHEDULE, Schedule};
 use super::template::Templates;
+use crate::domain::parse_duration;
+use crate::domain::{DEFAULT_SCHEDULE, Schedule, parse_clock};
 use crate::health::Band;
 
 /// serde's type errors (`invalid type: string "45", expected i64`) said the way a marketer
@@ -119,7 +119,7 @@ impl Checker<'_> {
 
     fn kind(&mut self, value: &Spanned<String>) -> String {
         let k = value.get_ref();
-        if crate::import::parse_kind(k).as_deref() != Ok(k.as_str()) {
+        if crate::domain::parse_kind(k).as_deref() != Ok(k.as_str()) {
             self.err(
                 value.span(),
                 format!("invalid event kind {k:?} (lower-case letters, digits, _ - .)"),
@@ -134,7 +134,7 @@ impl Checker<'_> {
             self.err(v.span(), "must name at least one event kind (or be left out)");
         }
         for k in v.get_ref() {
-            if crate::import::parse_kind(k).as_deref() != Ok(k.as_str()) {
+            if crate::domain::parse_kind(k).as_deref() != Ok(k.as_str()) {
                 self.err(
                     v.span(),
                     format!("invalid event kind {k:?} (lower-case letters, digits, _ - .)"),
@@ -518,16 +518,6 @@ fn article(word: &str) -> &'static str {
     } else {
         "a"
     }
-}
-
-/// `HH:MM` on a 24-hour clock.
-pub fn parse_clock(s: &str) -> Option<(i8, i8)> {
-    let (h, m) = s.trim().split_once(':')?;
-    if h.is_empty() || h.len() > 2 || m.len() != 2 {
-        return None;
-    }
-    let (h, m): (i8, i8) = (h.parse().ok()?, m.parse().ok()?);
-    ((0..24).contains(&h) && (0..60).contains(&m)).then_some((h, m))
 }
 
 /// Reports a template problem at the expression it is in: the `{{`/`{%` that opens it, found

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use jiff::tz::TimeZone;
 
-use crate::config::HealthConfig;
 use crate::domain::Birthday;
+use crate::health::HealthConfig;
 use crate::health::{Facts, Health};
 
 /// One recent event: when, its external id (the occurrence key of event triggers), its score.

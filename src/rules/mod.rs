@@ -3,11 +3,8 @@
 
 mod check;
 mod diagnostic;
-mod duration;
 mod model;
-mod quiet;
 mod rule;
-mod schedule;
 mod template;
 
 pub mod facts;
@@ -16,12 +13,9 @@ pub mod trigger;
 
 use std::path::{Path, PathBuf};
 
-pub use check::{body_name, check_file, parse_clock, subject_name};
+pub use check::{body_name, check_file, subject_name};
 pub use diagnostic::Diagnostic;
-pub use duration::{format_duration, parse_duration};
-pub use quiet::QuietHours;
 pub use rule::{Audience, Channel, Goal, Limits, Message, Rule, Trigger};
-pub use schedule::Schedule;
 pub use template::Templates;
 
 /// A checked set of rules, in evaluation order (priority descending, then id), with their

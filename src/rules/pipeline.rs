@@ -3,11 +3,11 @@
 
 use serde::Serialize;
 
-use super::QuietHours;
 use super::facts::CustomerFacts;
 use super::rule::{Audience, Channel, Rule};
 use super::trigger::{Occurrence, occurrences};
-use crate::config::HealthConfig;
+use crate::domain::QuietHours;
+use crate::health::HealthConfig;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -95,16 +95,6 @@ pub struct Policy {
 }
 
 impl Policy {
-    pub fn from_config(cfg: &crate::config::Config) -> Policy {
-        // The configuration was validated at load; these parse.
-        Policy {
-            max_messages: cfg.policy.max_messages,
-            per: super::parse_duration(&cfg.policy.per).unwrap_or(7 * 86_400),
-            quiet_sms: QuietHours::parse(&cfg.quiet_hours.sms).ok().flatten(),
-            quiet_email: QuietHours::parse(&cfg.quiet_hours.email).ok().flatten(),
-        }
-    }
-
     fn quiet(&self, channel: Channel) -> Option<&QuietHours> {
         match channel {
             Channel::Sms => self.quiet_sms.as_ref(),

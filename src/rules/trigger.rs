@@ -6,9 +6,9 @@ use serde_json::{Map, Value, json};
 
 use super::facts::{CustomerFacts, KindStats, RecentEvent};
 use super::rule::Trigger;
-use crate::config::HealthConfig;
+use crate::domain::fmt_instant;
+use crate::health::HealthConfig;
 use crate::health::{DAY_SECONDS, YEAR_WINDOW, cadence_days};
-use crate::profile::fmt_instant;
 
 /// One reason to contact a customer: its key makes the decision unique per rule and customer.
 #[derive(Debug, Clone, PartialEq)]

@@ -28,7 +28,10 @@ pub enum ServeError {
     #[error("{0} problem(s) in the rules; fix them (`rekindle rules check`) and start again")]
     Rules(usize),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot listen for signals: {0}")]
     Signals(std::io::Error),
     #[error(transparent)]
@@ -89,13 +92,13 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(&config.http.listen)
         .await
         .map_err(|source| ServeError::Bind {
-            addr: config.http.listen.clone(),
+            addr: config.http.listen,
             source,
         })?;
     let addr = listener.local_addr().map_err(ServeError::Http)?;
 
     let stop = CancellationToken::new();
-    let state = Arc::new(crate::http::AppState::from_env(
+    let state = Arc::new(crate::http::AppState::new(
         store.clone(),
         config.clone(),
         rules_rx.clone(),
@@ -135,11 +138,7 @@ pub async fn serve(
         }
         .run(stop.clone()),
     );
-    let poll = Duration::from_secs(
-        crate::rules::parse_duration(&config.serve.reload_poll)
-            .unwrap_or(2)
-            .max(1) as u64,
-    );
+    let poll = config.serve.reload_poll.max(Duration::from_secs(1));
     let reloader = tokio::spawn(reload::run(
         config.rules_dir.clone(),
         rules_seen,
@@ -147,8 +146,7 @@ pub async fn serve(
         rules_tx,
         stop.clone(),
     ));
-    let grace =
-        Duration::from_secs(crate::rules::parse_duration(&config.serve.shutdown_grace).unwrap_or(30) as u64);
+    let grace = config.serve.shutdown_grace;
     let workers = {
         let stop = stop.clone();
         tokio::spawn(queue::run_workers(

@@ -10,8 +10,9 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::domain::Schedule;
 use crate::evaluate::{Request, evaluate};
-use crate::rules::{RuleSet, Schedule};
+use crate::rules::RuleSet;
 use crate::store::Store;
 
 /// The scheduled job that stores health snapshots (rule ids cannot contain ':').
@@ -54,7 +55,7 @@ fn wall() -> i64 {
 
 impl Scheduler {
     pub async fn run(mut self, stop: CancellationToken) {
-        let tz = jiff::tz::TimeZone::get(&self.config.default_timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+        let tz = self.config.default_timezone.tz().clone();
         let mut jobs: HashMap<String, Job> = HashMap::new();
         let last = match self.store.last_ticks().await {
             Ok(l) => l,
@@ -120,9 +121,7 @@ impl Scheduler {
         tz: &jiff::tz::TimeZone,
     ) {
         let mut wanted: Vec<(String, Schedule)> = Vec::new();
-        if let Ok(s) = Schedule::parse(&self.config.serve.health_schedule) {
-            wanted.push((HEALTH_JOB.to_string(), s));
-        }
+        wanted.push((HEALTH_JOB.to_string(), self.config.serve.health_schedule.clone()));
         if let Some(set) = set {
             wanted.extend(
                 set.rules

@@ -1,9 +1,10 @@
 //! The decision pipeline step by step, on hand-built customers.
 
 use rekindle::config::HealthConfig;
+use rekindle::domain::QuietHours;
+use rekindle::rules::Rule;
 use rekindle::rules::facts::CustomerFacts;
 use rekindle::rules::pipeline::{Outcome, PastDecision, Policy, Reason, decide, holdout_bucket};
-use rekindle::rules::{QuietHours, Rule};
 
 use crate::rules_support::{customer, rule, ts};
 

@@ -176,15 +176,21 @@ fn a_template_that_fails_for_one_customer_is_recorded_as_a_skip_not_dropped() {
             r.stdout.contains("win-back") && r.stdout.contains("skipped (template_error)"),
             "{r:?}"
         );
-        let r = ws.rekindle(&[
-            "rules",
-            "preview",
-            "--at",
-            "2026-06-16T12:00:00Z",
-            "--format",
-            "json",
-        ]);
+        // A preview shows the same before anything is recorded.
+        let fresh = Workspace::new(backend);
+        fresh.write(
+            "rules/win-back.toml",
+            &std::fs::read_to_string(ws.path("rules/win-back.toml")).unwrap(),
+        );
+        load(&fresh, &customers, &events);
+        let r = fresh.rekindle(&["rules", "preview", "--at", T, "--format", "json"]);
         assert_eq!(r.code, 0, "{r:?}");
+        let zero = r
+            .stdout
+            .lines()
+            .find(|l| l.contains("\"zero\""))
+            .unwrap_or_else(|| panic!("{r:?}"));
+        assert!(zero.contains("\"reason\":\"template_error\""), "{zero}");
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 pub use webhook::{SIGNATURE_HEADER, signature};
 
 use super::retry::Failure;
-use crate::config::{SmsConfig, SmsProviderKind};
+use crate::config::{GATEWAY_SECRET_VAR, Secret, Secrets, SmsConfig, SmsProviderKind, TWILIO_TOKEN_VAR};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SmsSetupError {
@@ -44,19 +44,22 @@ pub struct Sms<'a> {
 }
 
 impl SmsSender {
-    pub fn new(cfg: &SmsConfig, public_url: Option<&str>) -> Result<SmsSender, SmsSetupError> {
-        let secret = |provider, var| {
-            std::env::var(var)
-                .ok()
-                .filter(|v| !v.is_empty())
+    pub fn new(
+        cfg: &SmsConfig,
+        secrets: &Secrets,
+        public_url: Option<&str>,
+    ) -> Result<SmsSender, SmsSetupError> {
+        let secret = |provider, var, value: &Option<Secret>| {
+            value
+                .as_ref()
+                .map(|s| s.expose().to_string())
                 .ok_or(SmsSetupError::MissingSecret { provider, var })
         };
         let client = || {
             // One crypto provider for the whole binary (ring, as sqlx and lettre use).
             let _ = rustls::crypto::ring::default_provider().install_default();
-            let timeout = crate::rules::parse_duration(&cfg.timeout).unwrap_or(10).max(1) as u64;
             reqwest::Client::builder()
-                .timeout(Duration::from_secs(timeout))
+                .timeout(cfg.timeout.max(Duration::from_secs(1)))
                 .build()
         };
         let provider = match cfg.provider {
@@ -71,13 +74,13 @@ impl SmsSender {
             SmsProviderKind::Twilio => Provider::Twilio(twilio::Twilio {
                 client: client()?,
                 cfg: cfg.twilio.clone(),
-                auth_token: secret("twilio", "REKINDLE_TWILIO_AUTH_TOKEN")?,
+                auth_token: secret("twilio", TWILIO_TOKEN_VAR, &secrets.twilio_auth_token)?,
                 status_callback: public_url.map(|u| format!("{}/webhooks/twilio", u.trim_end_matches('/'))),
             }),
             SmsProviderKind::Webhook => Provider::Webhook(webhook::Webhook {
                 client: client()?,
                 url: cfg.webhook.url.clone(),
-                secret: secret("webhook", "REKINDLE_SMS_WEBHOOK_SECRET")?,
+                secret: secret("webhook", GATEWAY_SECRET_VAR, &secrets.gateway)?,
             }),
         };
         Ok(SmsSender { provider })

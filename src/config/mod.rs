@@ -1,9 +1,24 @@
 //! Settings: built-in defaults, then `rekindle.toml`, then a few `REKINDLE_*` environment
-//! variables. Validated once at start-up so that every later step can trust them.
+//! variables. Read once into types (durations, addresses, a zone, quiet hours, a schedule, the
+//! sender, the secrets) so that every later step uses them as they are and parses nothing.
 
+mod read;
+mod secrets;
+
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use lettre::message::Mailbox;
 use serde::Deserialize;
+
+pub use crate::health::{HealthConfig, HealthWeights};
+pub use secrets::{
+    API_TOKENS_VAR, GATEWAY_SECRET_VAR, MIN_SECRET_BYTES, SECRET_VAR, SMTP_PASSWORD_VAR, Secret, SecretError,
+    Secrets, TWILIO_TOKEN_VAR,
+};
+
+use crate::domain::{Email, QuietHours, Schedule, Zone};
 
 /// Where the configuration file is looked for when neither `--config` nor `REKINDLE_CONFIG`
 /// names one. A missing default file is fine (built-in defaults); a missing named file is not.
@@ -29,19 +44,24 @@ pub enum ConfigError {
 pub struct Config {
     /// Directory holding the trigger rules, one TOML file per rule.
     pub rules_dir: PathBuf,
-    /// IANA time zone for customers whose own zone is unknown.
-    pub default_timezone: String,
+    /// IANA time zone for customers whose own zone is unknown (and for schedules).
+    #[serde(deserialize_with = "read::zone")]
+    pub default_timezone: Zone,
     pub database: DatabaseConfig,
     pub health: HealthConfig,
     pub policy: PolicyConfig,
     pub quiet_hours: QuietHoursConfig,
     /// Where customers reach the service (unsubscribe and click links); none by default.
+    #[serde(deserialize_with = "read::http_url")]
     pub public_url: Option<String>,
     pub email: EmailConfig,
     pub sms: SmsConfig,
     pub delivery: DeliveryConfig,
     pub http: HttpConfig,
     pub serve: ServeConfig,
+    /// From the environment, never from the file.
+    #[serde(skip)]
+    pub secrets: Secrets,
 }
 
 /// The HTTP server of `rekindle serve`.
@@ -49,16 +69,17 @@ pub struct Config {
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// Address and port to listen on.
-    pub listen: String,
+    #[serde(deserialize_with = "read::socket_addr")]
+    pub listen: SocketAddr,
     /// Largest request body accepted, in bytes (a batch of events included).
     pub max_body_bytes: usize,
     /// A connection that has not sent a complete request head this long after it opened (or
     /// after its previous request) is closed.
-    #[serde(deserialize_with = "duration::deserialize")]
-    pub header_timeout: std::time::Duration,
+    #[serde(deserialize_with = "read::duration")]
+    pub header_timeout: Duration,
     /// A request body must arrive within this long.
-    #[serde(deserialize_with = "duration::deserialize")]
-    pub body_timeout: std::time::Duration,
+    #[serde(deserialize_with = "read::duration")]
+    pub body_timeout: Duration,
     /// Connections open at once; more wait to be accepted. Keep it below the process's file
     /// limit (systemd's `LimitNOFILE`, 1024 by default) minus the database pool.
     pub max_connections: usize,
@@ -67,24 +88,12 @@ pub struct HttpConfig {
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
-            listen: "127.0.0.1:8080".into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_bytes: 1 << 20,
-            header_timeout: std::time::Duration::from_secs(10),
-            body_timeout: std::time::Duration::from_secs(30),
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
             max_connections: 512,
         }
-    }
-}
-
-/// Durations written as `30s`, `5m`, `2h`, `7d`, read once into `std::time::Duration`.
-mod duration {
-    use serde::Deserialize;
-
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {
-        let text = String::deserialize(d)?;
-        crate::rules::parse_duration(&text)
-            .map(|secs| std::time::Duration::from_secs(secs.max(0) as u64))
-            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -93,20 +102,23 @@ mod duration {
 #[serde(deny_unknown_fields, default)]
 pub struct ServeConfig {
     /// When health snapshots are stored (crontab line, in `default_timezone`).
-    pub health_schedule: String,
+    #[serde(deserialize_with = "read::schedule")]
+    pub health_schedule: Schedule,
     /// How long a stopping service lets in-flight deliveries finish; what is cut off is
     /// returned to the queue and retried.
-    pub shutdown_grace: String,
+    #[serde(deserialize_with = "read::duration")]
+    pub shutdown_grace: Duration,
     /// How often the rules directory is checked for changed files (SIGHUP reloads at once).
-    pub reload_poll: String,
+    #[serde(deserialize_with = "read::duration")]
+    pub reload_poll: Duration,
 }
 
 impl Default for ServeConfig {
     fn default() -> Self {
         ServeConfig {
-            health_schedule: "15 3 * * *".into(),
-            shutdown_grace: "30s".into(),
-            reload_poll: "2s".into(),
+            health_schedule: Schedule::parse("15 3 * * *").expect("the default schedule parses"),
+            shutdown_grace: Duration::from_secs(30),
+            reload_poll: Duration::from_secs(2),
         }
     }
 }
@@ -124,14 +136,16 @@ pub enum EmailTransportKind {
 pub struct EmailConfig {
     pub transport: EmailTransportKind,
     /// The sender, `Name <address>`.
-    pub from: String,
+    #[serde(deserialize_with = "read::mailbox")]
+    pub from: Mailbox,
     pub outbox_dir: PathBuf,
     pub smtp: SmtpConfig,
     /// Sign outgoing mail; off unless configured.
     pub dkim: Option<DkimConfig>,
     /// A mailbox for unsubscribe requests (`List-Unsubscribe: <mailto:…>`): the way out of
     /// email when there is no `public_url` for one-click links.
-    pub unsubscribe_mailto: Option<String>,
+    #[serde(deserialize_with = "read::email")]
+    pub unsubscribe_mailto: Option<Email>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -176,7 +190,8 @@ pub struct SmtpConfig {
     pub username: Option<String>,
     pub pool_size: u32,
     /// Per-command timeout, a duration such as `30s`.
-    pub timeout: String,
+    #[serde(deserialize_with = "read::duration")]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -194,7 +209,8 @@ pub struct SmsConfig {
     pub provider: SmsProviderKind,
     pub outbox_dir: PathBuf,
     /// Per-request timeout for HTTP providers.
-    pub timeout: String,
+    #[serde(deserialize_with = "read::duration")]
+    pub timeout: Duration,
     pub twilio: TwilioConfig,
     pub webhook: WebhookConfig,
 }
@@ -236,14 +252,17 @@ pub struct DeliveryConfig {
     /// Attempts per message, the first included (retries back off over roughly a day).
     pub max_attempts: u32,
     /// A message that could not go out this long after its time expires instead.
-    pub max_lateness: String,
+    #[serde(deserialize_with = "read::duration")]
+    pub max_lateness: Duration,
 }
 
 impl Default for EmailConfig {
     fn default() -> Self {
         EmailConfig {
             transport: EmailTransportKind::Outbox,
-            from: "rekindle <rekindle@localhost>".into(),
+            from: "rekindle <rekindle@localhost>"
+                .parse()
+                .expect("the default sender parses"),
             outbox_dir: PathBuf::from("outbox/email"),
             smtp: SmtpConfig::default(),
             dkim: None,
@@ -260,7 +279,7 @@ impl Default for SmtpConfig {
             security: SmtpSecurity::Starttls,
             username: None,
             pool_size: 8,
-            timeout: "30s".into(),
+            timeout: Duration::from_secs(30),
         }
     }
 }
@@ -270,7 +289,7 @@ impl Default for SmsConfig {
         SmsConfig {
             provider: SmsProviderKind::Outbox,
             outbox_dir: PathBuf::from("outbox/sms"),
-            timeout: "10s".into(),
+            timeout: Duration::from_secs(10),
             twilio: TwilioConfig::default(),
             webhook: WebhookConfig::default(),
         }
@@ -303,7 +322,7 @@ impl Default for DeliveryConfig {
             email: ChannelLimits::default(),
             sms: ChannelLimits::default(),
             max_attempts: 8,
-            max_lateness: "24h".into(),
+            max_lateness: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -314,22 +333,25 @@ impl Default for DeliveryConfig {
 pub struct PolicyConfig {
     pub max_messages: u32,
     /// A duration such as `7d`.
-    pub per: String,
+    #[serde(deserialize_with = "read::duration")]
+    pub per: Duration,
 }
 
 /// Local times (customer's zone) when a channel stays silent, `HH:MM-HH:MM`; "" disables.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct QuietHoursConfig {
-    pub sms: String,
-    pub email: String,
+    #[serde(deserialize_with = "read::quiet_hours")]
+    pub sms: Option<QuietHours>,
+    #[serde(deserialize_with = "read::quiet_hours")]
+    pub email: Option<QuietHours>,
 }
 
 impl Default for PolicyConfig {
     fn default() -> Self {
         PolicyConfig {
             max_messages: 2,
-            per: "7d".into(),
+            per: Duration::from_secs(7 * 86_400),
         }
     }
 }
@@ -337,8 +359,8 @@ impl Default for PolicyConfig {
 impl Default for QuietHoursConfig {
     fn default() -> Self {
         QuietHoursConfig {
-            sms: "21:00-08:00".into(),
-            email: String::new(),
+            sms: QuietHours::parse("21:00-08:00").expect("the default quiet hours parse"),
+            email: None,
         }
     }
 }
@@ -355,29 +377,11 @@ pub struct DatabaseConfig {
 /// The smallest pool that evaluation can run on.
 const MIN_CONNECTIONS: u32 = 4;
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct HealthConfig {
-    /// Event kinds that count as activity; unset means every kind except `feedback`.
-    pub activity_events: Option<Vec<String>>,
-    /// Cadence used when a customer has fewer than two gaps between activities in a year.
-    pub default_cadence_days: f64,
-    pub weights: HealthWeights,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct HealthWeights {
-    pub recency: f64,
-    pub frequency: f64,
-    pub feedback: f64,
-}
-
 impl Default for Config {
     fn default() -> Self {
         Config {
             rules_dir: PathBuf::from("rules"),
-            default_timezone: "UTC".into(),
+            default_timezone: Zone::utc(),
             database: DatabaseConfig::default(),
             health: HealthConfig::default(),
             policy: PolicyConfig::default(),
@@ -388,6 +392,7 @@ impl Default for Config {
             delivery: DeliveryConfig::default(),
             http: HttpConfig::default(),
             serve: ServeConfig::default(),
+            secrets: Secrets::default(),
         }
     }
 }
@@ -397,36 +402,6 @@ impl Default for DatabaseConfig {
         DatabaseConfig {
             url: "sqlite://rekindle.db".into(),
             max_connections: 8,
-        }
-    }
-}
-
-impl Default for HealthConfig {
-    fn default() -> Self {
-        HealthConfig {
-            activity_events: None,
-            default_cadence_days: 30.0,
-            weights: HealthWeights::default(),
-        }
-    }
-}
-
-impl Default for HealthWeights {
-    fn default() -> Self {
-        HealthWeights {
-            recency: 0.5,
-            frequency: 0.3,
-            feedback: 0.2,
-        }
-    }
-}
-
-impl HealthConfig {
-    /// Whether an event of this kind counts as activity for health and inactivity.
-    pub fn is_activity(&self, kind: &str) -> bool {
-        match &self.activity_events {
-            Some(kinds) => kinds.iter().any(|k| k == kind),
-            None => kind != "feedback",
         }
     }
 }
@@ -459,7 +434,10 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
-            message: e.to_string().trim_end().to_string(),
+            message: match e.span() {
+                Some(span) => placed(text, span.start, e.message().trim_end()),
+                None => e.to_string().trim_end().to_string(),
+            },
         })
     }
 
@@ -468,6 +446,7 @@ impl Config {
         if let Some(url) = var("REKINDLE_DATABASE_URL").filter(|v| !v.is_empty()) {
             self.database.url = url;
         }
+        self.secrets = Secrets::read(&var);
     }
 
     fn resolve_relative_to(&mut self, dir: &Path) {
@@ -495,12 +474,6 @@ impl Config {
             key,
             message,
         };
-        if jiff::tz::TimeZone::get(&self.default_timezone).is_err() {
-            return Err(invalid(
-                "default_timezone",
-                format!("unknown time zone {:?}", self.default_timezone),
-            ));
-        }
         let url = &self.database.url;
         if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://"))
         {
@@ -535,39 +508,6 @@ impl Config {
                 "must name at least one event kind (or be left out)".into(),
             ));
         }
-        if let Err(e) = crate::rules::parse_duration(&self.policy.per) {
-            return Err(invalid("policy.per", e));
-        }
-        for (key, value) in [
-            ("quiet_hours.sms", &self.quiet_hours.sms),
-            ("quiet_hours.email", &self.quiet_hours.email),
-        ] {
-            if let Err(e) = crate::rules::QuietHours::parse(value) {
-                return Err(invalid(key, e));
-            }
-        }
-        for (key, value) in [
-            ("email.smtp.timeout", &self.email.smtp.timeout),
-            ("delivery.max_lateness", &self.delivery.max_lateness),
-            ("serve.shutdown_grace", &self.serve.shutdown_grace),
-            ("serve.reload_poll", &self.serve.reload_poll),
-        ] {
-            if let Err(e) = crate::rules::parse_duration(value) {
-                return Err(invalid(key, e));
-            }
-        }
-        if let Err(e) = crate::rules::Schedule::parse(&self.serve.health_schedule) {
-            return Err(invalid("serve.health_schedule", e));
-        }
-        if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
-            return Err(invalid(
-                "http.listen",
-                format!(
-                    "expected ADDRESS:PORT such as 127.0.0.1:8080, got {:?}",
-                    self.http.listen
-                ),
-            ));
-        }
         if self.http.max_connections == 0 {
             return Err(invalid("http.max_connections", "must be at least 1".into()));
         }
@@ -579,23 +519,6 @@ impl Config {
         }
         if self.http.max_body_bytes < 1024 {
             return Err(invalid("http.max_body_bytes", "must be at least 1024".into()));
-        }
-        if self.email.from.parse::<lettre::message::Mailbox>().is_err() {
-            return Err(invalid(
-                "email.from",
-                format!("not a valid sender: {:?}", self.email.from),
-            ));
-        }
-        if let Some(addr) = &self.email.unsubscribe_mailto
-            && crate::domain::Email::parse(addr).is_err()
-        {
-            return Err(invalid(
-                "email.unsubscribe_mailto",
-                format!("not an email address: {addr:?}"),
-            ));
-        }
-        if let Err(e) = crate::rules::parse_duration(&self.sms.timeout) {
-            return Err(invalid("sms.timeout", e));
         }
         match self.sms.provider {
             SmsProviderKind::Twilio => {
@@ -650,14 +573,6 @@ impl Config {
         if self.email.smtp.pool_size == 0 {
             return Err(invalid("email.smtp.pool_size", "must be at least 1".into()));
         }
-        if let Some(url) = &self.public_url
-            && !(url.starts_with("https://") || url.starts_with("http://"))
-        {
-            return Err(invalid(
-                "public_url",
-                format!("expected an http(s) URL, got {url:?}"),
-            ));
-        }
         let w = h.weights;
         if [w.recency, w.frequency, w.feedback].iter().any(|x| *x < 0.0) {
             return Err(invalid("health.weights", "weights must not be negative".into()));
@@ -670,6 +585,33 @@ impl Config {
             ));
         }
         Ok(())
+    }
+}
+
+/// `line L, column C: `section.key`: message` for a problem at byte `at` of a TOML text: the
+/// key is what stands before `=` on that line, under the last `[section]` above it.
+fn placed(text: &str, at: usize, message: &str) -> String {
+    let at = at.min(text.len());
+    let before = &text[..at];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let (line, col) = (
+        before.matches('\n').count() + 1,
+        before[line_start..].chars().count() + 1,
+    );
+    let key = before[line_start..]
+        .split_once('=')
+        .map(|(k, _)| k.trim().trim_matches('"'))
+        .filter(|k| !k.is_empty());
+    let section = before[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('[') && l.ends_with(']'))
+        .map(|l| l.trim_matches(['[', ']']));
+    match (section, key) {
+        (Some(s), Some(k)) => format!("line {line}, column {col}: `{s}.{k}`: {message}"),
+        (None, Some(k)) => format!("line {line}, column {col}: `{k}`: {message}"),
+        _ => format!("line {line}, column {col}: {message}"),
     }
 }
 
@@ -708,13 +650,42 @@ mod tests {
     }
 
     #[test]
-    fn unknown_time_zone_is_rejected() {
-        let c = Config::parse("default_timezone = \"Mars/Olympus\"", Path::new("r.toml")).unwrap();
-        let msg = c.validate("r.toml").unwrap_err().to_string();
+    fn unknown_time_zone_is_rejected_at_its_line() {
+        let err = Config::parse("default_timezone = \"Mars/Olympus\"", Path::new("r.toml")).unwrap_err();
+        let msg = err.to_string();
         assert!(
-            msg.contains("default_timezone") && msg.contains("Mars/Olympus"),
+            msg.contains("default_timezone")
+                && msg.contains("unknown time zone \"Mars/Olympus\"")
+                && msg.contains("line 1"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn values_are_read_into_their_types_once() {
+        let c = Config::parse(
+            "default_timezone = \"Europe/Budapest\"\n[policy]\nper = \"3d\"\n[quiet_hours]\nsms = \"\"\n\
+             [http]\nlisten = \"0.0.0.0:9000\"\n[serve]\nshutdown_grace = \"1m\"\n[email]\nfrom = \"Café <a@b.example>\"\n",
+            Path::new("r.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.default_timezone.name(), "Europe/Budapest");
+        assert_eq!(c.policy.per, std::time::Duration::from_secs(3 * 86_400));
+        assert_eq!(c.quiet_hours.sms, None);
+        assert_eq!(c.http.listen.port(), 9000);
+        assert_eq!(c.serve.shutdown_grace, std::time::Duration::from_secs(60));
+        assert_eq!(c.email.from.email.domain(), "b.example");
+        for (text, key) in [
+            ("[policy]\nper = \"a week\"", "per"),
+            ("[http]\nlisten = \"localhost\"", "listen"),
+            ("[quiet_hours]\nsms = \"21-8\"", "sms"),
+            ("[serve]\nhealth_schedule = \"daily\"", "health_schedule"),
+            ("public_url = \"rekindle.example\"", "public_url"),
+            ("[email]\nunsubscribe_mailto = \"nobody\"", "unsubscribe_mailto"),
+        ] {
+            let msg = Config::parse(text, Path::new("r.toml")).unwrap_err().to_string();
+            assert!(msg.contains(key) && msg.contains("line"), "{text}: {msg}");
+        }
     }
 
     #[test]

@@ -20,8 +20,7 @@ impl QuietHours {
         let bad = || format!("invalid quiet hours {raw:?} (expected HH:MM-HH:MM, or \"\" for none)");
         let (a, b) = raw.split_once('-').ok_or_else(bad)?;
         let clock = |s: &str| {
-            super::check::parse_clock(s)
-                .map(|(h, m)| Time::constant(0, 0, 0, 0).with().hour(h).minute(m).build())
+            parse_clock(s).map(|(h, m)| Time::constant(0, 0, 0, 0).with().hour(h).minute(m).build())
         };
         let (Some(Ok(start)), Some(Ok(end))) = (clock(a), clock(b)) else {
             return Err(bad());
@@ -58,6 +57,16 @@ impl QuietHours {
             .to_zoned(zone.clone())
             .map_or(at, |z| z.timestamp().as_second())
     }
+}
+
+/// `HH:MM` on a 24-hour clock.
+pub fn parse_clock(s: &str) -> Option<(i8, i8)> {
+    let (h, m) = s.trim().split_once(':')?;
+    if h.is_empty() || h.len() > 2 || m.len() != 2 {
+        return None;
+    }
+    let (h, m): (i8, i8) = (h.parse().ok()?, m.parse().ok()?);
+    ((0..24).contains(&h) && (0..60).contains(&m)).then_some((h, m))
 }
 
 #[cfg(test)]
