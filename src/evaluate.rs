@@ -54,7 +54,7 @@ pub struct DecisionOut {
     pub customer: String,
     pub decision: Outcome,
     pub reason: Option<Reason>,
-    pub channel: Option<&'static str>,
+    pub channel: Option<Channel>,
     /// RFC 3339 UTC, whole seconds.
     pub send_at: Option<String>,
     pub occurrence: String,
@@ -83,18 +83,7 @@ pub async fn evaluate(
             return Err(EvalError::UnknownRule(id.clone()));
         }
     }
-    let rules: Vec<Rule> = set
-        .rules
-        .iter()
-        .filter(|r| {
-            if req.only.is_empty() {
-                r.enabled
-            } else {
-                req.only.contains(&r.id)
-            }
-        })
-        .cloned()
-        .collect();
+    let rules: Vec<Rule> = set.selected(req.only).cloned().collect();
     let needs_health = rules.iter().any(|r| set.needs_health(r));
     let mut window = rules.iter().map(|r| lookback(&r.trigger)).max().unwrap_or(0);
     if needs_health {
@@ -134,13 +123,11 @@ pub async fn evaluate(
         }
         let mut past = Vec::new();
         while let Some(p) = next_past.take_if(|p| p.customer_id <= record.id) {
-            if p.customer_id == record.id
-                && let Some(outcome) = Outcome::parse(&p.decision)
-            {
+            if p.customer_id == record.id {
                 past.push(PastDecision {
                     rule_id: p.rule_id,
                     key: p.occurrence_key,
-                    outcome,
+                    outcome: p.decision,
                     decided_at: p.decided_at,
                 });
             }
@@ -183,9 +170,9 @@ pub async fn evaluate(
                     rule_id: rule.id.clone(),
                     customer_id: facts.id,
                     occurrence_key: d.occurrence.key.clone(),
-                    decision: d.outcome.as_str(),
-                    reason: d.reason.map(Reason::as_str),
-                    channel: d.channel.map(Channel::as_str),
+                    decision: d.outcome,
+                    reason: d.reason,
+                    channel: d.channel,
                     send_at: d.send_at,
                     decided_at: req.at,
                     subject: message.as_ref().and_then(|m| m.subject.clone()),
@@ -204,7 +191,7 @@ pub async fn evaluate(
                 customer: facts.external_id.clone(),
                 decision: d.outcome,
                 reason: d.reason,
-                channel: d.channel.map(Channel::as_str),
+                channel: d.channel,
                 send_at: d.send_at.map(crate::domain::fmt_instant),
                 occurrence: d.occurrence.key,
                 message,

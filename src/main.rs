@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use cli::when::{When, parse_when};
 use indicatif::{ProgressBar, ProgressStyle};
 use rekindle::config::Config;
+use rekindle::domain::MessageStatus;
 use rekindle::store::Store;
 
 /// Exit code when an import finished but rejected some rows (fatal errors exit 1, usage 2).
@@ -153,37 +154,18 @@ enum StoreCommand {
     },
 }
 
-#[derive(Clone, Copy, ValueEnum, PartialEq)]
-enum MessageStatus {
-    Queued,
-    Sending,
-    Sent,
-    Delivered,
-    Failed,
-    Bounced,
-    Skipped,
-    Expired,
-}
-
-impl MessageStatus {
-    fn as_str(self) -> &'static str {
-        match self {
-            MessageStatus::Queued => "queued",
-            MessageStatus::Sending => "sending",
-            MessageStatus::Sent => "sent",
-            MessageStatus::Delivered => "delivered",
-            MessageStatus::Failed => "failed",
-            MessageStatus::Bounced => "bounced",
-            MessageStatus::Skipped => "skipped",
-            MessageStatus::Expired => "expired",
-        }
-    }
+/// A message status as typed on the command line.
+fn parse_status(s: &str) -> Result<MessageStatus, String> {
+    MessageStatus::parse(s).ok_or_else(|| {
+        let all: Vec<&str> = MessageStatus::ALL.iter().map(|m| m.as_str()).collect();
+        format!("expected one of {}", all.join(", "))
+    })
 }
 
 #[derive(clap::Args)]
 struct MessageSelection {
-    /// Only messages in this status
-    #[arg(long, value_enum)]
+    /// Only messages in this status (queued, sending, sent, delivered, bounced, failed, skipped, expired)
+    #[arg(long, value_parser = parse_status)]
     status: Option<MessageStatus>,
     /// Only messages of this rule
     #[arg(long)]
@@ -448,18 +430,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                 }
                 Format::Text => {
-                    let order: Vec<String> = set
-                        .rules
-                        .iter()
-                        .filter(|r| {
-                            if rule_ids.is_empty() {
-                                r.enabled
-                            } else {
-                                rule_ids.contains(&r.id)
-                            }
-                        })
-                        .map(|r| r.id.clone())
-                        .collect();
+                    let order: Vec<String> = set.selected(&rule_ids).map(|r| r.id.clone()).collect();
                     cli::output::text(&rekindle::preview::render_text(&e, at, &order, samples))?;
                 }
             }
@@ -671,7 +642,7 @@ fn message_filter(
     resolve: &impl Fn(Option<When>) -> anyhow::Result<i64>,
 ) -> anyhow::Result<rekindle::store::MessageFilter> {
     Ok(rekindle::store::MessageFilter {
-        status: select.status.map(|s| s.as_str().to_string()),
+        status: select.status,
         rule: select.rule.clone(),
         customer: select.customer.clone(),
         since: select.since.map(|w| resolve(Some(w))).transpose()?,

@@ -55,7 +55,7 @@ pub fn render_text(e: &Evaluation, at: i64, rule_order: &[String], samples_per_r
                 "\n{} -> {} by {} at {}",
                 d.rule,
                 d.customer,
-                d.channel.unwrap_or("-"),
+                d.channel.map_or("-", |c| c.as_str()),
                 d.send_at.as_deref().unwrap_or("-")
             );
             if let Some(s) = &m.subject {

@@ -57,7 +57,7 @@ pub async fn retry(store: &Store, ids: &[i64], filter: &MessageFilter, now: i64)
             .list_messages(filter)
             .await?
             .into_iter()
-            .filter(|m| rekindle::store::RETRYABLE.contains(&m.status.as_str()))
+            .filter(|m| m.status.is_retryable())
             .map(|m| m.id)
             .collect()
     } else {

@@ -4,7 +4,6 @@
 use rekindle::config::Secrets;
 use rekindle::delivery::email::MAILTO_SUBJECT_PREFIX;
 use rekindle::links::{LinkKind, LinkSigner};
-use rekindle::rules::Channel;
 use rekindle::store::Store;
 
 use crate::out;
@@ -27,7 +26,7 @@ pub async fn apply(store: &Store, secrets: &Secrets, token: &str, now: i64) -> a
     let Some(m) = store.sent_message(id).await? else {
         anyhow::bail!("the token is genuine but message {id} is not in this store");
     };
-    let channel = Channel::parse(&m.channel).unwrap_or(Channel::Email);
+    let channel = m.channel;
     store.unsubscribe_by_message(id, channel, now).await?;
     metrics::counter!(rekindle::metrics::UNSUBSCRIBES, "channel" => channel.as_str(), "source" => "mailto")
         .increment(1);

@@ -17,6 +17,7 @@ use retry::{Failure, backoff_seconds};
 use sms::{Sms, SmsSender};
 
 use crate::config::Config;
+use crate::domain::{Channel, MessageStatus};
 use crate::store::{ClaimedMessage, Finish, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -115,25 +116,24 @@ impl Deliverer {
         let Some(m) = self.ledger.claim(id, now).await? else {
             return Ok(Attempted::NotClaimed);
         };
-        let end = |status, reason| Finish {
-            status,
-            reason,
-            provider_ref: None,
-            error_code: None,
-            error: None,
-            outcome_unknown: false,
-            next_attempt_at: None,
-        };
         // apalis re-runs orphaned jobs without looking at attempts: the ledger decides.
         if m.attempts > self.max_attempts {
             self.ledger
-                .finish(id, end("failed", Some("attempts_exhausted")), now)
+                .finish(
+                    id,
+                    Finish::ended(MessageStatus::Failed, Some("attempts_exhausted")),
+                    now,
+                )
                 .await?;
             return Ok(Attempted::Failed);
         }
         if now > m.scheduled_at + self.max_lateness {
             self.ledger
-                .finish(id, end("expired", Some("max_lateness")), now)
+                .finish(
+                    id,
+                    Finish::ended(MessageStatus::Expired, Some("max_lateness")),
+                    now,
+                )
                 .await?;
             tracing::info!(message = id, rule = %m.rule_id, customer = %m.customer_external_id, "expired: too late to send");
             return Ok(Attempted::Expired);
@@ -142,13 +142,15 @@ impl Deliverer {
         let address = match usable_address(&m) {
             Ok(a) => a,
             Err(reason) => {
-                self.ledger.finish(id, end("skipped", Some(reason)), now).await?;
+                self.ledger
+                    .finish(id, Finish::ended(MessageStatus::Skipped, Some(reason)), now)
+                    .await?;
                 tracing::info!(message = id, rule = %m.rule_id, customer = %m.customer_external_id, reason, "skipped at send time");
                 return Ok(Attempted::Skipped);
             }
         };
-        let result = match m.channel.as_str() {
-            "email" => {
+        let result = match m.channel {
+            Channel::Email => {
                 let _slot = self.email_throttle.acquire().await;
                 let links: Vec<String> = m
                     .links
@@ -164,7 +166,7 @@ impl Deliverer {
                 };
                 self.email.send(&e).await
             }
-            _ => {
+            Channel::Sms => {
                 let _slot = self.sms_throttle.acquire().await;
                 self.sms
                     .send(&Sms {
@@ -176,77 +178,20 @@ impl Deliverer {
             }
         };
         let now = self.clock.now();
-        let outcome = match result {
-            Ok(reference) => {
-                let f = Finish {
-                    provider_ref: Some(reference),
-                    ..end("sent", None)
-                };
-                self.record(id, f, now).await?;
-                Attempted::Sent
-            }
-            Err(Failure::Transient {
-                code,
-                message,
-                retry_after,
-                outcome_unknown,
-                retry_limit,
-            }) => {
-                // Some failures deserve fewer tries than the default (Twilio 30003).
-                let limit = retry_limit.map_or(self.max_attempts, |l| i64::from(l).min(self.max_attempts));
-                let last = m.attempts >= limit;
-                let delay =
-                    retry_after.unwrap_or_else(|| backoff_seconds(m.attempts as u32, fastrand::f64()));
-                let f = Finish {
-                    status: if last { "failed" } else { "queued" },
-                    reason: last.then_some("attempts_exhausted"),
-                    provider_ref: None,
-                    error_code: code,
-                    error: Some(message),
-                    outcome_unknown,
-                    next_attempt_at: (!last).then_some(now + delay),
-                };
-                self.record(id, f, now).await?;
-                if last { Attempted::Failed } else { Attempted::Retry }
-            }
-            Err(Failure::Permanent {
-                code,
-                message,
-                hard_bounce,
-                opt_out,
-            }) => {
-                let f = Finish {
-                    status: if hard_bounce { "bounced" } else { "failed" },
-                    reason: Some(if hard_bounce {
-                        "hard_bounce"
-                    } else {
-                        "permanent_error"
-                    }),
-                    provider_ref: None,
-                    error_code: code,
-                    error: Some(message),
-                    outcome_unknown: false,
-                    next_attempt_at: None,
-                };
-                self.record(id, f, now).await?;
-                if opt_out {
-                    self.store
-                        .unsubscribe_by_message(id, crate::rules::Channel::Sms, now)
-                        .await?;
-                }
-                if hard_bounce {
-                    self.store.mark_email_bounced(id, now).await?;
-                    Attempted::Bounced
-                } else {
-                    Attempted::Failed
-                }
-            }
-        };
+        let c = conclude(result, m.attempts, self.max_attempts, now, fastrand::f64());
+        self.record(id, c.finish, now).await?;
+        if c.opt_out {
+            self.store.unsubscribe_by_message(id, Channel::Sms, now).await?;
+        }
+        if c.attempted == Attempted::Bounced {
+            self.store.mark_email_bounced(id, now).await?;
+        }
+        let outcome = c.attempted;
         tracing::info!(message = id, rule = %m.rule_id, customer = %m.customer_external_id, channel = %m.channel, attempt = m.attempts, outcome = ?outcome, "delivery attempt");
-        metrics::counter!(crate::metrics::DELIVERIES, "channel" => m.channel.clone(), "status" => outcome.label())
+        metrics::counter!(crate::metrics::DELIVERIES, "channel" => m.channel.as_str(), "status" => outcome.label())
             .increment(1);
         if outcome == Attempted::Retry {
-            metrics::counter!(crate::metrics::RETRIES, "channel" => m.channel.clone()).increment(1);
+            metrics::counter!(crate::metrics::RETRIES, "channel" => m.channel.as_str()).increment(1);
         }
         Ok(outcome)
     }
@@ -272,16 +217,106 @@ impl Deliverer {
     }
 }
 
+/// How one attempt ends, decided from what the provider answered: the ledger row to write,
+/// what the caller reports, and whether the recipient opted out at the provider.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conclusion {
+    pub finish: Finish,
+    pub attempted: Attempted,
+    pub opt_out: bool,
+}
+
+/// The retry rules in one pure place: a transient failure waits (the provider's
+/// `Retry-After`, else exponential backoff with `jitter` in [0, 1)) until its attempts run
+/// out; a permanent one ends at once, a hard bounce as `bounced`.
+pub fn conclude(
+    result: Result<String, Failure>,
+    attempts: i64,
+    max_attempts: i64,
+    now: i64,
+    jitter: f64,
+) -> Conclusion {
+    match result {
+        Ok(reference) => Conclusion {
+            finish: Finish {
+                provider_ref: Some(reference),
+                ..Finish::ended(MessageStatus::Sent, None)
+            },
+            attempted: Attempted::Sent,
+            opt_out: false,
+        },
+        Err(Failure::Transient {
+            code,
+            message,
+            retry_after,
+            outcome_unknown,
+            retry_limit,
+        }) => {
+            // Some failures deserve fewer tries than the default (Twilio 30003).
+            let limit = retry_limit.map_or(max_attempts, |l| i64::from(l).min(max_attempts));
+            let last = attempts >= limit;
+            let delay = retry_after.unwrap_or_else(|| backoff_seconds(attempts as u32, jitter));
+            Conclusion {
+                finish: Finish {
+                    status: if last {
+                        MessageStatus::Failed
+                    } else {
+                        MessageStatus::Queued
+                    },
+                    reason: last.then_some("attempts_exhausted"),
+                    provider_ref: None,
+                    error_code: code,
+                    error: Some(message),
+                    outcome_unknown,
+                    next_attempt_at: (!last).then_some(now + delay),
+                },
+                attempted: if last { Attempted::Failed } else { Attempted::Retry },
+                opt_out: false,
+            }
+        }
+        Err(Failure::Permanent {
+            code,
+            message,
+            hard_bounce,
+            opt_out,
+        }) => Conclusion {
+            finish: Finish {
+                status: if hard_bounce {
+                    MessageStatus::Bounced
+                } else {
+                    MessageStatus::Failed
+                },
+                reason: Some(if hard_bounce {
+                    "hard_bounce"
+                } else {
+                    "permanent_error"
+                }),
+                provider_ref: None,
+                error_code: code,
+                error: Some(message),
+                outcome_unknown: false,
+                next_attempt_at: None,
+            },
+            attempted: if hard_bounce {
+                Attempted::Bounced
+            } else {
+                Attempted::Failed
+            },
+            opt_out,
+        },
+    }
+}
+
 /// The address to use now, or why the customer must not be contacted on this channel.
 fn usable_address(m: &ClaimedMessage) -> Result<&str, &'static str> {
-    let (address, consent, unsubscribed, bounced) = match m.channel.as_str() {
-        "email" => (
+    let (address, consent, unsubscribed, bounced) = match m.channel {
+        Channel::Email => (
             m.email.as_deref(),
             m.consent_email,
             m.unsubscribed_email_at,
             m.email_bounced_at,
         ),
-        _ => (m.phone.as_deref(), m.consent_sms, m.unsubscribed_sms_at, None),
+        Channel::Sms => (m.phone.as_deref(), m.consent_sms, m.unsubscribed_sms_at, None),
     };
     match address {
         None => Err("no_contact"),
@@ -289,5 +324,84 @@ fn usable_address(m: &ClaimedMessage) -> Result<&str, &'static str> {
         Some(_) if bounced.is_some() => Err("bounced"),
         Some(_) if !consent => Err("no_consent"),
         Some(a) => Ok(a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transient(retry_after: Option<i64>, retry_limit: Option<u32>) -> Result<String, Failure> {
+        Err(Failure::Transient {
+            code: Some("451".into()),
+            message: "greylisted".into(),
+            retry_after,
+            outcome_unknown: false,
+            retry_limit,
+        })
+    }
+
+    #[test]
+    fn a_transient_failure_waits_until_its_attempts_run_out() {
+        let c = conclude(transient(None, None), 1, 8, 1_000, 0.5);
+        assert_eq!(
+            (c.finish.status, c.attempted),
+            (MessageStatus::Queued, Attempted::Retry)
+        );
+        assert_eq!(
+            c.finish.next_attempt_at,
+            Some(1_000 + 120),
+            "2 minutes after the first"
+        );
+        assert_eq!(c.finish.error.as_deref(), Some("greylisted"));
+        let c = conclude(transient(Some(30), None), 3, 8, 1_000, 0.5);
+        assert_eq!(
+            c.finish.next_attempt_at,
+            Some(1_030),
+            "the provider's Retry-After wins"
+        );
+        let c = conclude(transient(None, None), 8, 8, 1_000, 0.5);
+        assert_eq!(
+            (c.finish.status, c.attempted),
+            (MessageStatus::Failed, Attempted::Failed)
+        );
+        assert_eq!(
+            (c.finish.reason, c.finish.next_attempt_at),
+            (Some("attempts_exhausted"), None)
+        );
+        let c = conclude(transient(None, Some(3)), 3, 8, 1_000, 0.5);
+        assert_eq!(
+            c.attempted,
+            Attempted::Failed,
+            "a failure allowed fewer tries stops sooner"
+        );
+    }
+
+    #[test]
+    fn a_permanent_failure_ends_at_once_and_a_hard_bounce_is_a_bounce() {
+        let permanent = |hard_bounce, opt_out| {
+            Err(Failure::Permanent {
+                code: Some("550".into()),
+                message: "no such user".into(),
+                hard_bounce,
+                opt_out,
+            })
+        };
+        let c = conclude(permanent(true, false), 1, 8, 5, 0.0);
+        assert_eq!(
+            (c.finish.status, c.attempted),
+            (MessageStatus::Bounced, Attempted::Bounced)
+        );
+        assert_eq!(c.finish.reason, Some("hard_bounce"));
+        let c = conclude(permanent(false, true), 1, 8, 5, 0.0);
+        assert_eq!(
+            (c.finish.status, c.attempted, c.opt_out),
+            (MessageStatus::Failed, Attempted::Failed, true)
+        );
+        let c = conclude(Ok("<m@x>".into()), 1, 8, 5, 0.0);
+        assert_eq!(
+            (c.finish.status, c.finish.provider_ref.as_deref()),
+            (MessageStatus::Sent, Some("<m@x>"))
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Why messages failed, said per failure class for people: `run --once` prints it and the
 //! service logs it, so nobody has to open the database to learn that a provider greylists.
 
+use crate::domain::MessageStatus;
 use crate::store::FailureCount;
 
 /// One line per failure class: `12 waiting to retry: 451 4.7.1 greylisted …`. Providers'
@@ -13,17 +14,17 @@ pub fn failure_lines(counts: &[FailureCount]) -> Vec<String> {
             format!(
                 "{} {}: {}",
                 f.count,
-                status_words(&f.status),
+                status_words(f.status),
                 super::retry::mask_personal(&f.error)
             )
         })
         .collect()
 }
 
-fn status_words(status: &str) -> &str {
+fn status_words(status: MessageStatus) -> &'static str {
     match status {
-        "queued" => "waiting to retry",
-        other => other,
+        MessageStatus::Queued => "waiting to retry",
+        other => other.as_str(),
     }
 }
 
@@ -35,12 +36,12 @@ mod tests {
     fn each_class_is_counted_in_words_without_the_address() {
         let counts = [
             FailureCount {
-                status: "queued".into(),
+                status: MessageStatus::Queued,
                 error: "451 4.7.1 greylisted (example.test)".into(),
                 count: 12,
             },
             FailureCount {
-                status: "failed".into(),
+                status: MessageStatus::Failed,
                 error: "550 5.1.1 <ann@example.com>: user unknown".into(),
                 count: 3,
             },

@@ -4,20 +4,24 @@
 
 mod birthday;
 mod contact;
+mod decision;
 mod duration;
 mod event_kind;
 mod flag;
 mod instant;
+mod message;
 mod quiet_hours;
 mod schedule;
 mod timezone;
 
 pub use birthday::Birthday;
 pub use contact::{Email, Phone};
+pub use decision::{Outcome, Reason};
 pub use duration::{format_duration, parse_duration};
 pub use event_kind::parse_kind;
 pub use flag::parse_flag;
 pub use instant::{fmt_instant, parse_rfc3339};
+pub use message::{Channel, MessageStatus};
 pub use quiet_hours::{QuietHours, parse_clock};
 pub use schedule::{DEFAULT_SCHEDULE, Schedule};
 pub use timezone::{TimeZoneName, Zone};

@@ -8,7 +8,6 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 
 use super::{ApiError, Shared, now};
 use crate::links::LinkKind;
-use crate::rules::Channel;
 
 fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
@@ -59,7 +58,7 @@ pub async fn unsubscribe_now(State(state): Shared, Path(token): Path<String>) ->
     let Some(m) = state.store.sent_message(id).await? else {
         return Ok(invalid_link());
     };
-    let channel = Channel::parse(&m.channel).unwrap_or(Channel::Email);
+    let channel = m.channel;
     state.store.unsubscribe_by_message(id, channel, now()).await?;
     metrics::counter!(crate::metrics::UNSUBSCRIBES, "channel" => channel.as_str(), "source" => "link")
         .increment(1);

@@ -155,7 +155,7 @@ async fn apply_receipt(
         Receipt::Bounced { .. } => "bounced",
     };
     if applied {
-        metrics::counter!(crate::metrics::RECEIPTS, "channel" => m.channel.clone(), "status" => status)
+        metrics::counter!(crate::metrics::RECEIPTS, "channel" => m.channel.as_str(), "status" => status)
             .increment(1);
         tracing::info!(message = m.id, customer = %m.customer_external_id, rule = %m.rule_id, status, "receipt");
     }
@@ -220,7 +220,7 @@ pub async fn gateway(
         .store
         .message_by_provider_ref(&r.id)
         .await?
-        .filter(|m| m.channel == "sms")
+        .filter(|m| m.channel == crate::domain::Channel::Sms)
     else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,

@@ -86,6 +86,18 @@ impl RuleSet {
         })
     }
 
+    /// The rules an evaluation runs: these ids (enabled or not), or every enabled rule when
+    /// none are named.
+    pub fn selected<'a>(&'a self, only: &'a [String]) -> impl Iterator<Item = &'a Rule> + 'a {
+        self.rules.iter().filter(move |r| {
+            if only.is_empty() {
+                r.enabled
+            } else {
+                only.contains(&r.id)
+            }
+        })
+    }
+
     /// Whether evaluating `rule` needs health scores: its trigger, audience or templates use them.
     pub fn needs_health(&self, rule: &Rule) -> bool {
         let in_templates = self.templates.uses_health(&subject_name(&rule.id))

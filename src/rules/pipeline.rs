@@ -1,80 +1,13 @@
 //! The decision pipeline for one customer at T: rules by priority, occurrences in time order,
 //! through dedup, audience, once/cooldown, channel, frequency cap, holdout and timing.
 
-use serde::Serialize;
-
 use super::facts::CustomerFacts;
 use super::rule::{Audience, Channel, Rule};
 use super::trigger::{Occurrence, occurrences};
 use crate::domain::QuietHours;
 use crate::health::HealthConfig;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Send,
-    HeldOut,
-    Deferred,
-    Suppressed,
-    Skipped,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Send => "send",
-            Outcome::HeldOut => "held_out",
-            Outcome::Deferred => "deferred",
-            Outcome::Suppressed => "suppressed",
-            Outcome::Skipped => "skipped",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Outcome> {
-        [
-            Outcome::Send,
-            Outcome::HeldOut,
-            Outcome::Deferred,
-            Outcome::Suppressed,
-            Outcome::Skipped,
-        ]
-        .into_iter()
-        .find(|o| o.as_str() == s)
-    }
-
-    /// Sends and held-out decisions are what `once` and `cooldown` count.
-    fn is_contact(self) -> bool {
-        matches!(self, Outcome::Send | Outcome::HeldOut)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Reason {
-    Once,
-    Cooldown,
-    FrequencyCap,
-    NoContact,
-    NoConsent,
-    Unsubscribed,
-    /// The message template failed to render for this customer (data-dependent: the checker
-    /// renders every template before a rule may run).
-    TemplateError,
-}
-
-impl Reason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::Once => "once",
-            Reason::Cooldown => "cooldown",
-            Reason::FrequencyCap => "frequency_cap",
-            Reason::NoContact => "no_contact",
-            Reason::NoConsent => "no_consent",
-            Reason::Unsubscribed => "unsubscribed",
-            Reason::TemplateError => "template_error",
-        }
-    }
-}
+pub use crate::domain::{Outcome, Reason};
 
 /// A decision already recorded for this customer (from the store).
 #[derive(Debug, Clone, PartialEq)]

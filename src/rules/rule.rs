@@ -6,28 +6,7 @@ use std::path::PathBuf;
 use crate::domain::Schedule;
 use crate::health::Band;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Channel {
-    Email,
-    Sms,
-}
-
-impl Channel {
-    pub fn parse(s: &str) -> Option<Channel> {
-        match s {
-            "email" => Some(Channel::Email),
-            "sms" => Some(Channel::Sms),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Email => "email",
-            Channel::Sms => "sms",
-        }
-    }
-}
+pub use crate::domain::Channel;
 
 /// When a rule matches. Durations are in seconds; `events: None` means the configured
 /// activity events.

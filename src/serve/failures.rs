@@ -24,7 +24,11 @@ pub async fn run(store: Store, stop: CancellationToken) {
                     .iter()
                     .zip(&counts)
                 {
-                    tracing::warn!(status = %c.status, count = c.count, "delivery failures: {line}");
+                    tracing::warn!(
+                        status = c.status.as_str(),
+                        count = c.count,
+                        "delivery failures: {line}"
+                    );
                 }
             }
             Err(e) => tracing::warn!(error = %e, "cannot count delivery failures"),

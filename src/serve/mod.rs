@@ -68,16 +68,7 @@ pub async fn serve(
     let mut interrupt = signal(SignalKind::interrupt()).map_err(ServeError::Signals)?;
 
     let rules_seen = reload::fingerprint(&config.rules_dir);
-    let set = match crate::rules::RuleSet::load(&config.rules_dir) {
-        Ok(set) => set,
-        Err(problems) => {
-            for p in &problems {
-                tracing::error!(problem = %p, "rule problem");
-            }
-            return Err(ServeError::Rules(problems.len()));
-        }
-    };
-    metrics::gauge!(crate::metrics::RULES_LOADED).set(set.rules.len() as f64);
+    let set = reload::load_logged(&config.rules_dir, "start-up").map_err(ServeError::Rules)?;
     let (rules_tx, rules_rx) = watch::channel(Some(Arc::new(set)));
 
     let instance = crate::instance::new_id();

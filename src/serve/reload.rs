@@ -40,22 +40,35 @@ pub fn fingerprint(dir: &Path) -> Fingerprint {
     out
 }
 
-/// Loads and checks the set; logs every problem. `Some` only for a valid set.
-pub fn load_checked(dir: &Path, why: &str) -> Option<RuleSet> {
+/// Loads and checks the set, logging it or every problem in it (the start-up load and each
+/// reload say the same things the same way).
+pub fn load_logged(dir: &Path, why: &str) -> Result<RuleSet, usize> {
     match RuleSet::load(dir) {
         Ok(set) => {
             let enabled = set.rules.iter().filter(|r| r.enabled).count();
             tracing::info!(rules = set.rules.len(), enabled, why, "rules loaded");
-            metrics::counter!(crate::metrics::RULE_RELOADS, "result" => "ok").increment(1);
             metrics::gauge!(crate::metrics::RULES_LOADED).set(set.rules.len() as f64);
-            Some(set)
+            Ok(set)
         }
         Err(problems) => {
             for p in &problems {
-                tracing::error!(problem = %p, "rule problem");
+                tracing::error!(problem = %p, why, "rule problem");
             }
+            Err(problems.len())
+        }
+    }
+}
+
+/// A reload: `Some` only for a valid set; a rejected one leaves the running set in place.
+pub fn load_checked(dir: &Path, why: &str) -> Option<RuleSet> {
+    match load_logged(dir, why) {
+        Ok(set) => {
+            metrics::counter!(crate::metrics::RULE_RELOADS, "result" => "ok").increment(1);
+            Some(set)
+        }
+        Err(problems) => {
             tracing::error!(
-                problems = problems.len(),
+                problems,
                 why,
                 "the rules were NOT reloaded: the previous set keeps running"
             );

@@ -41,7 +41,9 @@ pub struct DecisionRow {
     pub customer_id: i64,
     pub rule_id: String,
     pub occurrence_key: String,
-    pub decision: String,
+    /// An unknown decision in the store is an error, never a row silently left out.
+    #[sqlx(try_from = "String")]
+    pub decision: crate::domain::Outcome,
     pub decided_at: i64,
 }
 
@@ -51,9 +53,9 @@ pub struct NewDecision {
     pub rule_id: String,
     pub customer_id: i64,
     pub occurrence_key: String,
-    pub decision: &'static str,
-    pub reason: Option<&'static str>,
-    pub channel: Option<&'static str>,
+    pub decision: crate::domain::Outcome,
+    pub reason: Option<crate::domain::Reason>,
+    pub channel: Option<crate::domain::Channel>,
     pub send_at: Option<i64>,
     pub decided_at: i64,
     pub subject: Option<String>,
@@ -117,9 +119,9 @@ impl Store {
                     b.push_bind(d.rule_id.as_str())
                         .push_bind(d.customer_id)
                         .push_bind(d.occurrence_key.as_str())
-                        .push_bind(d.decision)
-                        .push_bind(d.reason)
-                        .push_bind(d.channel)
+                        .push_bind(d.decision.as_str())
+                        .push_bind(d.reason.map(|r| r.as_str()))
+                        .push_bind(d.channel.map(|c| c.as_str()))
                         .push_bind(d.send_at)
                         .push_bind(d.decided_at)
                         .push_bind(now)

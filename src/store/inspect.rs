@@ -12,8 +12,10 @@ pub struct MessageRow {
     pub id: i64,
     pub customer: String,
     pub rule: String,
-    pub channel: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub channel: crate::domain::Channel,
+    #[sqlx(try_from = "String")]
+    pub status: crate::domain::MessageStatus,
     pub attempts: i64,
     /// For a queued message: when it is tried (again).
     pub next_attempt_at: Option<i64>,
@@ -24,7 +26,7 @@ pub struct MessageRow {
 /// Which messages to list or requeue; `None` means any.
 #[derive(Debug, Clone, Default)]
 pub struct MessageFilter {
-    pub status: Option<String>,
+    pub status: Option<crate::domain::MessageStatus>,
     pub rule: Option<String>,
     pub customer: Option<String>,
     /// Only messages whose last change was at or after this instant.
@@ -35,7 +37,8 @@ pub struct MessageFilter {
 /// How many messages ended (or wait) with the same status and error.
 #[derive(Debug, Clone, FromRow, PartialEq, Eq)]
 pub struct FailureCount {
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: crate::domain::MessageStatus,
     pub error: String,
     pub count: i64,
 }
@@ -54,9 +57,6 @@ pub struct HistoryRow {
     pub last_error: Option<String>,
 }
 
-/// Statuses a person may requeue: a message that gave up, or expired waiting.
-pub const RETRYABLE: [&str; 2] = ["failed", "expired"];
-
 impl Store {
     pub async fn list_messages(&self, f: &MessageFilter) -> Result<Vec<MessageRow>, StoreError> {
         const SQL: &str = "SELECT m.id, c.external_id AS customer, m.rule_id AS rule, m.channel, m.status, m.attempts, \
@@ -66,7 +66,7 @@ impl Store {
             AND ($3 IS NULL OR (c.external_id = $3 AND c.erased_at IS NULL)) AND m.updated_at >= $4 \
             ORDER BY m.updated_at DESC, m.id DESC LIMIT $5";
         on_pool!(self, pool => Ok(sqlx::query_as(SQL)
-            .bind(f.status.as_deref())
+            .bind(f.status.map(|s| s.as_str()))
             .bind(f.rule.as_deref())
             .bind(f.customer.as_deref())
             .bind(f.since.unwrap_or(i64::MIN))

@@ -9,7 +9,8 @@ use super::{Store, StoreError, on_pool};
 pub struct ClaimedMessage {
     pub id: i64,
     pub rule_id: String,
-    pub channel: String,
+    #[sqlx(try_from = "String")]
+    pub channel: crate::domain::Channel,
     pub attempts: i64,
     pub scheduled_at: i64,
     pub subject: Option<String>,
@@ -29,9 +30,9 @@ pub struct ClaimedMessage {
 
 /// How a delivery attempt ended, as the ledger records it. Owned, so that it can wait for a
 /// group commit (`delivery::group_commit`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Finish {
-    pub status: &'static str,
+    pub status: crate::domain::MessageStatus,
     pub reason: Option<&'static str>,
     pub provider_ref: Option<String>,
     pub error_code: Option<String>,
@@ -39,6 +40,21 @@ pub struct Finish {
     pub outcome_unknown: bool,
     /// For a retry: when to try again (status stays `queued`).
     pub next_attempt_at: Option<i64>,
+}
+
+impl Finish {
+    /// An attempt that ends without reaching a provider, or with nothing to add but the status.
+    pub fn ended(status: crate::domain::MessageStatus, reason: Option<&'static str>) -> Finish {
+        Finish {
+            status,
+            reason,
+            provider_ref: None,
+            error_code: None,
+            error: None,
+            outcome_unknown: false,
+            next_attempt_at: None,
+        }
+    }
 }
 
 impl Store {

@@ -29,7 +29,7 @@ pub use copy::{CopyError, CopyReport, same_database};
 pub use customers::{CustomerRecord, NewCustomer};
 pub use evaluation::{DecisionRow, KindAggregate, NewDecision};
 pub use events::{EventRecord, HealthInputs, NewEvent};
-pub use inspect::{FailureCount, HistoryRow, MessageFilter, MessageRow, RETRYABLE};
+pub use inspect::{FailureCount, HistoryRow, MessageFilter, MessageRow};
 pub use messages::{ClaimedMessage, Finish};
 pub use outcomes::{CountRow, GroupRow};
 pub use receipts::{Receipt, SentMessage};

@@ -10,8 +10,10 @@ use super::{Store, StoreError, on_pool};
 #[derive(Debug, Clone, FromRow)]
 pub struct SentMessage {
     pub id: i64,
-    pub channel: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub channel: crate::domain::Channel,
+    #[sqlx(try_from = "String")]
+    pub status: crate::domain::MessageStatus,
     pub rule_id: String,
     pub customer_external_id: String,
 }

@@ -1,6 +1,7 @@
 //! `run --once`: delivery to the outboxes, re-checks at send time, quiet hours, lateness,
 //! conversions and the report, through the real binary on both backends.
 
+use rekindle::domain::MessageStatus;
 use serde_json::Value;
 
 use crate::helpers::{Backend, CUSTOMERS_HEADER, EVENTS_HEADER, Run, Workspace, backends, load};
@@ -395,31 +396,23 @@ async fn batched_claims_take_each_message_once_and_finishes_land_on_their_own_me
         );
 
         // Three different endings written together.
-        let end = |status| Finish {
-            status,
-            reason: None,
-            provider_ref: None,
-            error_code: None,
-            error: None,
-            outcome_unknown: false,
-            next_attempt_at: None,
-        };
+        let end = |status| Finish::ended(status, None);
         let sent = Finish {
             provider_ref: Some("<m1@example.com>".into()),
-            ..end("sent")
+            ..end(MessageStatus::Sent)
         };
         let retry = Finish {
             error_code: Some("451".into()),
             error: Some("try later".into()),
             outcome_unknown: true,
             next_attempt_at: Some(now + 60),
-            ..end("queued")
+            ..end(MessageStatus::Queued)
         };
         let bounced = Finish {
             reason: Some("hard_bounce"),
             error_code: Some("550".into()),
             error: Some("no such user".into()),
-            ..end("bounced")
+            ..end(MessageStatus::Bounced)
         };
         let writes = [(1, sent), (2, retry), (3, bounced)].map(|(id, f)| {
             let ledger = ledger.clone();

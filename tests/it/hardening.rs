@@ -173,7 +173,7 @@ async fn orphaned_claims_are_resumed_discarded_or_left_alone_as_they_should() {
     // (message, claimed by): 1 by a dead process on this host, 2 by a live one elsewhere,
     // 3 by one elsewhere silent for a minute, 4 by the dead one after its last allowed attempt.
     let retry = rekindle::store::Finish {
-        status: "queued",
+        status: rekindle::domain::MessageStatus::Queued,
         reason: None,
         provider_ref: None,
         error_code: Some("451".into()),
