@@ -68,7 +68,7 @@ impl Ledger {
 async fn submit<T, R>(queue: &Queue<T, R>, request: T) -> Result<R, StoreError> {
     // The writers live as long as the `Ledger`; a closed channel means the runtime is going
     // away, which is as final for this attempt as a closed pool.
-    let closed = || StoreError::Sql(sqlx::Error::PoolClosed);
+    let closed = || StoreError::ShuttingDown;
     let (reply, answer) = oneshot::channel();
     queue.send((request, reply)).await.map_err(|_| closed())?;
     answer.await.map_err(|_| closed())?.map_err(StoreError::Batch)

@@ -18,12 +18,13 @@ use crate::store::{Share, Store};
 /// The queue's name in apalis's tables.
 pub const QUEUE: &str = "rekindle-deliveries";
 
+/// A failure of the job queue, with apalis's or sqlx's error kept as its source.
 #[derive(Debug, thiserror::Error)]
 #[error("job queue: {0}")]
-pub struct QueueError(String);
+pub struct QueueError(#[source] BoxDynError);
 
-fn queue_err(e: impl std::fmt::Display) -> QueueError {
-    QueueError(e.to_string())
+fn queue_err(e: impl Into<BoxDynError>) -> QueueError {
+    QueueError(e.into())
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -50,27 +50,9 @@ pub fn write_book(spec: &BookSpec, customers: impl Write, events: impl Write) ->
         w: csv::Writer::from_writer(events),
         written: 0,
     };
-    cw.write_record([
-        "id",
-        "name",
-        "email",
-        "phone",
-        "birthday",
-        "timezone",
-        "consent_email",
-        "consent_sms",
-        "tags",
-        "tier",
-    ])?;
-    ew.w.write_record([
-        "id",
-        "customer_id",
-        "kind",
-        "occurred_at",
-        "amount",
-        "score",
-        "staff",
-    ])?;
+    // The import's own columns, plus the extra one the demo's rules use as an attribute.
+    cw.write_record(crate::import::CUSTOMER_COLUMNS.iter().chain(&["tier"]))?;
+    ew.w.write_record(crate::import::EVENT_COLUMNS.iter().chain(&["staff"]))?;
     let year = 365 * DAY_SECONDS;
     for n in 0..spec.customers {
         let id = format!("c{n:06}");

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::{ApiError, Shared, json_body, now};
 use crate::import::{ItemError, customer_from_json, events_from_json};
 use crate::rules::Channel;
-use crate::store::{CustomerRecord, Store};
+use crate::store::CustomerRecord;
 
 /// Items per `POST /v1/events`: a batch is one transaction; larger loads belong to the CSV import.
 pub const MAX_EVENTS_PER_BATCH: usize = 10_000;
@@ -73,14 +73,6 @@ pub async fn post_events(
         }
     }
     if !good.is_empty() {
-        // SQLite admits one writer at a time and makes the others wait in its busy handler,
-        // which naps for up to 100 ms between looks: at 8 concurrent batches the slowest
-        // request took 0.7-0.9 s (BENCHMARKS.md). Queued on a fair lock instead, each batch
-        // starts the moment the previous one commits.
-        let _turn = match state.store {
-            Store::Sqlite(_) => Some(state.sqlite_ingest.lock().await),
-            Store::Postgres(_) => None,
-        };
         state.store.upsert_events(&good, now()).await?;
     }
     let status = if rejected.is_empty() {

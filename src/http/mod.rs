@@ -41,8 +41,6 @@ pub struct AppState {
     pub twilio_auth_token: Option<String>,
     pub gateway_secret: Option<String>,
     pub metrics: Option<PrometheusHandle>,
-    /// Event batches take turns writing to SQLite (see `api::post_events`).
-    pub sqlite_ingest: tokio::sync::Mutex<()>,
     /// Whether scheduled evaluations keep failing (`/readyz` says so).
     pub evaluations: Arc<crate::serve::evaluations::EvaluationHealth>,
 }
@@ -68,7 +66,6 @@ impl AppState {
             config,
             rules,
             metrics,
-            sqlite_ingest: tokio::sync::Mutex::new(()),
             evaluations: Arc::default(),
         })
     }

@@ -5,7 +5,8 @@ use super::columns::{Columns, external_id, non_empty};
 use crate::domain::{Birthday, Email, Phone, TimeZoneName, parse_flag};
 use crate::store::{NewCustomer, Store, StoreError};
 
-pub(super) const KNOWN: [&str; 9] = [
+/// The columns the customer import knows (any other becomes an attribute).
+pub const KNOWN: [&str; 9] = [
     "id",
     "name",
     "email",

@@ -7,7 +7,8 @@ use super::Table;
 use super::columns::{Columns, external_id, non_empty};
 use crate::store::{NewEvent, Store, StoreError};
 
-pub(super) const KNOWN: [&str; 6] = ["id", "customer_id", "kind", "occurred_at", "amount", "score"];
+/// The columns the event import knows (any other becomes a property).
+pub const KNOWN: [&str; 6] = ["id", "customer_id", "kind", "occurred_at", "amount", "score"];
 // Indexes into KNOWN.
 const ID: usize = 0;
 const CUSTOMER: usize = 1;

@@ -12,8 +12,8 @@ use std::path::Path;
 use csv::StringRecord;
 use indicatif::ProgressBar;
 
-pub use customers::CustomerColumns;
-pub use events::{EventColumns, parse_instant};
+pub use customers::{CustomerColumns, KNOWN as CUSTOMER_COLUMNS};
+pub use events::{EventColumns, KNOWN as EVENT_COLUMNS, parse_instant};
 pub use json::{ItemError, customer_from_json, events_from_json};
 
 use crate::store::{Store, StoreError};

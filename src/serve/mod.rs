@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::delivery::queue::{self, QueueError};
+use crate::delivery::queue::{self, QueueError, Tally};
 use crate::delivery::{Clock, Deliverer, DeliveryError};
 use crate::store::{Store, StoreError};
 
@@ -44,6 +44,8 @@ pub enum ServeError {
     Http(std::io::Error),
     #[error(transparent)]
     Secret(#[from] crate::links::SecretError),
+    #[error("{0} stopped while the service was running; the service stops so it can be restarted")]
+    TaskEnded(&'static str),
 }
 
 fn wall() -> i64 {
@@ -169,22 +171,50 @@ pub async fn serve(
     // Tests and scripts read the bound address (the port may have been 0) from stdout.
     println!("listening on http://{addr}");
 
-    let why = tokio::select! {
-        _ = terminate.recv() => "SIGTERM",
-        _ = interrupt.recv() => "SIGINT",
+    // A task that ends before the service is told to stop has crashed (a panic) or given up:
+    // the service stops too, with an error, so that systemd restarts it instead of leaving a
+    // process that answers /healthz while nothing is scheduled or delivered.
+    let (mut scheduler, mut feeder, mut reloader, mut failures) = (scheduler, feeder, reloader, failures);
+    let mut http = http;
+    let mut workers = workers;
+    let crashed: Option<&'static str> = tokio::select! {
+        _ = terminate.recv() => { tracing::info!(signal = "SIGTERM", grace_seconds = grace.as_secs(), "stopping"); None }
+        _ = interrupt.recv() => { tracing::info!(signal = "SIGINT", grace_seconds = grace.as_secs(), "stopping"); None }
+        r = &mut scheduler => Some(ended("the scheduler", r.err())),
+        r = &mut feeder => Some(ended("the queue feeder", r.err())),
+        r = &mut reloader => Some(ended("the rule reloader", r.err())),
+        r = &mut failures => Some(ended("the failure summary", r.err())),
+        r = &mut http => Some(ended("the HTTP server", r.err())),
+        r = &mut workers => Some(ended("the delivery workers", r.err())),
     };
-    tracing::info!(signal = why, grace_seconds = grace.as_secs(), "stopping");
     notify(&[NotifyState::Stopping, NotifyState::Status("stopping")]);
     stop.cancel();
-    let _ = scheduler.await;
-    let _ = feeder.await;
-    let _ = reloader.await;
-    let _ = failures.await;
+    // Join what is still running (a finished handle must not be awaited again).
+    for (name, handle) in [
+        ("the scheduler", &mut scheduler),
+        ("the queue feeder", &mut feeder),
+        ("the rule reloader", &mut reloader),
+        ("the failure summary", &mut failures),
+    ] {
+        if crashed != Some(name)
+            && let Err(e) = handle.await
+        {
+            tracing::error!(task = name, error = %e, "task failed while stopping");
+        }
+    }
     if let Some(w) = watchdog {
         let _ = w.await;
     }
-    let http_result = http.await;
-    let tally = workers.await;
+    let http_result = if crashed == Some("the HTTP server") {
+        Ok(Ok(()))
+    } else {
+        (&mut http).await
+    };
+    let tally = if crashed == Some("the delivery workers") {
+        Ok(Ok(Tally::default()))
+    } else {
+        (&mut workers).await
+    };
     let released = store.release_claims(&instance, wall()).await?;
     if released > 0 {
         tracing::warn!(
@@ -199,9 +229,21 @@ pub async fn serve(
         Ok(Err(e)) => tracing::error!(error = %e, "the delivery workers stopped with an error"),
         Err(e) => tracing::error!(error = %e, "the delivery workers panicked"),
     }
+    if let Some(task) = crashed {
+        return Err(ServeError::TaskEnded(task));
+    }
     match http_result {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(ServeError::Http(e)),
         Err(e) => Err(ServeError::Http(std::io::Error::other(e))),
     }
+}
+
+/// Logs a task that ended while the service was running; returns its name.
+fn ended(task: &'static str, panic: Option<tokio::task::JoinError>) -> &'static str {
+    match panic {
+        Some(e) => tracing::error!(task, error = %e, "a task of the service crashed; stopping"),
+        None => tracing::error!(task, "a task of the service ended unexpectedly; stopping"),
+    }
+    task
 }

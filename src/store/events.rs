@@ -58,6 +58,7 @@ impl Store {
         let rows = last_per_key(rows, |r| r.external_id.as_str());
         match self {
             Store::Sqlite(pool) => {
+                let _turn = super::write_turns::take_turn(pool).await;
                 let mut tx = pool.begin().await?;
                 let mut affected = 0;
                 for chunk in rows.chunks(ROWS_PER_STATEMENT) {

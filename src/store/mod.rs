@@ -15,6 +15,7 @@ mod service;
 mod snapshots;
 mod suppression_list;
 mod suppressions;
+mod write_turns;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -60,6 +61,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
+    /// The process is stopping and the store's writers are gone.
+    #[error("the store is shutting down")]
+    ShuttingDown,
     #[error("setting up the job queue's tables failed: {0}")]
     Queue(String),
     #[error("cannot take the schema lock: {0}")]

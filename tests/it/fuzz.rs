@@ -203,7 +203,6 @@ fn api_state(ws: &Workspace) -> Arc<rekindle::http::AppState> {
         twilio_auth_token: None,
         gateway_secret: None,
         metrics: None,
-        sqlite_ingest: tokio::sync::Mutex::new(()),
         evaluations: Arc::default(),
     })
 }
