@@ -1,14 +1,19 @@
 //! `rekindle messages list|retry`: what happened to messages, without opening the database.
 
-use rekindle::domain::fmt_instant;
-use rekindle::store::{MessageFilter, MessageRow, Store};
+use std::process::ExitCode;
 
+use anyhow::bail;
+use rekindle::domain::fmt_instant;
+use rekindle::store::{MessageFilter, MessageRow};
+
+use super::Ctx;
+use super::args::{Format, MessageSelection};
 use crate::out;
 
 /// Rows `messages list` shows unless told otherwise.
 pub const DEFAULT_LIMIT: i64 = 100;
 
-pub fn print_list(rows: &[MessageRow], json: bool) -> anyhow::Result<()> {
+fn print_list(rows: &[MessageRow], json: bool) -> anyhow::Result<()> {
     if json {
         for r in rows {
             out!("{}", serde_json::to_string(r)?);
@@ -50,8 +55,39 @@ pub fn display_customer(id: &str) -> &str {
     if id.starts_with('\u{1}') { "(erased)" } else { id }
 }
 
+pub async fn list(
+    ctx: &Ctx,
+    select: &MessageSelection,
+    limit: i64,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
+    let filter = filter(ctx, select, limit)?;
+    let rows = ctx.store.list_messages(&filter).await?;
+    print_list(&rows, format == Format::Json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn retry(ctx: &Ctx, ids: &[i64], select: &MessageSelection) -> anyhow::Result<ExitCode> {
+    if ids.is_empty() && select.status.is_none() && select.rule.is_none() && select.customer.is_none() {
+        bail!("name message ids, or choose them with --status failed (and --rule, --customer, --since)");
+    }
+    requeue(ctx, ids, &filter(ctx, select, i64::MAX)?, super::now()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn filter(ctx: &Ctx, select: &MessageSelection, limit: i64) -> anyhow::Result<MessageFilter> {
+    Ok(MessageFilter {
+        status: select.status,
+        rule: select.rule.clone(),
+        customer: select.customer.clone(),
+        since: ctx.maybe(select.since)?,
+        limit,
+    })
+}
+
 /// Requeues the given ids, or every message of `filter` (failed or expired) when none are given.
-pub async fn retry(store: &Store, ids: &[i64], filter: &MessageFilter, now: i64) -> anyhow::Result<()> {
+async fn requeue(ctx: &Ctx, ids: &[i64], filter: &MessageFilter, now: i64) -> anyhow::Result<()> {
+    let store = &ctx.store;
     let ids: Vec<i64> = if ids.is_empty() {
         store
             .list_messages(filter)

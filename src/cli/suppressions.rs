@@ -22,7 +22,7 @@ pub async fn import(store: &Store, file: &Path, now: i64) -> anyhow::Result<Exit
         rows.len()
     );
     Ok(if rejected > 0 {
-        ExitCode::from(crate::EXIT_ROWS_REJECTED)
+        ExitCode::from(super::EXIT_ROWS_REJECTED)
     } else {
         ExitCode::SUCCESS
     })

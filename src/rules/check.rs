@@ -8,7 +8,7 @@ use toml::Spanned;
 
 use super::diagnostic::{Diagnostic, Locator};
 use super::model::{AttributeMatch, RawMessage, RawRule, RawTrigger};
-use super::rule::{Audience, Channel, Goal, Limits, Message, Rule, Trigger};
+use super::rule::{Audience, Channel, Goal, Limits, Message, Rule, Trigger, TriggerKind};
 use super::template::Templates;
 use crate::domain::parse_duration;
 use crate::domain::{DEFAULT_SCHEDULE, Schedule, parse_clock};
@@ -210,7 +210,7 @@ pub fn check_file(
             &mut c,
             raw.message.get_ref(),
             &id,
-            trigger.type_name(),
+            trigger.kind(),
             message,
             templates,
         );
@@ -237,27 +237,20 @@ pub fn check_file(
 fn check_trigger(c: &mut Checker, raw: &Spanned<RawTrigger>) -> Option<Trigger> {
     let t = raw.get_ref();
     let type_name = t.kind.get_ref().as_str();
-    // Which parameters each type takes; any other present one is reported where it stands.
-    let allowed: &[&str] = match type_name {
-        "inactive" => &["days", "events"],
-        "first_event" | "event" => &["event", "delay", "max_age"],
-        "birthday" => &["days_before"],
-        "anniversary" => &["event"],
-        "milestone" => &["event", "count", "max_age"],
-        "health_below" => &["score"],
-        "overdue" => &["factor", "events"],
-        "absence" => &["event", "missing", "within", "max_age"],
-        other => {
-            c.err(
-                t.kind.span(),
-                format!(
-                    "unknown trigger type {other:?} (expected inactive, first_event, event, birthday, \
-                     anniversary, milestone, health_below, overdue or absence)"
-                ),
-            );
-            return None;
-        }
+    let Some(kind) = TriggerKind::parse(type_name) else {
+        let all: Vec<&str> = TriggerKind::ALL.iter().map(|k| k.name()).collect();
+        c.err(
+            t.kind.span(),
+            format!(
+                "unknown trigger type {type_name:?} (expected {} or {})",
+                all[..all.len() - 1].join(", "),
+                all[all.len() - 1]
+            ),
+        );
+        return None;
     };
+    // Which parameters each type takes; any other present one is reported where it stands.
+    let allowed = kind.keys();
     let present: [(&str, Option<Range<usize>>); 11] = [
         ("days", t.days.as_ref().map(Spanned::span)),
         ("events", t.events.as_ref().map(Spanned::span)),
@@ -295,8 +288,8 @@ fn check_trigger(c: &mut Checker, raw: &Spanned<RawTrigger>) -> Option<Trigger> 
         present
     };
     let max_age = |c: &mut Checker| c.duration(t.max_age.as_ref(), DEFAULT_MAX_AGE, true);
-    let trigger = match type_name {
-        "inactive" => {
+    let trigger = match kind {
+        TriggerKind::Inactive => {
             let days = t.days.as_ref().map(|d| c.in_range(d, 1..=3650, "days"));
             let events = c.kinds(t.events.as_ref());
             required(c, "days", days.is_some()).then(|| Trigger::Inactive {
@@ -304,12 +297,12 @@ fn check_trigger(c: &mut Checker, raw: &Spanned<RawTrigger>) -> Option<Trigger> 
                 events,
             })?
         }
-        "first_event" | "event" => {
+        TriggerKind::FirstEvent | TriggerKind::Event => {
             let event = t.event.as_ref().map(|e| c.kind(e));
             let delay = c.duration(t.delay.as_ref(), 0, false);
             let max_age = max_age(c);
             let event = required(c, "event", event.is_some()).then(|| event.unwrap_or_default())?;
-            if type_name == "event" {
+            if kind == TriggerKind::Event {
                 Trigger::Event {
                     event,
                     delay,
@@ -323,19 +316,19 @@ fn check_trigger(c: &mut Checker, raw: &Spanned<RawTrigger>) -> Option<Trigger> 
                 }
             }
         }
-        "birthday" => Trigger::Birthday {
+        TriggerKind::Birthday => Trigger::Birthday {
             days_before: t
                 .days_before
                 .as_ref()
                 .map_or(0, |d| c.in_range(d, 0..=60, "days_before")),
         },
-        "anniversary" => {
+        TriggerKind::Anniversary => {
             let event = t.event.as_ref().map(|e| c.kind(e));
             Trigger::Anniversary {
                 event: required(c, "event", event.is_some()).then(|| event.unwrap_or_default())?,
             }
         }
-        "milestone" => {
+        TriggerKind::Milestone => {
             let event = t.event.as_ref().map(|e| c.kind(e));
             let count = t.count.as_ref().map(|n| c.in_range(n, 1..=100_000, "count"));
             let max_age = max_age(c);
@@ -346,13 +339,13 @@ fn check_trigger(c: &mut Checker, raw: &Spanned<RawTrigger>) -> Option<Trigger> 
                 max_age,
             })?
         }
-        "health_below" => {
+        TriggerKind::HealthBelow => {
             let score = t.score.as_ref().map(|s| c.in_range(s, 1..=100, "score"));
             required(c, "score", score.is_some()).then(|| Trigger::HealthBelow {
                 score: score.unwrap_or(1),
             })?
         }
-        "overdue" => {
+        TriggerKind::Overdue => {
             let factor = match &t.factor {
                 Some(f) if !(*f.get_ref() >= 1.0 && *f.get_ref() <= 50.0) => {
                     c.err(
@@ -369,7 +362,7 @@ fn check_trigger(c: &mut Checker, raw: &Spanned<RawTrigger>) -> Option<Trigger> 
                 events: c.kinds(t.events.as_ref()),
             }
         }
-        "absence" => {
+        TriggerKind::Absence => {
             let event = t.event.as_ref().map(|e| c.kind(e));
             let missing = t.missing.as_ref().map(|e| c.kind(e));
             let within = t.within.as_ref().map(|w| c.duration(Some(w), 1, true));
@@ -384,7 +377,6 @@ fn check_trigger(c: &mut Checker, raw: &Spanned<RawTrigger>) -> Option<Trigger> 
                 max_age,
             })?
         }
-        _ => unreachable!("unknown types returned above"),
     };
     Some(trigger)
 }
@@ -552,7 +544,7 @@ fn check_templates(
     c: &mut Checker,
     raw: &RawMessage,
     id: &str,
-    trigger_type: &str,
+    trigger_kind: TriggerKind,
     message: &Message,
     templates: &mut Templates,
 ) {
@@ -579,7 +571,7 @@ fn check_templates(
                 place(c, &span, &source, at, format!("template error: {detail}"));
             }
             Ok(()) => {
-                for p in templates.problems(&name, &source, trigger_type) {
+                for p in templates.problems(&name, &source, trigger_kind) {
                     place(c, &span, &source, p.offset, p.message);
                 }
             }

@@ -53,17 +53,91 @@ pub enum Trigger {
 }
 
 impl Trigger {
-    pub fn type_name(&self) -> &'static str {
+    pub fn kind(&self) -> TriggerKind {
         match self {
-            Trigger::Inactive { .. } => "inactive",
-            Trigger::FirstEvent { .. } => "first_event",
-            Trigger::Event { .. } => "event",
-            Trigger::Birthday { .. } => "birthday",
-            Trigger::Anniversary { .. } => "anniversary",
-            Trigger::Milestone { .. } => "milestone",
-            Trigger::HealthBelow { .. } => "health_below",
-            Trigger::Overdue { .. } => "overdue",
-            Trigger::Absence { .. } => "absence",
+            Trigger::Inactive { .. } => TriggerKind::Inactive,
+            Trigger::FirstEvent { .. } => TriggerKind::FirstEvent,
+            Trigger::Event { .. } => TriggerKind::Event,
+            Trigger::Birthday { .. } => TriggerKind::Birthday,
+            Trigger::Anniversary { .. } => TriggerKind::Anniversary,
+            Trigger::Milestone { .. } => TriggerKind::Milestone,
+            Trigger::HealthBelow { .. } => TriggerKind::HealthBelow,
+            Trigger::Overdue { .. } => TriggerKind::Overdue,
+            Trigger::Absence { .. } => TriggerKind::Absence,
+        }
+    }
+}
+
+/// The trigger types, each with the one spelling marketers write, the keys its `[trigger]`
+/// table takes and the `trigger.*` variables its templates see — all in this one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TriggerKind {
+    Inactive,
+    FirstEvent,
+    Event,
+    Birthday,
+    Anniversary,
+    Milestone,
+    HealthBelow,
+    Overdue,
+    Absence,
+}
+
+impl TriggerKind {
+    pub const ALL: [TriggerKind; 9] = [
+        TriggerKind::Inactive,
+        TriggerKind::FirstEvent,
+        TriggerKind::Event,
+        TriggerKind::Birthday,
+        TriggerKind::Anniversary,
+        TriggerKind::Milestone,
+        TriggerKind::HealthBelow,
+        TriggerKind::Overdue,
+        TriggerKind::Absence,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TriggerKind::Inactive => "inactive",
+            TriggerKind::FirstEvent => "first_event",
+            TriggerKind::Event => "event",
+            TriggerKind::Birthday => "birthday",
+            TriggerKind::Anniversary => "anniversary",
+            TriggerKind::Milestone => "milestone",
+            TriggerKind::HealthBelow => "health_below",
+            TriggerKind::Overdue => "overdue",
+            TriggerKind::Absence => "absence",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TriggerKind> {
+        TriggerKind::ALL.into_iter().find(|k| k.name() == s)
+    }
+
+    /// The keys of its `[trigger]` table besides `type`.
+    pub fn keys(self) -> &'static [&'static str] {
+        match self {
+            TriggerKind::Inactive => &["days", "events"],
+            TriggerKind::FirstEvent | TriggerKind::Event => &["event", "delay", "max_age"],
+            TriggerKind::Birthday => &["days_before"],
+            TriggerKind::Anniversary => &["event"],
+            TriggerKind::Milestone => &["event", "count", "max_age"],
+            TriggerKind::HealthBelow => &["score"],
+            TriggerKind::Overdue => &["factor", "events"],
+            TriggerKind::Absence => &["event", "missing", "within", "max_age"],
+        }
+    }
+
+    /// The variables `trigger.*` offers its templates.
+    pub fn template_fields(self) -> &'static [&'static str] {
+        match self {
+            TriggerKind::Inactive => &["days_inactive", "last_event_at"],
+            TriggerKind::Overdue => &["days_inactive", "last_event_at", "cadence_days"],
+            TriggerKind::FirstEvent | TriggerKind::Event | TriggerKind::Absence => &["event_at"],
+            TriggerKind::Birthday => &["days_before"],
+            TriggerKind::Anniversary => &["years"],
+            TriggerKind::Milestone => &["count"],
+            TriggerKind::HealthBelow => &["score"],
         }
     }
 }

@@ -6,26 +6,14 @@ use std::collections::HashSet;
 use minijinja::Environment;
 use serde::Serialize;
 
+use super::rule::TriggerKind;
+
 /// What a template may use besides `trigger.*`: fields of `customer`, `health` and `rule`.
 const CUSTOMER_FIELDS: [&str; 5] = ["id", "name", "first_name", "attributes", "tags"];
 const HEALTH_FIELDS: [&str; 2] = ["score", "band"];
 const RULE_FIELDS: [&str; 2] = ["id", "name"];
 /// Functions a template may call (minijinja reports them as undeclared names).
 const GLOBALS: [&str; 4] = ["range", "dict", "namespace", "loop"];
-
-/// The variables `trigger.*` offers for each trigger type.
-pub fn trigger_fields(trigger_type: &str) -> &'static [&'static str] {
-    match trigger_type {
-        "inactive" => &["days_inactive", "last_event_at"],
-        "overdue" => &["days_inactive", "last_event_at", "cadence_days"],
-        "first_event" | "event" | "absence" => &["event_at"],
-        "birthday" => &["days_before"],
-        "anniversary" => &["years"],
-        "milestone" => &["count"],
-        "health_below" => &["score"],
-        _ => &[],
-    }
-}
 
 pub struct Templates {
     env: Environment<'static>,
@@ -67,15 +55,12 @@ impl Templates {
     }
 
     /// Variables the template reads that no context offers, as `a.b` paths.
-    pub fn unknown_variables(&self, name: &str, trigger_type: &str) -> Vec<String> {
+    pub fn unknown_variables(&self, name: &str, trigger: TriggerKind) -> Vec<String> {
         let Ok(t) = self.env.get_template(name) else {
             return Vec::new();
         };
         let used: HashSet<String> = t.undeclared_variables(true);
-        let mut unknown: Vec<String> = used
-            .into_iter()
-            .filter(|path| !is_known(path, trigger_type))
-            .collect();
+        let mut unknown: Vec<String> = used.into_iter().filter(|path| !is_known(path, trigger)).collect();
         unknown.sort();
         unknown
     }
@@ -118,9 +103,9 @@ impl Templates {
     /// Everything `rules check` can find in a compiled template: unknown variables, unknown
     /// filters and tests (also in branches a sample does not take), and any error rendering it
     /// against a representative context of its trigger type raises.
-    pub fn problems(&self, name: &str, source: &str, trigger_type: &str) -> Vec<TemplateProblem> {
+    pub fn problems(&self, name: &str, source: &str, trigger: TriggerKind) -> Vec<TemplateProblem> {
         let mut out = Vec::new();
-        for var in self.unknown_variables(name, trigger_type) {
+        for var in self.unknown_variables(name, trigger) {
             out.push(TemplateProblem {
                 offset: find_path(source, &var),
                 message: format!("unknown template variable `{var}`"),
@@ -135,7 +120,7 @@ impl Templates {
             }
         }
         if out.is_empty()
-            && let Err(e) = self.render(name, &sample_context(trigger_type))
+            && let Err(e) = self.render(name, &sample_context(trigger))
         {
             out.push(TemplateProblem {
                 offset: e.range().map(|r| r.start),
@@ -264,9 +249,10 @@ fn find_path(source: &str, path: &str) -> Option<usize> {
 
 /// The context a template of this trigger type sees, with plausible values of the right
 /// types (a number where evaluation puts a number), so a render catches what data would.
-pub fn sample_context(trigger_type: &str) -> serde_json::Value {
+pub fn sample_context(trigger: TriggerKind) -> serde_json::Value {
     use serde_json::json;
-    let trigger: serde_json::Map<String, serde_json::Value> = trigger_fields(trigger_type)
+    let trigger: serde_json::Map<String, serde_json::Value> = trigger
+        .template_fields()
         .iter()
         .map(|f| {
             let v = match *f {
@@ -285,7 +271,7 @@ pub fn sample_context(trigger_type: &str) -> serde_json::Value {
     })
 }
 
-fn is_known(path: &str, trigger_type: &str) -> bool {
+fn is_known(path: &str, trigger: TriggerKind) -> bool {
     let mut parts = path.split('.');
     let root = parts.next().unwrap_or("");
     let field = parts.next();
@@ -295,7 +281,7 @@ fn is_known(path: &str, trigger_type: &str) -> bool {
         ("customer", Some(f)) => CUSTOMER_FIELDS.contains(&f),
         ("health", Some(f)) => HEALTH_FIELDS.contains(&f),
         ("rule", Some(f)) => RULE_FIELDS.contains(&f),
-        ("trigger", Some(f)) => trigger_fields(trigger_type).contains(&f),
+        ("trigger", Some(f)) => trigger.template_fields().contains(&f),
         _ => false,
     }
 }
@@ -307,7 +293,7 @@ mod tests {
     fn problems(source: &str) -> Vec<TemplateProblem> {
         let mut t = Templates::new();
         t.add("b".into(), source.into()).unwrap();
-        t.problems("b", source, "inactive")
+        t.problems("b", source, TriggerKind::Inactive)
     }
 
     #[test]
@@ -347,7 +333,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            t.unknown_variables("b", "inactive"),
+            t.unknown_variables("b", TriggerKind::Inactive),
             ["customer.nickname", "shop", "trigger.years"]
         );
     }

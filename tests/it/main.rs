@@ -9,6 +9,7 @@ mod health;
 mod helpers;
 mod http_server;
 mod import;
+mod in_process;
 mod pipeline;
 mod recompute;
 mod rules_check;

@@ -1,0 +1,68 @@
+//! `rekindle demo`: a café with a year of generated history, its last four weeks replayed.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use rekindle::config::Config;
+use rekindle::store::Store;
+
+use crate::out;
+
+/// The demo: generate, import, score, then replay the last four weeks one day at a time —
+/// evaluate every rule at noon, deliver to the outboxes — and report what each rule achieved.
+pub async fn run(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let today_noon = jiff::Zoned::now()
+        .with_time_zone(jiff::tz::TimeZone::get(rekindle::demo::DEMO_ZONE)?)
+        .date()
+        .at(12, 0, 0, 0)
+        .to_zoned(jiff::tz::TimeZone::get(rekindle::demo::DEMO_ZONE)?)?;
+    let end = today_noon.timestamp().as_second();
+    let files = rekindle::demo::prepare(dir, end)
+        .with_context(|| format!("writing the demo into {}", dir.display()))?;
+    let config = Config::load(Some(&files.config))?;
+    let store = Store::open(&config.database)
+        .await
+        .context("opening the demo store")?;
+    out!(
+        "rekindle demo: a café in {} with a year of history, in {}",
+        rekindle::demo::DEMO_ZONE,
+        dir.display()
+    );
+    let customers =
+        super::import::import_file(&store, super::import::Book::Customers, files.customers).await?;
+    out!("  customers: {customers}");
+    let events = super::import::import_file(&store, super::import::Book::Events, files.events).await?;
+    out!("  events:    {events}");
+    let r = rekindle::recompute::recompute_health(&store, &config.health, end).await?;
+    out!(
+        "  health:    {} healthy, {} at risk, {} critical",
+        r.healthy,
+        r.at_risk,
+        r.critical
+    );
+    let set = super::rules::load(&config.rules_dir)?;
+    let (mut sent, mut decided) = (0, 0);
+    for day in (0..rekindle::demo::DEMO_DAYS).rev() {
+        let at = end - day * 86_400;
+        let s = rekindle::run_once::run_once(&store, &config, &set, Some(at)).await?;
+        sent += s.attempts.sent;
+        decided += s.evaluation.recorded;
+    }
+    out!(
+        "  replayed the last {} days at noon: {decided} decisions recorded, {sent} messages delivered",
+        rekindle::demo::DEMO_DAYS
+    );
+    let reports = rekindle::outcomes::rule_reports(&store, Some(&set), i64::MIN, end, None).await?;
+    store.close().await;
+    super::output::text(&format!("\n{}", rekindle::report::render_text(&reports, None)))?;
+    out!(
+        "Messages:\n  email: {}\n  sms:   {}",
+        config.email.outbox_dir.display(),
+        config.sms.outbox_dir.join("sms.jsonl").display()
+    );
+    out!(
+        "\nLook closer:\n  rekindle --config {cfg} customers show c000001\n  rekindle --config {cfg} rules preview",
+        cfg = files.config.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,38 @@
+//! `rekindle evaluate`: record the decisions of every enabled rule at an instant.
+
+use std::process::ExitCode;
+
+use rekindle::domain::Outcome;
+use rekindle::rules::RuleSet;
+
+use super::Ctx;
+use super::when::When;
+use crate::out;
+
+pub async fn run(ctx: &Ctx, set: &RuleSet, at: Option<When>) -> anyhow::Result<ExitCode> {
+    let at = ctx.at(at)?;
+    let req = rekindle::evaluate::Request {
+        at,
+        only: &[],
+        record: true,
+        samples_per_rule: 0,
+    };
+    let e = rekindle::evaluate::evaluate(&ctx.store, &ctx.config, set, &req).await?;
+    let sends = e.decisions.iter().filter(|d| d.decision == Outcome::Send).count();
+    out!(
+        "evaluated {} rules over {} customers at {}: {} decisions ({} sends), {} newly recorded",
+        set.rules.iter().filter(|r| r.enabled).count(),
+        e.customers,
+        rekindle::domain::fmt_instant(at),
+        e.decisions.len(),
+        sends,
+        e.recorded
+    );
+    if e.render_errors > 0 {
+        eprintln!(
+            "{} messages failed to render: recorded as skipped with reason template_error (see `rekindle report`)",
+            e.render_errors
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

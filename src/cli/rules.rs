@@ -1,0 +1,86 @@
+//! `rekindle rules check` and `rekindle rules preview`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use rekindle::config::Config;
+use rekindle::rules::RuleSet;
+
+use super::Ctx;
+use super::args::Format;
+use super::when::When;
+use crate::out;
+
+/// Sample messages a text preview renders per rule.
+const PREVIEW_SAMPLES: usize = 3;
+
+/// Loads the rule set, printing every problem as FILE:LINE:COL: message.
+pub fn load(dir: &Path) -> anyhow::Result<RuleSet> {
+    RuleSet::load(dir).map_err(|problems| {
+        for p in &problems {
+            eprintln!("{p}");
+        }
+        anyhow::anyhow!(
+            "{} problem(s) in the rules in {}; nothing was evaluated",
+            problems.len(),
+            dir.display()
+        )
+    })
+}
+
+/// Every problem on standard output (it is the command's answer), exit 1 if any.
+pub fn check(config: &Config, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let dir = dir.unwrap_or(&config.rules_dir);
+    Ok(match RuleSet::load(dir) {
+        Ok(set) => {
+            let enabled = set.rules.iter().filter(|r| r.enabled).count();
+            out!(
+                "{}: {} rules OK ({enabled} enabled)",
+                dir.display(),
+                set.rules.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            for p in &problems {
+                out!("{p}");
+            }
+            eprintln!("{} problem(s); a rule with a problem never runs", problems.len());
+            ExitCode::FAILURE
+        }
+    })
+}
+
+pub async fn preview(
+    ctx: &Ctx,
+    set: &RuleSet,
+    rule_ids: &[String],
+    at: Option<When>,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
+    let at = ctx.at(at)?;
+    let samples = if format == Format::Text {
+        PREVIEW_SAMPLES
+    } else {
+        0
+    };
+    let req = rekindle::evaluate::Request {
+        at,
+        only: rule_ids,
+        record: false,
+        samples_per_rule: samples,
+    };
+    let e = rekindle::evaluate::evaluate(&ctx.store, &ctx.config, set, &req).await?;
+    match format {
+        Format::Json => {
+            for d in &e.decisions {
+                out!("{}", serde_json::to_string(d)?);
+            }
+        }
+        Format::Text => {
+            let order: Vec<String> = set.selected(rule_ids).map(|r| r.id.clone()).collect();
+            super::output::text(&rekindle::preview::render_text(&e, at, &order, samples))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
