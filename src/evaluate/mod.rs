@@ -1,18 +1,22 @@
 //! Rule evaluation at an instant T over every customer: three streams from the store
-//! (customers, per-kind event aggregates, recorded decisions), merged by customer id, fed to
-//! the pure pipeline; decisions are recorded in batches or, for a preview, only returned.
+//! (customers, per-kind event aggregates, recorded decisions), merged by customer id
+//! (`stream`), fed to the pure pipeline; decisions are recorded in batches or, for a preview,
+//! only returned.
+
+mod stream;
+
+use stream::{CustomerInput, CustomerStream};
 
 use std::collections::BTreeMap;
 
-use futures_util::TryStreamExt;
 use serde::Serialize;
 use serde_json::json;
 
 use crate::config::Config;
 use crate::domain::Birthday;
 use crate::health::YEAR_WINDOW;
-use crate::rules::facts::{CustomerFacts, KindStats};
-use crate::rules::pipeline::{Decision, Outcome, PastDecision, Policy, Reason, decide};
+use crate::rules::facts::CustomerFacts;
+use crate::rules::pipeline::{Decision, Outcome, Policy, Reason, decide};
 use crate::rules::trigger::lookback;
 use crate::rules::{Channel, Rule, RuleSet, body_name, subject_name};
 use crate::store::{CustomerRecord, NewDecision, Store, StoreError};
@@ -99,40 +103,8 @@ pub async fn evaluate(
     if rules.is_empty() {
         return Ok(out);
     }
-    let mut customers = store.customers_ordered();
-    let mut aggregates = store.kind_aggregates(req.at, req.at - window);
-    let mut history = store.decision_history();
-    let mut next_agg = aggregates.try_next().await?;
-    let mut next_past = history.try_next().await?;
-    while let Some(record) = customers.try_next().await? {
-        let mut facts = customer_facts(&record, &default_zone);
-        while let Some(a) = next_agg.take_if(|a| a.customer_id <= record.id) {
-            if a.customer_id == record.id {
-                facts.kinds.insert(
-                    a.kind,
-                    KindStats {
-                        count: a.count,
-                        first: a.first,
-                        last: a.last,
-                        amount: a.amount,
-                        recent: a.recent,
-                    },
-                );
-            }
-            next_agg = aggregates.try_next().await?;
-        }
-        let mut past = Vec::new();
-        while let Some(p) = next_past.take_if(|p| p.customer_id <= record.id) {
-            if p.customer_id == record.id {
-                past.push(PastDecision {
-                    rule_id: p.rule_id,
-                    key: p.occurrence_key,
-                    outcome: p.decision,
-                    decided_at: p.decided_at,
-                });
-            }
-            next_past = history.try_next().await?;
-        }
+    let mut stream = CustomerStream::open(store, req.at, req.at - window, default_zone).await?;
+    while let Some(CustomerInput { mut facts, past }) = stream.next().await? {
         if needs_health {
             facts.health = Some(facts.compute_health(&cfg.health, req.at));
         }
@@ -198,7 +170,7 @@ pub async fn evaluate(
             });
         }
     }
-    drop((customers, aggregates, history));
+    drop(stream);
     if !pending.is_empty() {
         out.recorded += store.record_decisions(&pending, now).await?;
     }
