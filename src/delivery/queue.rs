@@ -190,20 +190,7 @@ fn postgres_storage(pool: &sqlx::PgPool) -> PostgresStorage<DeliveryJob> {
 /// ledger keeps the history that matters; a finished job row is not needed. (apalis's own
 /// `Vacuum` also runs `VACUUM`, which would rewrite the whole shared database file.)
 pub async fn prune_finished(store: &Store) -> Result<u64, QueueError> {
-    match store {
-        Store::Sqlite(pool) => {
-            const SQL: &str = "DELETE FROM Jobs WHERE job_type = $1 AND (status IN ('Done', 'Killed') \
-                OR (status = 'Failed' AND attempts >= max_attempts))";
-            let done = sqlx::query(SQL)
-                .bind(QUEUE)
-                .execute(pool)
-                .await
-                .map_err(queue_err)?;
-            Ok(done.rows_affected())
-        }
-        // apalis-postgres's queries use indexes for this; its table is left as apalis keeps it.
-        Store::Postgres(_) => Ok(0),
-    }
+    store.prune_finished_jobs(QUEUE).await.map_err(queue_err)
 }
 
 struct WorkerState {

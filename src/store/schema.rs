@@ -85,6 +85,20 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Deletes a queue's finished jobs from apalis's SQLite table (see
+    /// `delivery::queue::prune_finished` for why). On PostgreSQL apalis's queries use indexes
+    /// for this and its table is left as apalis keeps it.
+    pub async fn prune_finished_jobs(&self, queue: &str) -> Result<u64, StoreError> {
+        const SQL: &str = "DELETE FROM Jobs WHERE job_type = $1 AND (status IN ('Done', 'Killed') \
+            OR (status = 'Failed' AND attempts >= max_attempts))";
+        match self {
+            Store::Sqlite(pool) => Ok(sqlx::query(SQL).bind(queue).execute(pool).await?.rows_affected()),
+            Store::Postgres(_) => Ok(0),
+        }
+    }
+}
+
 /// An exclusive lock on `<database>.schema-lock`, released when dropped (or when the process
 /// dies: the operating system drops the lock with the file descriptor).
 pub(super) struct SchemaFileLock {
