@@ -127,6 +127,18 @@ pub struct Workspace {
     _pg: Option<PgDatabase>,
 }
 
+/// A 30-day win-back email rule: customers whose last visit is over a month old get one email.
+pub const WIN_BACK_EMAIL: &str = r#"id = "win-back"
+name = "Win back"
+[trigger]
+type = "inactive"
+days = 30
+[message]
+channel = "email"
+subject = "We miss you"
+body = "Come back, {{ customer.first_name }}."
+"#;
+
 /// A link secret long enough to be accepted (at least 32 bytes).
 pub const TEST_LINK_SECRET: &str = "test-link-secret-0123456789abcdef";
 

@@ -4,16 +4,7 @@
 use crate::helpers::{Backend, CUSTOMERS_HEADER, EVENTS_HEADER, Workspace, load};
 use crate::smtp_server::{AfterData, SmtpServer};
 
-const RULE: &str = r#"id = "win-back"
-name = "Win back"
-[trigger]
-type = "inactive"
-days = 30
-[message]
-channel = "email"
-subject = "We miss you"
-body = "Come back, {{ customer.first_name }}."
-"#;
+const RULE: &str = crate::helpers::WIN_BACK_EMAIL;
 
 fn workspace(port: u16) -> Workspace {
     let mut ws = Workspace::with_config(

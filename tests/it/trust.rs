@@ -9,16 +9,7 @@ use crate::helpers::{
 };
 use crate::smtp_server::SmtpServer;
 
-const WIN_BACK: &str = r#"id = "win-back"
-name = "Win back"
-[trigger]
-type = "inactive"
-days = 30
-[message]
-channel = "email"
-subject = "We miss you"
-body = "Come back, {{ customer.first_name }}."
-"#;
+const WIN_BACK: &str = crate::helpers::WIN_BACK_EMAIL;
 
 const T: &str = "2026-06-15T12:00:00Z";
 
