@@ -14,7 +14,20 @@ const COLUMNS: [Outcome; 5] = [
     Outcome::Skipped,
 ];
 
-pub fn render_text(e: &Evaluation, at: i64, rule_order: &[String], samples_per_rule: usize) -> String {
+/// What an SMS segment costs, for the preview's cost line.
+#[derive(Debug, Clone, Copy)]
+pub struct SegmentPrice<'a> {
+    pub price: f64,
+    pub currency: &'a str,
+}
+
+pub fn render_text(
+    e: &Evaluation,
+    at: i64,
+    rule_order: &[String],
+    samples_per_rule: usize,
+    price: Option<SegmentPrice<'_>>,
+) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -44,6 +57,7 @@ pub fn render_text(e: &Evaluation, at: i64, rule_order: &[String], samples_per_r
         }
         let _ = writeln!(out, "  {}", reasons.join(", "));
     }
+    sms_lines(&mut out, e, rule_order, price);
     let mut samples: Vec<_> = e.decisions.iter().filter(|d| d.message.is_some()).collect();
     samples.sort_by_key(|d| rule_order.iter().position(|r| *r == d.rule));
     if !samples.is_empty() {
@@ -67,4 +81,45 @@ pub fn render_text(e: &Evaluation, at: i64, rule_order: &[String], samples_per_r
         }
     }
     out
+}
+
+/// Per rule with SMS sends: how many segments they take, how many need UCS-2, and what they
+/// would cost — what a campaign costs before it is enabled.
+fn sms_lines(out: &mut String, e: &Evaluation, rule_order: &[String], price: Option<SegmentPrice<'_>>) {
+    let mut header = false;
+    for rule in rule_order {
+        let sizes: Vec<_> = e
+            .decisions
+            .iter()
+            .filter(|d| &d.rule == rule && d.decision == Outcome::Send)
+            .filter_map(|d| d.sms)
+            .collect();
+        if sizes.is_empty() {
+            continue;
+        }
+        if !header {
+            let _ = writeln!(out, "\nSMS (segments: messages)");
+            header = true;
+        }
+        let mut by_segments: BTreeMap<usize, usize> = BTreeMap::new();
+        for s in &sizes {
+            *by_segments.entry(s.segments).or_default() += 1;
+        }
+        let ucs2 = sizes
+            .iter()
+            .filter(|s| s.encoding == crate::domain::SmsEncoding::Ucs2)
+            .count();
+        let total: usize = sizes.iter().map(|s| s.segments).sum();
+        let spread: Vec<String> = by_segments.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+        let _ = write!(
+            out,
+            "{rule:<28} {} — {total} segments, {:.0}% UCS-2",
+            spread.join(", "),
+            100.0 * ucs2 as f64 / sizes.len() as f64
+        );
+        if let Some(p) = price {
+            let _ = write!(out, ", cost {:.2} {}", total as f64 * p.price, p.currency);
+        }
+        let _ = writeln!(out);
+    }
 }

@@ -33,6 +33,9 @@ pub fn check(config: &Config, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     let dir = dir.unwrap_or(&config.rules_dir);
     Ok(match RuleSet::load(dir) {
         Ok(set) => {
+            for w in set.rules.iter().flat_map(|r| &r.warnings) {
+                out!("warning: {w}");
+            }
             let enabled = set.rules.iter().filter(|r| r.enabled).count();
             out!(
                 "{}: {} rules OK ({enabled} enabled)",
@@ -59,10 +62,11 @@ pub async fn preview(
     format: Format,
 ) -> anyhow::Result<ExitCode> {
     let at = ctx.at(at)?;
+    // JSON carries what every customer would read; the text shows a few samples.
     let samples = if format == Format::Text {
         PREVIEW_SAMPLES
     } else {
-        0
+        usize::MAX
     };
     let req = rekindle::evaluate::Request {
         at,
@@ -79,7 +83,15 @@ pub async fn preview(
         }
         Format::Text => {
             let order: Vec<String> = set.selected(rule_ids).map(|r| r.id.clone()).collect();
-            super::output::text(&rekindle::preview::render_text(&e, at, &order, samples))?;
+            let price = ctx
+                .config
+                .sms
+                .price_per_segment
+                .map(|price| rekindle::preview::SegmentPrice {
+                    price,
+                    currency: &ctx.config.sms.currency,
+                });
+            super::output::text(&rekindle::preview::render_text(&e, at, &order, samples, price))?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -211,6 +211,13 @@ pub struct SmsConfig {
     /// Per-request timeout for HTTP providers.
     #[serde(deserialize_with = "read::duration")]
     pub timeout: Duration,
+    /// `auto` keeps UCS-2 when a character needs it; `gsm7` transliterates (ő → ö, č → c …)
+    /// so a message fits GSM-7. A rule's `sms_charset` wins.
+    pub charset: crate::domain::SmsCharset,
+    /// What the provider bills per segment, for previews and reports; none by default.
+    pub price_per_segment: Option<f64>,
+    /// The currency of `price_per_segment`.
+    pub currency: String,
     pub twilio: TwilioConfig,
     pub webhook: WebhookConfig,
 }
@@ -290,6 +297,9 @@ impl Default for SmsConfig {
             provider: SmsProviderKind::Outbox,
             outbox_dir: PathBuf::from("outbox/sms"),
             timeout: Duration::from_secs(10),
+            charset: crate::domain::SmsCharset::Auto,
+            price_per_segment: None,
+            currency: "EUR".into(),
             twilio: TwilioConfig::default(),
             webhook: WebhookConfig::default(),
         }
@@ -506,6 +516,14 @@ impl Config {
             return Err(invalid(
                 "health.activity_events",
                 "must name at least one event kind (or be left out)".into(),
+            ));
+        }
+        if let Some(p) = self.sms.price_per_segment
+            && !(p.is_finite() && p >= 0.0)
+        {
+            return Err(invalid(
+                "sms.price_per_segment",
+                format!("must be 0 or more, got {p}"),
             ));
         }
         if self.http.max_connections == 0 {

@@ -54,6 +54,8 @@ pub enum Reason {
     /// The message template failed to render for this customer (data-dependent: the checker
     /// renders every template before a rule may run).
     TemplateError,
+    /// The rendered SMS needs more segments than the message's `max_segments`.
+    TooLong,
 }
 
 impl Reason {
@@ -66,6 +68,7 @@ impl Reason {
             Reason::NoConsent => "no_consent",
             Reason::Unsubscribed => "unsubscribed",
             Reason::TemplateError => "template_error",
+            Reason::TooLong => "too_long",
         }
     }
 }

@@ -12,6 +12,7 @@ mod instant;
 mod message;
 mod quiet_hours;
 mod schedule;
+mod sms_text;
 mod timezone;
 
 pub use birthday::Birthday;
@@ -24,6 +25,7 @@ pub use instant::{fmt_instant, parse_rfc3339};
 pub use message::{Channel, MessageStatus};
 pub use quiet_hours::{QuietHours, parse_clock};
 pub use schedule::{DEFAULT_SCHEDULE, Schedule};
+pub use sms_text::{SmsCharset, SmsEncoding, SmsShape, measure as measure_sms, transliterate_gsm7};
 pub use timezone::{TimeZoneName, Zone};
 
 /// Why a value was refused; the text is shown to the person who typed it.

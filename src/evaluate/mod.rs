@@ -44,11 +44,19 @@ pub struct Request<'a> {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RenderedMessage {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
     pub body: String,
     /// URLs of the body that become tracked links: only those the marketer wrote.
     #[serde(skip)]
     pub links: Vec<String>,
+}
+
+/// An SMS's encoding and segments, as previews show them.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct SmsSize {
+    pub segments: usize,
+    pub encoding: crate::domain::SmsEncoding,
 }
 
 /// One decision as previews print it.
@@ -62,8 +70,12 @@ pub struct DecisionOut {
     /// RFC 3339 UTC, whole seconds.
     pub send_at: Option<String>,
     pub occurrence: String,
-    #[serde(skip)]
+    /// What the customer would read (`subject`, `body`), for every send a JSON preview shows.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub message: Option<RenderedMessage>,
+    /// An SMS send's (or too-long SMS's) `segments` and `encoding`.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub sms: Option<SmsSize>,
 }
 
 #[derive(Debug, Default)]
@@ -119,8 +131,26 @@ pub async fn evaluate(
                     *n += 1;
                     *n <= req.samples_per_rule
                 };
+            let mut sms = None;
             let message = if d.outcome == Outcome::Send {
-                match render(set, rule, &facts, &d) {
+                match render(set, rule, &facts, &d, cfg.sms.charset) {
+                    Ok(m) if d.channel == Some(Channel::Sms) => {
+                        let shape = crate::domain::measure_sms(&m.body);
+                        sms = Some(SmsSize {
+                            segments: shape.segments,
+                            encoding: shape.encoding,
+                        });
+                        // Recorded as a skip, never truncated: a cut message can say the
+                        // wrong thing, and the marketer sees it in the report.
+                        if rule.message.max_segments.is_some_and(|max| shape.segments > max) {
+                            d.outcome = Outcome::Skipped;
+                            d.reason = Some(Reason::TooLong);
+                            d.send_at = None;
+                            None
+                        } else {
+                            Some(m)
+                        }
+                    }
                     Ok(m) => Some(m),
                     Err(e) => {
                         // Recorded, never dropped: the report and metrics show it, and the
@@ -167,6 +197,7 @@ pub async fn evaluate(
                 send_at: d.send_at.map(crate::domain::fmt_instant),
                 occurrence: d.occurrence.key,
                 message,
+                sms,
             });
         }
     }
@@ -215,6 +246,7 @@ pub fn render(
     rule: &Rule,
     c: &CustomerFacts,
     d: &Decision,
+    default_charset: crate::domain::SmsCharset,
 ) -> Result<RenderedMessage, minijinja::Error> {
     let ctx = json!({
         "customer": {
@@ -238,5 +270,9 @@ pub fn render(
         _ => None,
     };
     let (body, links) = set.templates.render_marked(&body_name(&rule.id), &ctx)?;
+    let body = match d.channel {
+        Some(Channel::Sms) => rule.message.sms_charset.unwrap_or(default_charset).apply(body),
+        _ => body,
+    };
     Ok(RenderedMessage { subject, body, links })
 }

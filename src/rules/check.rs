@@ -79,12 +79,19 @@ struct Checker<'a> {
     at: Locator<'a>,
     rules_dir: &'a Path,
     problems: Vec<Diagnostic>,
+    /// Worth saying, but the rule may run.
+    warnings: Vec<Diagnostic>,
 }
 
 impl Checker<'_> {
     fn err(&mut self, span: Range<usize>, message: impl Into<String>) {
         let d = self.at.at(span, message);
         self.problems.push(d);
+    }
+
+    fn warn(&mut self, span: Range<usize>, message: impl Into<String>) {
+        let d = self.at.at(span, message);
+        self.warnings.push(d);
     }
 
     fn duration(&mut self, value: Option<&Spanned<String>>, default: i64, positive: bool) -> i64 {
@@ -165,6 +172,7 @@ pub fn check_file(
         at,
         rules_dir,
         problems: Vec::new(),
+        warnings: Vec::new(),
     };
 
     let id = raw.id.get_ref().clone();
@@ -229,6 +237,7 @@ pub fn check_file(
             goal,
             holdout_percent: holdout_percent as u8,
             file: file.to_path_buf(),
+            warnings: c.warnings,
         }),
         _ => Err(c.problems),
     }
@@ -495,13 +504,83 @@ fn check_message(c: &mut Checker, raw: &Spanned<RawMessage>) -> Option<Message> 
         }
         t
     });
+    let uses_sms = channel == Some(Channel::Sms) || fallback == Some(Channel::Sms);
+    let max_segments = m.max_segments.as_ref().map(|v| {
+        if !uses_sms {
+            c.err(v.span(), "`max_segments` applies only to SMS");
+        }
+        c.in_range(v, 1..=10, "max_segments") as usize
+    });
+    let sms_charset = m.sms_charset.as_ref().and_then(|v| {
+        if !uses_sms {
+            c.err(v.span(), "`sms_charset` applies only to SMS");
+        }
+        let parsed = crate::domain::SmsCharset::parse(v.get_ref());
+        if parsed.is_none() {
+            c.err(
+                v.span(),
+                format!("unknown sms_charset {:?} (expected auto or gsm7)", v.get_ref()),
+            );
+        }
+        parsed
+    });
+    // The text without its variables already needs more segments than allowed: every
+    // customer's message would be skipped. Said as a warning, since variables can be empty.
+    if let (Some(max), Some(b), Some(v)) = (max_segments, &body, &m.max_segments) {
+        let fixed: String = strip_template_tags(b);
+        let fixed = sms_charset.unwrap_or_default().apply(fixed);
+        let shape = crate::domain::measure_sms(&fixed);
+        if shape.segments > max {
+            c.warn(
+                v.span(),
+                format!(
+                    "the body's fixed text alone needs {} segments ({}), more than max_segments = {max}: every message would be skipped as too_long",
+                    shape.segments,
+                    match shape.encoding {
+                        crate::domain::SmsEncoding::Gsm7 => "GSM-7",
+                        crate::domain::SmsEncoding::Ucs2 => "UCS-2; sms_charset = \"gsm7\" may help",
+                    }
+                ),
+            );
+        }
+    }
     Some(Message {
         channel: channel?,
         fallback,
         subject: m.subject.as_ref().map(|s| s.get_ref().clone()),
         body: body?,
         send_at,
+        max_segments,
+        sms_charset,
     })
+}
+
+/// A template's text with its `{{ }}`, `{% %}` and `{# #}` tags left out.
+fn strip_template_tags(source: &str) -> String {
+    let mut out = String::with_capacity(source.len());
+    let mut rest = source;
+    while let Some(start) = rest.find(['{']) {
+        let tail = &rest[start..];
+        let close = match tail.get(..2) {
+            Some("{{") => "}}",
+            Some("{%") => "%}",
+            Some("{#") => "#}",
+            _ => {
+                out.push_str(&rest[..start + 1]);
+                rest = &rest[start + 1..];
+                continue;
+            }
+        };
+        out.push_str(&rest[..start]);
+        match tail.find(close) {
+            Some(end) => rest = &tail[end + 2..],
+            None => {
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 fn article(word: &str) -> &'static str {

@@ -79,6 +79,10 @@ pub struct RawMessage {
     pub body: Option<Spanned<String>>,
     pub body_file: Option<Spanned<String>>,
     pub send_at: Option<Spanned<String>>,
+    /// An SMS longer than this many segments is skipped (`too_long`), never truncated.
+    pub max_segments: Option<Spanned<i64>>,
+    /// `auto` or `gsm7`; unset means `[sms] charset`.
+    pub sms_charset: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

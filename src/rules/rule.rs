@@ -169,6 +169,10 @@ pub struct Message {
     pub body: String,
     /// Local time of day in the customer's zone, as (hour, minute).
     pub send_at: Option<(i8, i8)>,
+    /// SMS only: more segments than this is skipped as `too_long`.
+    pub max_segments: Option<usize>,
+    /// SMS only: `None` follows `[sms] charset`.
+    pub sms_charset: Option<crate::domain::SmsCharset>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -198,6 +202,8 @@ pub struct Rule {
     pub holdout_percent: u8,
     /// The file it came from, for messages.
     pub file: PathBuf,
+    /// What `rules check` says about it without refusing it.
+    pub warnings: Vec<super::Diagnostic>,
 }
 
 impl Rule {

@@ -18,6 +18,7 @@ mod rules_support;
 mod serve;
 mod service;
 mod sms;
+mod sms_segments;
 mod smtp;
 mod smtp_server;
 mod triggers;
