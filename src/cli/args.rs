@@ -145,6 +145,17 @@ pub(crate) enum StoreCommand {
     },
 }
 
+/// A CSV file's encoding: UTF-8 (the default; `None`), or one of the legacy Central European
+/// encodings Excel writes on Hungarian and Slovak Windows.
+pub(crate) fn parse_encoding(s: &str) -> Result<&'static encoding_rs::Encoding, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "utf-8" | "utf8" => Ok(encoding_rs::UTF_8),
+        "windows-1250" | "cp1250" => Ok(encoding_rs::WINDOWS_1250),
+        "iso-8859-2" | "latin2" => Ok(encoding_rs::ISO_8859_2),
+        _ => Err("expected utf-8, windows-1250 or iso-8859-2".into()),
+    }
+}
+
 /// A message status as typed on the command line.
 pub(crate) fn parse_status(s: &str) -> Result<MessageStatus, String> {
     MessageStatus::parse(s).ok_or_else(|| {
@@ -215,13 +226,19 @@ pub(crate) enum RulesCommand {
 pub(crate) enum ImportCommand {
     /// customers.csv: id,name,email,phone,birthday,timezone,consent_email,consent_sms,tags,…
     Customers {
-        /// The CSV file
+        /// The CSV file (`,` or `;` separated)
         file: PathBuf,
+        /// The file's encoding: utf-8 (default), windows-1250 or iso-8859-2
+        #[arg(long, value_parser = parse_encoding)]
+        encoding: Option<&'static encoding_rs::Encoding>,
     },
     /// events.csv: id,customer_id,kind,occurred_at,amount,score,…
     Events {
-        /// The CSV file
+        /// The CSV file (`,` or `;` separated; `;` files may write amounts as 4,50)
         file: PathBuf,
+        /// The file's encoding: utf-8 (default), windows-1250 or iso-8859-2
+        #[arg(long, value_parser = parse_encoding)]
+        encoding: Option<&'static encoding_rs::Encoding>,
     },
     /// An opt-out list (channel,address or sha256,reason,since): those on it are never contacted on that channel
     Suppressions {

@@ -28,10 +28,21 @@ pub async fn run(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
         rekindle::demo::DEMO_ZONE,
         dir.display()
     );
-    let customers =
-        super::import::import_file(&store, super::import::Book::Customers, files.customers).await?;
+    let customers = super::import::import_file(
+        &store,
+        super::import::Book::Customers { country: None },
+        files.customers,
+        Default::default(),
+    )
+    .await?;
     out!("  customers: {customers}");
-    let events = super::import::import_file(&store, super::import::Book::Events, files.events).await?;
+    let events = super::import::import_file(
+        &store,
+        super::import::Book::Events,
+        files.events,
+        Default::default(),
+    )
+    .await?;
     out!("  events:    {events}");
     let r = rekindle::recompute::recompute_health(&store, &config.health, end).await?;
     out!(

@@ -5,17 +5,23 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
+use rekindle::import::FileFormat;
 use rekindle::store::Store;
 
 use super::args::ImportCommand;
 use crate::out;
 
-pub async fn run(store: &Store, what: ImportCommand) -> anyhow::Result<ExitCode> {
+pub async fn run(ctx: &super::Ctx, what: ImportCommand) -> anyhow::Result<ExitCode> {
+    let country = ctx.config.import.default_country;
     let summary = match what {
-        ImportCommand::Customers { file } => import_file(store, Book::Customers, file).await?,
-        ImportCommand::Events { file } => import_file(store, Book::Events, file).await?,
+        ImportCommand::Customers { file, encoding } => {
+            import_file(&ctx.store, Book::Customers { country }, file, format(encoding)).await?
+        }
+        ImportCommand::Events { file, encoding } => {
+            import_file(&ctx.store, Book::Events, file, format(encoding)).await?
+        }
         ImportCommand::Suppressions { file } => {
-            return super::suppressions::import(store, &file, super::now()).await;
+            return super::suppressions::import(&ctx.store, &file, super::now()).await;
         }
     };
     out!("{summary}");
@@ -26,10 +32,20 @@ pub async fn run(store: &Store, what: ImportCommand) -> anyhow::Result<ExitCode>
     })
 }
 
+/// UTF-8 is read on csv's own fast path; other encodings are decoded field by field.
+fn format(encoding: Option<&'static encoding_rs::Encoding>) -> FileFormat {
+    FileFormat {
+        encoding: encoding.filter(|e| *e != encoding_rs::UTF_8),
+    }
+}
+
 /// The two CSV files of a book of business.
 #[derive(Clone, Copy)]
 pub enum Book {
-    Customers,
+    /// With the country whose national phone numbers the file may hold.
+    Customers {
+        country: Option<phonenumber::country::Id>,
+    },
     Events,
 }
 
@@ -38,6 +54,7 @@ pub async fn import_file(
     store: &Store,
     what: Book,
     file: PathBuf,
+    format: FileFormat,
 ) -> anyhow::Result<rekindle::import::Summary> {
     let progress = ProgressBar::new(0).with_style(
         ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {elapsed} eta {eta}")
@@ -47,8 +64,10 @@ pub async fn import_file(
     let on_reject =
         |r: &rekindle::import::Rejection| progress.suspend(|| eprintln!("{name}:{}: {}", r.line, r.reason));
     let result = match what {
-        Book::Customers => rekindle::import::import_customers(store, &file, &progress, on_reject).await,
-        Book::Events => rekindle::import::import_events(store, &file, &progress, on_reject).await,
+        Book::Customers { country } => {
+            rekindle::import::import_customers(store, &file, format, country, &progress, on_reject).await
+        }
+        Book::Events => rekindle::import::import_events(store, &file, format, &progress, on_reject).await,
     };
     result.with_context(|| format!("importing {name}"))
 }

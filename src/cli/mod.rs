@@ -122,7 +122,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out!("database schema is up to date ({})", ctx.store.backend());
             ExitCode::SUCCESS
         }
-        Command::Import(what) => import::run(&ctx.store, what).await?,
+        Command::Import(what) => import::run(&ctx, what).await?,
         Command::Export(ExportCommand::Suppressions { file }) => {
             suppressions::export(&ctx.store, &file).await?;
             ExitCode::SUCCESS

@@ -59,9 +59,20 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     pub http: HttpConfig,
     pub serve: ServeConfig,
+    pub import: ImportConfig,
     /// From the environment, never from the file.
     #[serde(skip)]
     pub secrets: Secrets,
+}
+
+/// How CSV files are read.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImportConfig {
+    /// ISO country code (`HU`, `SK`) whose national phone numbers (`06 30 …`) a customer file
+    /// may hold; they are stored in E.164. Without it only `+…` numbers are accepted.
+    #[serde(deserialize_with = "read::country")]
+    pub default_country: Option<phonenumber::country::Id>,
 }
 
 /// The HTTP server of `rekindle serve`.
@@ -402,6 +413,7 @@ impl Default for Config {
             delivery: DeliveryConfig::default(),
             http: HttpConfig::default(),
             serve: ServeConfig::default(),
+            import: ImportConfig::default(),
             secrets: Secrets::default(),
         }
     }

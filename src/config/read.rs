@@ -57,6 +57,16 @@ pub fn email<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Email>, D:
     Email::parse(&text(d)?).map(Some).map_err(D::Error::custom)
 }
 
+/// An ISO 3166 country code such as `HU`.
+pub fn country<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<phonenumber::country::Id>, D::Error> {
+    let raw = text(d)?;
+    raw.trim().to_ascii_uppercase().parse().map(Some).map_err(|_| {
+        D::Error::custom(format!(
+            "unknown country code {raw:?} (expected two letters such as HU or SK)"
+        ))
+    })
+}
+
 /// An http(s) URL, if given (where customers reach the service).
 pub fn http_url<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let raw = text(d)?;

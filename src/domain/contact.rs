@@ -54,6 +54,26 @@ impl Phone {
         }
     }
 
+    /// A number as a business's own spreadsheet writes it: international (`+36 30 …`), or
+    /// national for `country` (`06 30 123 4567` in Hungary, `0905 123 456` in Slovakia), read
+    /// with that country's numbering plan and refused when it is not a valid number there.
+    pub fn parse_in(raw: &str, country: Option<phonenumber::country::Id>) -> Result<Phone, Invalid> {
+        let trimmed = raw.trim();
+        let Some(country) = country.filter(|_| !trimmed.starts_with('+')) else {
+            return Phone::parse(raw);
+        };
+        let invalid = || {
+            Invalid(format!(
+                "invalid phone number {trimmed:?} (not a valid number in {country:?}, nor E.164)"
+            ))
+        };
+        let number = phonenumber::parse(Some(country), trimmed).map_err(|_| invalid())?;
+        if !phonenumber::is_valid(&number) {
+            return Err(invalid());
+        }
+        Phone::parse(&number.format().mode(phonenumber::Mode::E164).to_string())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -75,6 +95,19 @@ mod tests {
         assert!(Email::parse("anna.example.com").is_err());
         assert!(Email::parse("anna@").is_err());
         assert!(Email::parse("a\r\nBcc: x@y.z").is_err());
+    }
+
+    #[test]
+    fn national_numbers_are_read_with_their_country_plan() {
+        use phonenumber::country::Id;
+        let hu = |s| Phone::parse_in(s, Some(Id::HU)).map(|p| p.as_str().to_string());
+        assert_eq!(hu("06 30 123 4567").as_deref(), Ok("+36301234567"));
+        assert_eq!(hu("+36 30 123 4567").as_deref(), Ok("+36301234567"));
+        assert!(hu("06 30 123").is_err(), "too short for Hungary");
+        let sk = Phone::parse_in("0905 123 456", Some(Id::SK)).unwrap();
+        assert_eq!(sk.as_str(), "+421905123456");
+        // Without a country, only E.164 is accepted, as before.
+        assert!(Phone::parse_in("06 30 123 4567", None).is_err());
     }
 
     #[test]

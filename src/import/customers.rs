@@ -29,17 +29,31 @@ const CONSENT_SMS: usize = 7;
 const TAGS: usize = 8;
 
 /// Where each customer column sits in this file.
-pub struct CustomerColumns(Columns);
+pub struct CustomerColumns {
+    columns: Columns,
+    /// Whose national phone numbers the file may hold (`[import] default_country`).
+    country: Option<phonenumber::country::Id>,
+}
+
+impl CustomerColumns {
+    pub(super) fn with_country(mut self, country: Option<phonenumber::country::Id>) -> Self {
+        self.country = country;
+        self
+    }
+}
 
 impl Table for CustomerColumns {
     type Row = NewCustomer;
 
     fn from_header(header: &StringRecord) -> Result<Self, String> {
-        Columns::map(header, &KNOWN, &["id"]).map(CustomerColumns)
+        Columns::map(header, &KNOWN, &["id"]).map(|columns| CustomerColumns {
+            columns,
+            country: None,
+        })
     }
 
     fn parse(&self, r: &StringRecord) -> Result<NewCustomer, String> {
-        let c = &self.0;
+        let c = &self.columns;
         c.check_cells(r)?;
         let field = |k| c.get(r, k);
         let err = |column: &str, e: crate::domain::Invalid| format!("{column}: {e}");
@@ -48,7 +62,7 @@ impl Table for CustomerColumns {
             .transpose()
             .map_err(|e| err("email", e))?;
         let phone = non_empty(field(PHONE))
-            .map(Phone::parse)
+            .map(|p| Phone::parse_in(p, self.country))
             .transpose()
             .map_err(|e| err("phone", e))?;
         let birthday = non_empty(field(BIRTHDAY))

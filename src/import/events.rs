@@ -20,6 +20,8 @@ const SCORE: usize = 5;
 /// Where each event column sits in this file, and the customers events may refer to.
 pub struct EventColumns {
     columns: Columns,
+    /// Amounts are written `4,50` (a `;`-separated file from a Hungarian or Slovak Excel).
+    decimal_comma: bool,
     /// Shared, so API batches can build one table per distinct set of keys cheaply.
     customers: Arc<HashMap<String, i64>>,
 }
@@ -27,6 +29,11 @@ pub struct EventColumns {
 impl EventColumns {
     pub(super) fn with_customers(mut self, customers: Arc<HashMap<String, i64>>) -> Self {
         self.customers = customers;
+        self
+    }
+
+    pub(super) fn with_decimal_comma(mut self, decimal_comma: bool) -> Self {
+        self.decimal_comma = decimal_comma;
         self
     }
 }
@@ -38,6 +45,7 @@ impl Table for EventColumns {
         let columns = Columns::map(header, &KNOWN, &["id", "customer_id", "kind", "occurred_at"])?;
         Ok(EventColumns {
             columns,
+            decimal_comma: false,
             customers: Arc::default(),
         })
     }
@@ -53,7 +61,9 @@ impl Table for EventColumns {
             .ok_or_else(|| format!("customer_id: unknown customer {customer:?}"))?;
         let kind = crate::domain::parse_kind(field(KIND))?;
         let occurred_at = parse_instant(field(OCCURRED_AT))?;
-        let amount = non_empty(field(AMOUNT)).map(parse_amount).transpose()?;
+        let amount = non_empty(field(AMOUNT))
+            .map(|a| parse_amount(a, self.decimal_comma))
+            .transpose()?;
         let score = non_empty(field(SCORE)).map(parse_score).transpose()?;
         Ok(NewEvent {
             external_id: id.to_string(),
@@ -88,8 +98,18 @@ pub fn parse_instant(raw: &str) -> Result<i64, String> {
 /// two events of 1e308 and stopped every evaluation).
 pub const MAX_AMOUNT: f64 = 1e12;
 
-fn parse_amount(raw: &str) -> Result<f64, String> {
-    match raw.parse::<f64>() {
+fn parse_amount(raw: &str, decimal_comma: bool) -> Result<f64, String> {
+    // `1 234,50` as a Hungarian Excel writes it: spaces (also no-break ones) group thousands.
+    let normal: std::borrow::Cow<str> = if decimal_comma {
+        raw.chars()
+            .filter(|c| !matches!(c, ' ' | '\u{a0}' | '\u{202f}'))
+            .map(|c| if c == ',' { '.' } else { c })
+            .collect::<String>()
+            .into()
+    } else {
+        raw.into()
+    };
+    match normal.parse::<f64>() {
         Ok(x) if x.is_finite() && x.abs() < MAX_AMOUNT => Ok(x),
         Ok(x) if x.is_finite() => Err(format!(
             "amount: {raw} is out of range (amounts must be between -999999999999 and 999999999999)"

@@ -72,35 +72,81 @@ trait Table: Sized {
     async fn count(store: &Store) -> Result<i64, StoreError>;
 }
 
+/// `country`: the country whose national phone numbers (`06 30 …`) the file may hold.
 pub async fn import_customers(
     store: &Store,
     path: &Path,
+    format: FileFormat,
+    country: Option<phonenumber::country::Id>,
     progress: &ProgressBar,
     on_reject: impl FnMut(&Rejection),
 ) -> Result<Summary, ImportError> {
-    run::<CustomerColumns>(store, path, progress, on_reject, |cols| cols).await
+    run::<CustomerColumns>(store, path, format, progress, on_reject, |cols, _| {
+        cols.with_country(country)
+    })
+    .await
 }
 
 pub async fn import_events(
     store: &Store,
     path: &Path,
+    format: FileFormat,
     progress: &ProgressBar,
     on_reject: impl FnMut(&Rejection),
 ) -> Result<Summary, ImportError> {
     let customers = store.customer_ids().await?;
-    run::<EventColumns>(store, path, progress, on_reject, |cols| {
+    run::<EventColumns>(store, path, format, progress, on_reject, |cols, dialect| {
         cols.with_customers(std::sync::Arc::new(customers))
+            .with_decimal_comma(dialect.decimal_comma)
     })
     .await
+}
+
+/// How a file was written: what a Hungarian or Slovak Excel exports differs from the default.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FileFormat {
+    /// `None` is UTF-8 (a byte-order mark is accepted).
+    pub encoding: Option<&'static encoding_rs::Encoding>,
+}
+
+/// What the header line says about the rest: `;` separates the columns of a file whose header
+/// has no `,` (the list separator of Hungarian and Slovak Windows), and such a file writes
+/// amounts with a decimal comma.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dialect {
+    pub delimiter: u8,
+    pub decimal_comma: bool,
+}
+
+impl Dialect {
+    fn of_header(line: &[u8]) -> Dialect {
+        let semicolons = !line.contains(&b',') && line.contains(&b';');
+        Dialect {
+            delimiter: if semicolons { b';' } else { b',' },
+            decimal_comma: semicolons,
+        }
+    }
+}
+
+/// Reads a whole encoded record as text; UTF-8 errors name the way out.
+fn decode(bytes: &csv::ByteRecord, encoding: &'static encoding_rs::Encoding) -> StringRecord {
+    let mut out = StringRecord::with_capacity(bytes.as_slice().len(), bytes.len());
+    for field in bytes {
+        out.push_field(&encoding.decode_without_bom_handling(field).0);
+    }
+    out.set_position(bytes.position().cloned());
+    out
 }
 
 async fn run<T: Table>(
     store: &Store,
     path: &Path,
+    format: FileFormat,
     progress: &ProgressBar,
     mut on_reject: impl FnMut(&Rejection),
-    prepare: impl FnOnce(T) -> T,
+    prepare: impl FnOnce(T, Dialect) -> T,
 ) -> Result<Summary, ImportError> {
+    use std::io::BufRead;
     let name = path.display().to_string();
     let file = std::fs::File::open(path).map_err(|source| ImportError::Open {
         path: name.clone(),
@@ -109,20 +155,32 @@ async fn run<T: Table>(
     if let Ok(meta) = file.metadata() {
         progress.set_length(meta.len());
     }
+    let mut input = std::io::BufReader::with_capacity(1 << 20, file);
+    let first = input.fill_buf().map_err(|source| ImportError::Open {
+        path: name.clone(),
+        source,
+    })?;
+    let header_line = first.split(|b| *b == b'\n').next().unwrap_or(&[]);
+    let dialect = Dialect::of_header(header_line);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
-        .from_reader(std::io::BufReader::with_capacity(1 << 20, file));
-    let header = reader
-        .headers()
-        .map_err(|source| ImportError::Read {
-            path: name.clone(),
-            source,
-        })?
-        .clone();
-    let table = prepare(T::from_header(&header).map_err(|message| ImportError::Header {
+        .delimiter(dialect.delimiter)
+        .from_reader(input);
+    let header = match format.encoding {
+        None => reader.headers().cloned(),
+        Some(enc) => reader.byte_headers().map(|h| decode(h, enc)),
+    }
+    .map_err(|source| ImportError::Read {
         path: name.clone(),
-        message,
-    })?);
+        source,
+    })?;
+    let table = prepare(
+        T::from_header(&header).map_err(|message| ImportError::Header {
+            path: name.clone(),
+            message,
+        })?,
+        dialect,
+    );
 
     let now = jiff::Timestamp::now().as_second();
     let before = T::count(store).await?;
@@ -130,8 +188,18 @@ async fn run<T: Table>(
     let mut affected = 0;
     let mut batch = Vec::with_capacity(ROWS_PER_TRANSACTION);
     let mut record = StringRecord::new();
+    let mut bytes = csv::ByteRecord::new();
     loop {
-        match reader.read_record(&mut record) {
+        // UTF-8 files take csv's own decoding (the fast path); others are decoded per field.
+        let read = match format.encoding {
+            None => reader.read_record(&mut record),
+            Some(enc) => reader.read_byte_record(&mut bytes).inspect(|more| {
+                if *more {
+                    record = decode(&bytes, enc);
+                }
+            }),
+        };
+        match read {
             Ok(false) => break,
             Ok(true) => {
                 let line = record.position().map_or(0, |p| p.line());
@@ -175,7 +243,11 @@ fn describe_csv_error(e: &csv::Error, header_len: usize) -> String {
         csv::ErrorKind::UnequalLengths { len, .. } => {
             format!("expected {header_len} fields as in the header, found {len}")
         }
-        csv::ErrorKind::Utf8 { .. } => "not valid UTF-8".to_string(),
+        csv::ErrorKind::Utf8 { .. } => {
+            "not valid UTF-8: a file exported by Excel on a Hungarian or Slovak Windows \
+            is usually windows-1250 (try --encoding windows-1250, or iso-8859-2)"
+                .to_string()
+        }
         _ => e.to_string(),
     }
 }

@@ -169,6 +169,8 @@ proptest! {
             let summary = rekindle::import::import_customers(
                 &store,
                 &path,
+                rekindle::import::FileFormat::default(),
+                None,
                 &indicatif::ProgressBar::hidden(),
                 |r| lines.push((r.line, r.reason.clone())),
             )

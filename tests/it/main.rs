@@ -10,6 +10,7 @@ mod helpers;
 mod http_server;
 mod import;
 mod in_process;
+mod local_files;
 mod pipeline;
 mod recompute;
 mod rules_check;
