@@ -27,6 +27,7 @@ pub async fn rule_reports(
     since: i64,
     until: i64,
     only: Option<&str>,
+    price_per_segment: Option<f64>,
 ) -> Result<Vec<RuleReport>, StoreError> {
     if let Some(set) = set {
         mark_conversions(store, set, until).await?;
@@ -50,6 +51,20 @@ pub async fn rule_reports(
     if let Some(set) = set {
         for r in &mut reports {
             r.retired = !set.rules.iter().any(|rule| rule.id == r.rule);
+        }
+    }
+    // What the SMS that went out cost: their segments, counted from the text that was sent.
+    let mut sms: std::collections::HashMap<String, (i64, i64)> = std::collections::HashMap::new();
+    let mut bodies = store.sent_sms_bodies(since);
+    while let Some((rule, body)) = futures_util::TryStreamExt::try_next(&mut bodies).await? {
+        let e = sms.entry(rule).or_default();
+        e.0 += 1;
+        e.1 += crate::domain::measure_sms(&body).segments as i64;
+    }
+    for r in &mut reports {
+        if let Some((sent, segments)) = sms.get(&r.rule) {
+            (r.sms_sent, r.sms_segments) = (*sent, *segments);
+            r.sms_cost = price_per_segment.map(|p| *segments as f64 * p);
         }
     }
     Ok(reports)

@@ -69,6 +69,12 @@ pub struct RuleReport {
     pub verdict: String,
     /// The rule has history but is no longer in the rules directory.
     pub retired: bool,
+    /// SMS that went out, and their segments (what the provider bills).
+    pub sms_sent: i64,
+    pub sms_segments: i64,
+    /// `sms_segments` × `[sms] price_per_segment`, when a price is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sms_cost: Option<f64>,
 }
 
 pub fn build(
@@ -188,6 +194,15 @@ pub fn render_text(reports: &[RuleReport], since: Option<&str>) -> String {
                 messages.join(", ")
             }
         );
+        if r.sms_sent > 0 {
+            let _ = writeln!(
+                out,
+                "  sms         {} sent, {} segments{}",
+                r.sms_sent,
+                r.sms_segments,
+                r.sms_cost.map_or_else(String::new, |c| format!(", cost {c:.2}"))
+            );
+        }
         let rate = |k: i64, n: i64, i: &Option<Interval>| match i {
             Some(i) => format!("{k}/{n} converted ({:.0}%)", pct(i.estimate)),
             None => "-".to_string(),

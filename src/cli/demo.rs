@@ -63,7 +63,15 @@ pub async fn run(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
         "  replayed the last {} days at noon: {decided} decisions recorded, {sent} messages delivered",
         rekindle::demo::DEMO_DAYS
     );
-    let reports = rekindle::outcomes::rule_reports(&store, Some(&set), i64::MIN, end, None).await?;
+    let reports = rekindle::outcomes::rule_reports(
+        &store,
+        Some(&set),
+        i64::MIN,
+        end,
+        None,
+        config.sms.price_per_segment,
+    )
+    .await?;
     store.close().await;
     super::output::text(&format!("\n{}", rekindle::report::render_text(&reports, None)))?;
     out!(

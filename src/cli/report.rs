@@ -42,6 +42,7 @@ pub async fn run(
         since.unwrap_or(i64::MIN),
         until,
         rule.as_deref(),
+        ctx.config.sms.price_per_segment,
     )
     .await?;
     if let Some(id) = &rule

@@ -73,6 +73,18 @@ impl Store {
         on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(since).fetch_all(pool).await?))
     }
 
+    /// (rule, body) of every SMS that went out for decisions at or after `since`, streamed:
+    /// the report counts their segments (an erased customer's body is empty: one segment).
+    pub fn sent_sms_bodies(
+        &self,
+        since: i64,
+    ) -> futures_util::stream::BoxStream<'_, Result<(String, String), StoreError>> {
+        use futures_util::{StreamExt, TryStreamExt};
+        const SQL: &str = "SELECT m.rule_id, m.body FROM messages m JOIN decisions d ON d.id = m.decision_id \
+            WHERE d.decided_at >= $1 AND m.channel = 'sms' AND m.sent_at IS NOT NULL";
+        on_pool!(self, pool => sqlx::query_as(SQL).bind(since).fetch(pool).map_err(StoreError::from).boxed())
+    }
+
     /// Size and conversions of the contacted group (messages that went out) and the held-out
     /// group per rule, for decisions at or after `since`.
     pub async fn conversion_groups(&self, since: i64) -> Result<Vec<GroupRow>, StoreError> {

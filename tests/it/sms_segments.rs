@@ -71,18 +71,34 @@ fn a_long_sms_is_skipped_as_too_long_and_gsm7_makes_it_fit() {
 }
 
 #[test]
-fn a_transliterated_sms_goes_out_as_previewed() {
+fn a_transliterated_sms_goes_out_as_previewed_and_the_report_says_what_it_cost() {
     let ws = Workspace::with_config(
         Backend::Sqlite,
-        "[quiet_hours]\nsms = \"\"\n[sms]\ncharset = \"gsm7\"\n",
+        "[quiet_hours]\nsms = \"\"\n[sms]\ncharset = \"gsm7\"\nprice_per_segment = 0.07\n",
     );
-    load_lapsed(&ws, 1, |_| ",+36301234500,,UTC,,yes".to_string());
+    load_lapsed(&ws, 2, |i| format!(",+3630123450{i},,UTC,,yes"));
     ws.write("rules/r.toml", &rule(""));
     let r = ws.rekindle(&["run", "--once", "--at", T]);
-    assert!(r.stdout.contains("sent 1"), "{r:?}");
+    assert!(r.stdout.contains("sent 2"), "{r:?}");
     let sent = std::fs::read_to_string(ws.path("outbox/sms/sms.jsonl")).unwrap();
     assert!(sent.contains("Hianyzol nekünk Györben"), "{sent}");
     assert!(!sent.contains('ő'), "{sent}");
+    let r = ws.rekindle(&["report", "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        (report[0]["sms_sent"].as_i64(), report[0]["sms_segments"].as_i64()),
+        (Some(2), Some(2)),
+        "{r:?}"
+    );
+    assert!(
+        (report[0]["sms_cost"].as_f64().unwrap() - 0.14).abs() < 1e-9,
+        "{r:?}"
+    );
+    let r = ws.rekindle(&["report"]);
+    assert!(
+        r.stdout.contains("sms         2 sent, 2 segments, cost 0.14"),
+        "{r:?}"
+    );
 }
 
 #[test]
