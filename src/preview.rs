@@ -58,6 +58,19 @@ pub fn render_text(
         let _ = writeln!(out, "  {}", reasons.join(", "));
     }
     sms_lines(&mut out, e, rule_order, price);
+    for rule in rule_order {
+        let n = e
+            .decisions
+            .iter()
+            .filter(|d| &d.rule == rule && d.fell_back)
+            .count();
+        if n > 0 {
+            let _ = writeln!(
+                out,
+                "\n{rule}: {n} customer(s) get the untranslated text: the message has no translation for their language"
+            );
+        }
+    }
     let mut samples: Vec<_> = e.decisions.iter().filter(|d| d.message.is_some()).collect();
     samples.sort_by_key(|d| rule_order.iter().position(|r| *r == d.rule));
     if !samples.is_empty() {

@@ -60,9 +60,27 @@ pub struct Config {
     pub http: HttpConfig,
     pub serve: ServeConfig,
     pub import: ImportConfig,
+    pub messages: MessagesConfig,
     /// From the environment, never from the file.
     #[serde(skip)]
     pub secrets: Secrets,
+}
+
+/// The messages' language.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MessagesConfig {
+    /// The language of a customer whose own is unknown, and of the rules' untranslated text.
+    #[serde(deserialize_with = "read::language")]
+    pub default_language: crate::domain::Language,
+}
+
+impl Default for MessagesConfig {
+    fn default() -> Self {
+        MessagesConfig {
+            default_language: crate::domain::Language::parse("en").expect("a valid tag"),
+        }
+    }
 }
 
 /// How CSV files are read.
@@ -414,6 +432,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             serve: ServeConfig::default(),
             import: ImportConfig::default(),
+            messages: MessagesConfig::default(),
             secrets: Secrets::default(),
         }
     }

@@ -57,6 +57,11 @@ pub fn email<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Email>, D:
     Email::parse(&text(d)?).map(Some).map_err(D::Error::custom)
 }
 
+/// A BCP 47 language tag such as `hu` or `en-GB`.
+pub fn language<'de, D: serde::Deserializer<'de>>(d: D) -> Result<crate::domain::Language, D::Error> {
+    crate::domain::Language::parse(&text(d)?).map_err(D::Error::custom)
+}
+
 /// An ISO 3166 country code such as `HU`.
 pub fn country<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<phonenumber::country::Id>, D::Error> {
     let raw = text(d)?;

@@ -97,6 +97,8 @@ pub fn write_book(spec: &BookSpec, customers: impl Write, events: impl Write) ->
             if consent_email { "yes" } else { "no" },
             if consent_sms { "yes" } else { "no" },
             &tags.join(";"),
+            // The demo's rules are written in English, the default language.
+            "",
             tier,
         ])?;
 

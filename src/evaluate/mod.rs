@@ -50,6 +50,12 @@ pub struct RenderedMessage {
     /// URLs of the body that become tracked links: only those the marketer wrote.
     #[serde(skip)]
     pub links: Vec<String>,
+    /// The translation used (`hu`, `en-GB`); `null` for the untranslated text.
+    pub language: Option<String>,
+    /// The customer reads another language than the untranslated text's, and the message
+    /// has no translation for it.
+    #[serde(skip)]
+    pub fell_back: bool,
 }
 
 /// An SMS's encoding and segments, as previews show them.
@@ -76,6 +82,9 @@ pub struct DecisionOut {
     /// An SMS send's (or too-long SMS's) `segments` and `encoding`.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub sms: Option<SmsSize>,
+    /// See `RenderedMessage::fell_back`; counted by the text preview.
+    #[serde(skip)]
+    pub fell_back: bool,
 }
 
 #[derive(Debug, Default)]
@@ -132,8 +141,18 @@ pub async fn evaluate(
                     *n <= req.samples_per_rule
                 };
             let mut sms = None;
+            let mut fell_back = false;
             let message = if d.outcome == Outcome::Send {
-                match render(set, rule, &facts, &d, cfg.sms.charset) {
+                let rendered = render(
+                    set,
+                    rule,
+                    &facts,
+                    &d,
+                    cfg.sms.charset,
+                    &cfg.messages.default_language,
+                );
+                fell_back = rendered.as_ref().is_ok_and(|m| m.fell_back);
+                match rendered {
                     Ok(m) if d.channel == Some(Channel::Sms) => {
                         let shape = crate::domain::measure_sms(&m.body);
                         sms = Some(SmsSize {
@@ -198,6 +217,7 @@ pub async fn evaluate(
                 occurrence: d.occurrence.key,
                 message,
                 sms,
+                fell_back,
             });
         }
     }
@@ -236,6 +256,10 @@ fn customer_facts(c: &CustomerRecord, default_zone: &jiff::tz::TimeZone) -> Cust
     f.unsubscribed_email = c.unsubscribed_email_at.is_some();
     f.unsubscribed_sms = c.unsubscribed_sms_at.is_some();
     f.tags = serde_json::from_str(&c.tags).unwrap_or_default();
+    f.language = c
+        .language
+        .as_deref()
+        .and_then(|l| crate::domain::Language::parse(l).ok());
     f.attributes = serde_json::from_str(&c.attributes).unwrap_or_default();
     f
 }
@@ -247,7 +271,15 @@ pub fn render(
     c: &CustomerFacts,
     d: &Decision,
     default_charset: crate::domain::SmsCharset,
+    default_language: &crate::domain::Language,
 ) -> Result<RenderedMessage, minijinja::Error> {
+    // The customer's language chooses a translation; the untranslated text is the fallback.
+    let reads = c.language.as_ref().unwrap_or(default_language);
+    let translation = rule.message.translation_for(reads);
+    let name = |base: String, own: bool| match translation {
+        Some(t) if own => crate::rules::translated_name(&base, &t.language),
+        _ => base,
+    };
     let ctx = json!({
         "customer": {
             "id": c.external_id,
@@ -264,15 +296,26 @@ pub fn render(
         // A header never carries a line break from customer data.
         Some(_) if d.channel == Some(Channel::Email) => Some(
             set.templates
-                .render(&subject_name(&rule.id), &ctx)?
+                .render(
+                    &name(subject_name(&rule.id), translation.is_some_and(|t| t.has_subject)),
+                    &ctx,
+                )?
                 .replace(['\r', '\n'], " "),
         ),
         _ => None,
     };
-    let (body, links) = set.templates.render_marked(&body_name(&rule.id), &ctx)?;
+    let (body, links) = set
+        .templates
+        .render_marked(&name(body_name(&rule.id), true), &ctx)?;
     let body = match d.channel {
         Some(Channel::Sms) => rule.message.sms_charset.unwrap_or(default_charset).apply(body),
         _ => body,
     };
-    Ok(RenderedMessage { subject, body, links })
+    Ok(RenderedMessage {
+        subject,
+        body,
+        links,
+        language: translation.map(|t| t.language.as_str().to_string()),
+        fell_back: translation.is_none() && reads.primary() != default_language.primary(),
+    })
 }

@@ -6,7 +6,7 @@ use crate::domain::{Birthday, Email, Phone, TimeZoneName, parse_flag};
 use crate::store::{NewCustomer, Store, StoreError};
 
 /// The columns the customer import knows (any other becomes an attribute).
-pub const KNOWN: [&str; 9] = [
+pub const KNOWN: [&str; 10] = [
     "id",
     "name",
     "email",
@@ -16,6 +16,7 @@ pub const KNOWN: [&str; 9] = [
     "consent_email",
     "consent_sms",
     "tags",
+    "language",
 ];
 // Indexes into KNOWN.
 const ID: usize = 0;
@@ -27,6 +28,7 @@ const TIMEZONE: usize = 5;
 const CONSENT_EMAIL: usize = 6;
 const CONSENT_SMS: usize = 7;
 const TAGS: usize = 8;
+const LANGUAGE: usize = 9;
 
 /// Where each customer column sits in this file.
 pub struct CustomerColumns {
@@ -73,6 +75,10 @@ impl Table for CustomerColumns {
             .map(TimeZoneName::parse)
             .transpose()
             .map_err(|e| err("timezone", e))?;
+        let language = non_empty(field(LANGUAGE))
+            .map(crate::domain::Language::parse)
+            .transpose()
+            .map_err(|e| err("language", e))?;
         let consent_email = parse_flag(field(CONSENT_EMAIL)).map_err(|e| err("consent_email", e))?;
         let consent_sms = parse_flag(field(CONSENT_SMS)).map_err(|e| err("consent_sms", e))?;
         let mut tags: Vec<&str> = Vec::new();
@@ -90,6 +96,7 @@ impl Table for CustomerColumns {
             timezone: timezone.map(|t| t.as_str().to_string()),
             consent_email,
             consent_sms,
+            language: language.map(|l| l.as_str().to_string()),
             attributes: c.extras_json(r),
             tags: serde_json::to_string(&tags).expect("strings serialise"),
         })

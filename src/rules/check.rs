@@ -66,6 +66,90 @@ fn in_marketers_words(message: &str, text: &str, at: usize) -> String {
 const DEFAULT_MAX_AGE: i64 = 7 * 86_400;
 const MAX_HOLDOUT_PERCENT: i64 = 50;
 
+/// The template name of a translated part (`subject_name`/`body_name` + `@hu`).
+pub fn translated_name(base: &str, language: &crate::domain::Language) -> String {
+    format!("{base}@{}", language.as_str())
+}
+
+/// Checks one `[message.<tag>]` table like the message itself: its language, its keys (placed
+/// in the file), and its templates against the same trigger's variables.
+fn check_translation(
+    c: &mut Checker,
+    section: &super::translations::Section<'_>,
+    id: &str,
+    trigger_kind: TriggerKind,
+    message: &Message,
+    templates: &mut Templates,
+) -> Option<super::rule::Translation> {
+    let language = match crate::domain::Language::parse(section.tag) {
+        Ok(l) => l,
+        Err(e) => {
+            c.err(section.header.clone(), format!("[message.{}]: {e}", section.tag));
+            return None;
+        }
+    };
+    let offset = section.body.start;
+    let shift = |r: std::ops::Range<usize>| r.start + offset..r.end + offset;
+    let raw: super::translations::RawTranslation = match toml::from_str(&c.at.text[section.body.clone()]) {
+        Ok(r) => r,
+        Err(e) => {
+            let span = e.span().map_or(section.header.clone(), shift);
+            let text = c.at.text;
+            c.err(
+                span.clone(),
+                in_marketers_words(e.message().trim_end(), text, span.start),
+            );
+            return None;
+        }
+    };
+    let uses_email = message.channel == Channel::Email || message.fallback == Some(Channel::Email);
+    if let (Some(s), false) = (&raw.subject, uses_email) {
+        c.err(shift(s.span()), "`subject` applies only to email");
+    }
+    let body = match (&raw.body, &raw.body_file) {
+        (Some(b), None) => Some((b.get_ref().clone(), shift(b.span()))),
+        (None, Some(f)) => {
+            let path = c.rules_dir.join(f.get_ref().replace("{lang}", language.as_str()));
+            match std::fs::read_to_string(&path) {
+                Ok(text) => Some((text, shift(f.span()))),
+                Err(e) => {
+                    c.err(
+                        shift(f.span()),
+                        format!("cannot read body_file {}: {e}", path.display()),
+                    );
+                    None
+                }
+            }
+        }
+        (Some(_), Some(f)) => {
+            c.err(shift(f.span()), "give either `body` or `body_file`, not both");
+            None
+        }
+        (None, None) => {
+            c.err(
+                section.header.clone(),
+                "a translation needs a `body` (or `body_file`)",
+            );
+            None
+        }
+    }?;
+    let mut parts = vec![(translated_name(&body_name(id), &language), body.0, body.1)];
+    if let Some(s) = &raw.subject {
+        parts.push((
+            translated_name(&subject_name(id), &language),
+            s.get_ref().clone(),
+            shift(s.span()),
+        ));
+    }
+    for (name, source, span) in parts {
+        check_template(c, name, source, span, trigger_kind, templates);
+    }
+    Some(super::rule::Translation {
+        language,
+        has_subject: raw.subject.is_some(),
+    })
+}
+
 /// Template names of a rule inside the rule set's environment.
 pub fn subject_name(rule_id: &str) -> String {
     format!("{rule_id}/subject")
@@ -160,7 +244,8 @@ pub fn check_file(
     templates: &mut Templates,
 ) -> Result<Rule, Vec<Diagnostic>> {
     let at = Locator { file, text };
-    let raw: RawRule = match toml::from_str(text) {
+    let sections = super::translations::sections(text);
+    let raw: RawRule = match toml::from_str(&super::translations::blank(text, &sections)) {
         Ok(r) => r,
         Err(e) => {
             let span = e.span().unwrap_or(0..0);
@@ -213,7 +298,8 @@ pub fn check_file(
         .as_ref()
         .map_or(0, |h| c.in_range(h, 0..=MAX_HOLDOUT_PERCENT, "holdout_percent"));
 
-    if let (Some(trigger), Some(message)) = (&trigger, &message) {
+    let mut message = message;
+    if let (Some(trigger), Some(message)) = (&trigger, &mut message) {
         check_templates(
             &mut c,
             raw.message.get_ref(),
@@ -222,6 +308,26 @@ pub fn check_file(
             message,
             templates,
         );
+        for section in &sections {
+            if let Some(t) = check_translation(&mut c, section, &id, trigger.kind(), message, templates) {
+                if message
+                    .translations
+                    .iter()
+                    .any(|other| other.language == t.language)
+                {
+                    c.err(
+                        section.header.clone(),
+                        format!("a second translation for {:?}", t.language.as_str()),
+                    );
+                } else {
+                    message.translations.push(t);
+                }
+            }
+        }
+    } else if let Some(s) = sections.first()
+        && message.is_none()
+    {
+        c.err(s.header.clone(), "a translation needs a [message] to translate");
     }
     match (trigger, message) {
         (Some(trigger), Some(message)) if c.problems.is_empty() => Ok(Rule {
@@ -552,6 +658,7 @@ fn check_message(c: &mut Checker, raw: &Spanned<RawMessage>) -> Option<Message> 
         send_at,
         max_segments,
         sms_charset,
+        translations: Vec::new(),
     })
 }
 
@@ -643,16 +750,28 @@ fn check_templates(
         let (Some(source), Some(span)) = (source, span) else {
             continue;
         };
-        match templates.add(name.clone(), source.clone()) {
-            Err(e) => {
-                let detail = e.detail().unwrap_or("syntax error");
-                let at = e.range().map(|r| r.start);
-                place(c, &span, &source, at, format!("template error: {detail}"));
-            }
-            Ok(()) => {
-                for p in templates.problems(&name, &source, trigger_kind) {
-                    place(c, &span, &source, p.offset, p.message);
-                }
+        check_template(c, name, source, span, trigger_kind, templates);
+    }
+}
+
+/// Compiles one template into the set and reports its problems where they stand.
+fn check_template(
+    c: &mut Checker,
+    name: String,
+    source: String,
+    span: Range<usize>,
+    trigger_kind: TriggerKind,
+    templates: &mut Templates,
+) {
+    match templates.add(name.clone(), source.clone()) {
+        Err(e) => {
+            let detail = e.detail().unwrap_or("syntax error");
+            let at = e.range().map(|r| r.start);
+            place(c, &span, &source, at, format!("template error: {detail}"));
+        }
+        Ok(()) => {
+            for p in templates.problems(&name, &source, trigger_kind) {
+                place(c, &span, &source, p.offset, p.message);
             }
         }
     }

@@ -44,6 +44,8 @@ pub struct CustomerFacts {
     pub unsubscribed_sms: bool,
     pub tags: Vec<String>,
     pub attributes: BTreeMap<String, String>,
+    /// The language the customer reads; `None`: the configured default.
+    pub language: Option<crate::domain::Language>,
     pub kinds: HashMap<String, KindStats>,
     pub health: Option<Health>,
 }
@@ -65,6 +67,7 @@ impl CustomerFacts {
             unsubscribed_sms: false,
             tags: Vec::new(),
             attributes: BTreeMap::new(),
+            language: None,
             kinds: HashMap::new(),
             health: None,
         }

@@ -6,6 +6,7 @@ mod diagnostic;
 mod model;
 mod rule;
 mod template;
+mod translations;
 
 pub mod facts;
 pub mod pipeline;
@@ -13,7 +14,7 @@ pub mod trigger;
 
 use std::path::{Path, PathBuf};
 
-pub use check::{body_name, check_file, subject_name};
+pub use check::{body_name, check_file, subject_name, translated_name};
 pub use diagnostic::Diagnostic;
 pub use rule::{Audience, Channel, Goal, Limits, Message, Rule, Trigger};
 pub use template::Templates;
@@ -100,8 +101,15 @@ impl RuleSet {
 
     /// Whether evaluating `rule` needs health scores: its trigger, audience or templates use them.
     pub fn needs_health(&self, rule: &Rule) -> bool {
-        let in_templates = self.templates.uses_health(&subject_name(&rule.id))
-            || self.templates.uses_health(&body_name(&rule.id));
+        let names = [subject_name(&rule.id), body_name(&rule.id)];
+        let in_templates = names.iter().any(|n| {
+            self.templates.uses_health(n)
+                || rule
+                    .message
+                    .translations
+                    .iter()
+                    .any(|t| self.templates.uses_health(&translated_name(n, &t.language)))
+        });
         rule.needs_health(in_templates)
     }
 }

@@ -173,6 +173,36 @@ pub struct Message {
     pub max_segments: Option<usize>,
     /// SMS only: `None` follows `[sms] charset`.
     pub sms_charset: Option<crate::domain::SmsCharset>,
+    /// The languages it is translated into (`[message.hu]` …); their templates are compiled
+    /// under `translated_name`.
+    pub translations: Vec<Translation>,
+}
+
+/// A translation of a message; without its own subject it uses the base subject.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Translation {
+    pub language: crate::domain::Language,
+    pub has_subject: bool,
+}
+
+impl Message {
+    /// The translation a customer reading `language` gets: the exact tag, else one of the
+    /// same language (`en-GB` → `en`, `en` → `en-US`), else none (the base text).
+    pub fn translation_for(&self, language: &crate::domain::Language) -> Option<&Translation> {
+        self.translations
+            .iter()
+            .find(|t| t.language == *language)
+            .or_else(|| {
+                self.translations
+                    .iter()
+                    .find(|t| t.language.as_str() == language.primary())
+            })
+            .or_else(|| {
+                self.translations
+                    .iter()
+                    .find(|t| t.language.primary() == language.primary())
+            })
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -67,6 +67,7 @@ const TABLES: &[Table] = &[
             ("erased_at", Int),
             ("erased_email_hash", Text),
             ("erased_phone_hash", Text),
+            ("language", Text),
         ],
         identity: true,
     },

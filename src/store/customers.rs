@@ -19,6 +19,8 @@ pub struct NewCustomer {
     pub timezone: Option<String>,
     pub consent_email: bool,
     pub consent_sms: bool,
+    /// A normalised BCP 47 tag; `None` means the configured default.
+    pub language: Option<String>,
     /// JSON object of strings.
     pub attributes: String,
     /// JSON array of strings.
@@ -44,6 +46,7 @@ pub struct CustomerRecord {
     pub tags: String,
     pub created_at: i64,
     pub updated_at: i64,
+    pub language: Option<String>,
 }
 
 impl Store {
@@ -58,7 +61,7 @@ impl Store {
             for chunk in rows.chunks(ROWS_PER_STATEMENT) {
                 let mut q = QueryBuilder::new(
                     "INSERT INTO customers (external_id, name, email, phone, birthday, timezone, \
-                     consent_email, consent_sms, attributes, tags, created_at, updated_at) ",
+                     consent_email, consent_sms, attributes, tags, created_at, updated_at, language) ",
                 );
                 q.push_values(chunk, |mut b, c| {
                     b.push_bind(c.external_id.as_str())
@@ -72,14 +75,15 @@ impl Store {
                         .push_bind(c.attributes.as_str())
                         .push_bind(c.tags.as_str())
                         .push_bind(now)
-                        .push_bind(now);
+                        .push_bind(now)
+                        .push_bind(c.language.as_deref());
                 });
                 q.push(
                     " ON CONFLICT (external_id) DO UPDATE SET name = excluded.name, \
                      email = excluded.email, phone = excluded.phone, birthday = excluded.birthday, \
                      timezone = excluded.timezone, consent_email = excluded.consent_email, \
                      consent_sms = excluded.consent_sms, attributes = excluded.attributes, \
-                     tags = excluded.tags, updated_at = excluded.updated_at \
+                     tags = excluded.tags, updated_at = excluded.updated_at, language = excluded.language \
                      WHERE customers.name IS DISTINCT FROM excluded.name \
                      OR customers.email IS DISTINCT FROM excluded.email \
                      OR customers.phone IS DISTINCT FROM excluded.phone \
@@ -88,7 +92,8 @@ impl Store {
                      OR customers.consent_email <> excluded.consent_email \
                      OR customers.consent_sms <> excluded.consent_sms \
                      OR customers.attributes <> excluded.attributes \
-                     OR customers.tags <> excluded.tags",
+                     OR customers.tags <> excluded.tags \
+                     OR customers.language IS DISTINCT FROM excluded.language",
                 );
                 affected += q.build().execute(&mut *tx).await?.rows_affected();
             }
@@ -125,7 +130,7 @@ impl Store {
     ) -> Result<Option<CustomerRecord>, StoreError> {
         const SQL: &str = "SELECT id, external_id, name, email, phone, birthday, timezone, consent_email, \
             consent_sms, unsubscribed_email_at, unsubscribed_sms_at, email_bounced_at, attributes, tags, \
-            created_at, updated_at FROM customers WHERE external_id = $1";
+            created_at, updated_at, language FROM customers WHERE external_id = $1 AND erased_at IS NULL";
         on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(external_id).fetch_optional(pool).await?))
     }
 

@@ -69,7 +69,7 @@ impl Store {
     pub fn customers_ordered(&self) -> BoxStream<'_, Result<CustomerRecord, StoreError>> {
         const SQL: &str = "SELECT id, external_id, name, email, phone, birthday, timezone, consent_email, \
             consent_sms, unsubscribed_email_at, unsubscribed_sms_at, email_bounced_at, attributes, tags, \
-            created_at, updated_at FROM customers WHERE erased_at IS NULL ORDER BY id";
+            created_at, updated_at, language FROM customers WHERE erased_at IS NULL ORDER BY id";
         on_pool!(self, pool => Box::pin(sqlx::query_as(SQL).fetch(pool).map_err(StoreError::from)))
     }
 

@@ -10,6 +10,7 @@ mod helpers;
 mod http_server;
 mod import;
 mod in_process;
+mod languages;
 mod local_files;
 mod pipeline;
 mod recompute;
