@@ -50,9 +50,13 @@ fn print_list(rows: &[MessageRow], json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Erased customers' ids are not meant for people (see `store::erased_id`).
+/// Erased customers' ids are not meant for people.
 pub fn display_customer(id: &str) -> &str {
-    if id.starts_with('\u{1}') { "(erased)" } else { id }
+    if rekindle::store::is_erased_id(id) {
+        "(erased)"
+    } else {
+        id
+    }
 }
 
 pub async fn list(

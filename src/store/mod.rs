@@ -37,7 +37,7 @@ pub use receipts::{Receipt, SentMessage};
 pub use service::Share;
 pub use snapshots::Snapshot;
 pub use suppression_list::Suppression;
-pub use suppressions::address_hash;
+pub use suppressions::{address_hash, is_erased_id};
 
 use crate::config::DatabaseConfig;
 

@@ -115,7 +115,15 @@ impl Store {
 /// The external id an erased row takes: it starts with a control character, which every edge
 /// (CSV, API) refuses in an id, so no request can ever name, create or overwrite it.
 pub fn erased_id(internal_id: i64) -> String {
-    format!("\u{1}erased {internal_id}")
+    format!("{ERASED_PREFIX}erased {internal_id}")
+}
+
+/// The mark `erased_id` starts with (migration 0008 writes the same for older rows).
+const ERASED_PREFIX: char = '\u{1}';
+
+/// Whether an external id is an erased row's (for showing it to people as "(erased)").
+pub fn is_erased_id(external_id: &str) -> bool {
+    external_id.starts_with(ERASED_PREFIX)
 }
 
 /// Whether any suppression exists (most databases have none: then nothing else is asked).
