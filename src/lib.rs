@@ -14,6 +14,7 @@ pub mod import;
 pub mod instance;
 pub mod links;
 pub mod metrics;
+pub mod offers;
 pub mod outcomes;
 pub mod preview;
 pub mod profile;

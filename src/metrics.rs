@@ -14,6 +14,9 @@ pub const HTTP_REQUESTS: &str = "rekindle_http_requests_total";
 pub const RULE_RELOADS: &str = "rekindle_rule_reloads_total";
 pub const RULES_LOADED: &str = "rekindle_rules_loaded";
 pub const UNSUBSCRIBES: &str = "rekindle_unsubscribes_total";
+/// Offer codes that went out (with the message carrying them), and codes redeemed, per rule.
+pub const OFFERS_ISSUED: &str = "rekindle_offers_issued_total";
+pub const OFFERS_REDEEMED: &str = "rekindle_offers_redeemed_total";
 /// Scheduled evaluations that failed since the last one that succeeded.
 pub const EVALUATION_FAILURES_IN_A_ROW: &str = "rekindle_evaluation_failures_in_a_row";
 

@@ -14,8 +14,57 @@ pub async fn mark_conversions(store: &Store, set: &RuleSet, until: i64) -> Resul
                 .mark_conversions(&rule.id, &goal.events, goal.within, until)
                 .await?;
         }
+        if rule.offer.is_some() {
+            marked += store.mark_redemptions(&rule.id, until).await?;
+        }
     }
     Ok(marked)
+}
+
+/// Adds each series' per-step report and each offer rule's codes and revenue.
+async fn series_and_offers(
+    store: &Store,
+    set: &RuleSet,
+    reports: &mut [RuleReport],
+    since: i64,
+    until: i64,
+    currency: &str,
+) -> Result<(), StoreError> {
+    let counts = store.offer_counts(since).await?;
+    for r in reports.iter_mut() {
+        let Some(rule) = set.rules.iter().find(|rule| rule.id == r.rule) else {
+            continue;
+        };
+        if rule.is_series() {
+            let rows = store.series_rows(&rule.id, since).await?;
+            r.steps = report::step_reports(&rows, rule.steps.len() as u8);
+        }
+        let Some(offer) = &rule.offer else { continue };
+        let c = counts.iter().find(|c| c.rule_id == rule.id);
+        let (issued, redeemed, revenue) = c.map_or((0, 0, 0.0), |c| (c.issued, c.redeemed, c.revenue));
+        // Revenue is compared over the goal's window, or the offer's validity without a goal.
+        let window = rule.goal.as_ref().map_or(offer.valid, |g| g.within);
+        let per_customer = store.revenue_per_customer(&rule.id, window, since, until).await?;
+        let group = |g: &str| -> Vec<f64> {
+            per_customer
+                .iter()
+                .filter(|(d, _)| d == g)
+                .map(|(_, v)| *v)
+                .collect()
+        };
+        let (contacted, held) = (group("send"), group("held_out"));
+        r.offers = Some(report::OfferReport {
+            issued,
+            redeemed,
+            redemption_rate: report::wilson(redeemed, issued),
+            redeemed_revenue: revenue,
+            currency: currency.to_string(),
+            contacted_revenue_per_customer: report::mean(&contacted),
+            held_out_revenue_per_customer: report::mean(&held),
+            incremental_revenue_per_customer: report::welch(&contacted, &held),
+        });
+    }
+    Ok(())
 }
 
 /// The report per rule for decisions since `since` (Unix seconds); `only` limits it to one rule.
@@ -28,6 +77,7 @@ pub async fn rule_reports(
     until: i64,
     only: Option<&str>,
     price_per_segment: Option<f64>,
+    currency: &str,
 ) -> Result<Vec<RuleReport>, StoreError> {
     if let Some(set) = set {
         mark_conversions(store, set, until).await?;
@@ -52,6 +102,7 @@ pub async fn rule_reports(
         for r in &mut reports {
             r.retired = !set.rules.iter().any(|rule| rule.id == r.rule);
         }
+        series_and_offers(store, set, &mut reports, since, until, currency).await?;
     }
     // What the SMS that went out cost: their segments, counted from the text that was sent.
     let mut sms: std::collections::HashMap<String, (i64, i64)> = std::collections::HashMap::new();

@@ -77,9 +77,14 @@ pub fn render_text(
         let _ = writeln!(out, "\nSample messages (up to {samples_per_rule} per rule):");
         for d in samples {
             let m = d.message.as_ref().expect("filtered");
+            let step = if d.step > 1 {
+                format!(" (step {})", d.step)
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 out,
-                "\n{} -> {} by {} at {}",
+                "\n{}{step} -> {} by {} at {}",
                 d.rule,
                 d.customer,
                 d.channel.map_or("-", |c| c.as_str()),

@@ -106,6 +106,9 @@ pub(crate) enum Command {
         #[arg(long, value_parser = parse_when)]
         at: Option<When>,
     },
+    /// Look up and redeem personal offer codes (for a till without an integration)
+    #[command(subcommand)]
+    Offers(OffersCommand),
     /// Look at messages and requeue failed ones
     #[command(subcommand)]
     Messages(MessagesCommand),
@@ -199,6 +202,27 @@ pub(crate) enum MessagesCommand {
         ids: Vec<i64>,
         #[command(flatten)]
         select: MessageSelection,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum OffersCommand {
+    /// Who a code is for, which rule, its value, when it was issued, expires and was redeemed
+    Show {
+        code: String,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Redeem a code once (exit 1 when it is unknown, already redeemed or expired)
+    Redeem {
+        code: String,
+        /// When it was redeemed [default: now] (a date = midnight in default_timezone, or RFC 3339)
+        #[arg(long, value_parser = parse_when)]
+        at: Option<When>,
+        /// What the customer spent, for the report's revenue
+        #[arg(long)]
+        amount: Option<f64>,
     },
 }
 

@@ -38,7 +38,9 @@ pub async fn run(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
     out!("  customers: {customers}");
     let events = super::import::import_file(
         &store,
-        super::import::Book::Events,
+        super::import::Book::Events {
+            accept_expired: config.offers.accept_expired,
+        },
         files.events,
         Default::default(),
     )
@@ -70,6 +72,7 @@ pub async fn run(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
         end,
         None,
         config.sms.price_per_segment,
+        &config.messages.currency,
     )
     .await?;
     store.close().await;

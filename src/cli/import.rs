@@ -18,7 +18,14 @@ pub async fn run(ctx: &super::Ctx, what: ImportCommand) -> anyhow::Result<ExitCo
             import_file(&ctx.store, Book::Customers { country }, file, format(encoding)).await?
         }
         ImportCommand::Events { file, encoding } => {
-            import_file(&ctx.store, Book::Events, file, format(encoding)).await?
+            let accept_expired = ctx.config.offers.accept_expired;
+            import_file(
+                &ctx.store,
+                Book::Events { accept_expired },
+                file,
+                format(encoding),
+            )
+            .await?
         }
         ImportCommand::Suppressions { file } => {
             return super::suppressions::import(&ctx.store, &file, super::now()).await;
@@ -46,7 +53,8 @@ pub enum Book {
     Customers {
         country: Option<phonenumber::country::Id>,
     },
-    Events,
+    /// With `[offers] accept_expired`, for events that redeem a code.
+    Events { accept_expired: bool },
 }
 
 /// Imports one file with a progress bar, printing each rejected row as `FILE:LINE: reason`.
@@ -67,7 +75,9 @@ pub async fn import_file(
         Book::Customers { country } => {
             rekindle::import::import_customers(store, &file, format, country, &progress, on_reject).await
         }
-        Book::Events => rekindle::import::import_events(store, &file, format, &progress, on_reject).await,
+        Book::Events { accept_expired } => {
+            rekindle::import::import_events(store, &file, format, accept_expired, &progress, on_reject).await
+        }
     };
     result.with_context(|| format!("importing {name}"))
 }

@@ -10,6 +10,7 @@ mod generate;
 mod health;
 mod import;
 pub mod messages;
+mod offers;
 pub mod output;
 mod report;
 mod rules;
@@ -22,7 +23,7 @@ pub mod when;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use args::{Cli, Command, ExportCommand, MessagesCommand, RulesCommand, StoreCommand};
+use args::{Cli, Command, ExportCommand, MessagesCommand, OffersCommand, RulesCommand, StoreCommand};
 use rekindle::config::Config;
 use rekindle::store::Store;
 use when::When;
@@ -93,6 +94,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             | Command::Customers(_)
             | Command::Rules(RulesCommand::Preview { .. })
             | Command::Messages(MessagesCommand::List { .. })
+            | Command::Offers(OffersCommand::Show { .. })
     );
     let store = if read_only {
         Store::open_existing(&config.database).await?
@@ -142,6 +144,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }) => messages::list(&ctx, &select, limit, format).await?,
         Command::Messages(MessagesCommand::Retry { ids, select }) => {
             messages::retry(&ctx, &ids, &select).await?
+        }
+        Command::Offers(OffersCommand::Show { code, format }) => offers::show(&ctx, &code, format).await?,
+        Command::Offers(OffersCommand::Redeem { code, at, amount }) => {
+            offers::redeem(&ctx, &code, at, amount).await?
         }
         Command::Unsubscribe { token } => {
             unsubscribe::apply(&ctx.store, &ctx.config.secrets, &token, now()).await?;

@@ -43,6 +43,7 @@ pub async fn run(
         until,
         rule.as_deref(),
         ctx.config.sms.price_per_segment,
+        &ctx.config.messages.currency,
     )
     .await?;
     if let Some(id) = &rule

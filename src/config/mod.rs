@@ -61,6 +61,7 @@ pub struct Config {
     pub serve: ServeConfig,
     pub import: ImportConfig,
     pub messages: MessagesConfig,
+    pub offers: OffersConfig,
     /// From the environment, never from the file.
     #[serde(skip)]
     pub secrets: Secrets,
@@ -73,14 +74,25 @@ pub struct MessagesConfig {
     /// The language of a customer whose own is unknown, and of the rules' untranslated text.
     #[serde(deserialize_with = "read::language")]
     pub default_language: crate::domain::Language,
+    /// The business's currency: what an offer's `amount` and the report's revenue are in.
+    pub currency: String,
 }
 
 impl Default for MessagesConfig {
     fn default() -> Self {
         MessagesConfig {
             default_language: crate::domain::Language::parse("en").expect("a valid tag"),
+            currency: "EUR".into(),
         }
     }
+}
+
+/// Redeeming personal offer codes.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OffersConfig {
+    /// Accept a code after its expiry (a business decision; refused by default with 410).
+    pub accept_expired: bool,
 }
 
 /// How CSV files are read.
@@ -433,6 +445,7 @@ impl Default for Config {
             serve: ServeConfig::default(),
             import: ImportConfig::default(),
             messages: MessagesConfig::default(),
+            offers: OffersConfig::default(),
             secrets: Secrets::default(),
         }
     }

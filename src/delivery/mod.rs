@@ -193,6 +193,9 @@ impl Deliverer {
         if outcome == Attempted::Retry {
             metrics::counter!(crate::metrics::RETRIES, "channel" => m.channel.as_str()).increment(1);
         }
+        if outcome == Attempted::Sent && m.carries_offer {
+            metrics::counter!(crate::metrics::OFFERS_ISSUED, "rule" => m.rule_id.clone()).increment(1);
+        }
         Ok(outcome)
     }
 }

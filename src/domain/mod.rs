@@ -11,6 +11,7 @@ mod flag;
 mod instant;
 mod language;
 mod message;
+pub mod offer_code;
 mod quiet_hours;
 mod schedule;
 mod sms_text;

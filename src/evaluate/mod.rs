@@ -5,7 +5,7 @@
 
 mod stream;
 
-use stream::{CustomerInput, CustomerStream};
+use stream::{CustomerInput, CustomerStream, KnownOffer};
 
 use std::collections::BTreeMap;
 
@@ -17,9 +17,10 @@ use crate::domain::Birthday;
 use crate::health::YEAR_WINDOW;
 use crate::rules::facts::CustomerFacts;
 use crate::rules::pipeline::{Decision, Outcome, Policy, Reason, decide};
+use crate::rules::series::step_key;
 use crate::rules::trigger::lookback;
-use crate::rules::{Channel, Rule, RuleSet, body_name, subject_name};
-use crate::store::{CustomerRecord, NewDecision, Store, StoreError};
+use crate::rules::{Channel, Offer, OfferValue, Rule, RuleSet, body_name, step_template_id, subject_name};
+use crate::store::{CustomerRecord, NewDecision, NewOffer, Store, StoreError};
 
 /// Decisions written per transaction while the evaluation streams on.
 const DECISIONS_PER_WRITE: usize = 5_000;
@@ -75,7 +76,10 @@ pub struct DecisionOut {
     pub channel: Option<Channel>,
     /// RFC 3339 UTC, whole seconds.
     pub send_at: Option<String>,
+    /// The occurrence (a series' own, for each of its steps).
     pub occurrence: String,
+    /// 1, or the step of a series.
+    pub step: u8,
     /// What the customer would read (`subject`, `body`), for every send a JSON preview shows.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub message: Option<RenderedMessage>,
@@ -124,8 +128,14 @@ pub async fn evaluate(
     if rules.is_empty() {
         return Ok(out);
     }
-    let mut stream = CustomerStream::open(store, req.at, req.at - window, default_zone).await?;
-    while let Some(CustomerInput { mut facts, past }) = stream.next().await? {
+    let series = rules.iter().any(|r| r.is_series() || r.offer.is_some());
+    let mut stream = CustomerStream::open(store, req.at, req.at - window, default_zone, series).await?;
+    while let Some(CustomerInput {
+        mut facts,
+        past,
+        offers,
+    }) = stream.next().await?
+    {
         if needs_health {
             facts.health = Some(facts.compute_health(&cfg.health, req.at));
         }
@@ -142,12 +152,23 @@ pub async fn evaluate(
                 };
             let mut sms = None;
             let mut fell_back = false;
+            let step = &rule.steps[usize::from(d.step) - 1].message;
+            let mut offer = None;
             let message = if d.outcome == Outcome::Send {
+                let offer_vars = match &rule.offer {
+                    Some(o) => {
+                        let (vars, new) = offer_of(o, rule, &d, &facts, &offers, &cfg.messages.currency);
+                        offer = new;
+                        Some(vars)
+                    }
+                    None => None,
+                };
                 let rendered = render(
                     set,
                     rule,
                     &facts,
                     &d,
+                    offer_vars.as_ref(),
                     cfg.sms.charset,
                     &cfg.messages.default_language,
                 );
@@ -161,7 +182,7 @@ pub async fn evaluate(
                         });
                         // Recorded as a skip, never truncated: a cut message can say the
                         // wrong thing, and the marketer sees it in the report.
-                        if rule.message.max_segments.is_some_and(|max| shape.segments > max) {
+                        if step.max_segments.is_some_and(|max| shape.segments > max) {
                             d.outcome = Outcome::Skipped;
                             d.reason = Some(Reason::TooLong);
                             d.send_at = None;
@@ -186,11 +207,16 @@ pub async fn evaluate(
                 None
             };
             let message = message.filter(|_| keep_text);
+            if d.outcome != Outcome::Send {
+                offer = None;
+            }
             if req.record && d.outcome != Outcome::Deferred {
                 pending.push(NewDecision {
                     rule_id: rule.id.clone(),
                     customer_id: facts.id,
-                    occurrence_key: d.occurrence.key.clone(),
+                    occurrence_key: step_key(&d.occurrence.key, d.step),
+                    step: d.step,
+                    offer,
                     decision: d.outcome,
                     reason: d.reason,
                     channel: d.channel,
@@ -215,6 +241,7 @@ pub async fn evaluate(
                 channel: d.channel,
                 send_at: d.send_at.map(crate::domain::fmt_instant),
                 occurrence: d.occurrence.key,
+                step: d.step,
                 message,
                 sms,
                 fell_back,
@@ -264,18 +291,94 @@ fn customer_facts(c: &CustomerRecord, default_zone: &jiff::tz::TimeZone) -> Cust
     f
 }
 
+/// `offer.*` for a send of a rule with an `[offer]`: the series' code if it has one (and, when
+/// that code's earlier message never went out, this send carries it now), else a new code to be
+/// generated when the decision is recorded — until then its placeholder stands in the text.
+fn offer_of(
+    o: &Offer,
+    rule: &Rule,
+    d: &Decision,
+    c: &CustomerFacts,
+    known: &[KnownOffer],
+    currency: &str,
+) -> (serde_json::Value, Option<NewOffer>) {
+    let (percent, amount) = match o.value {
+        OfferValue::Percent(p) => (Some(p), None),
+        OfferValue::Amount(a) => (None, Some(a)),
+    };
+    let existing = known
+        .iter()
+        .find(|k| k.rule_id == rule.id && k.series == d.occurrence.key);
+    let (code, expires_at, new) = match existing {
+        Some(k) if k.issued => (k.code.clone(), k.expires_at, None),
+        Some(k) => (
+            k.code.clone(),
+            k.expires_at,
+            Some(NewOffer::Carry { code: k.code.clone() }),
+        ),
+        None => {
+            let sent = d.send_at.unwrap_or(d.occurrence.at);
+            let expires_at = end_of_local_day(sent + o.valid, &c.zone);
+            let placeholder = crate::domain::offer_code::placeholder(&o.prefix);
+            let new = NewOffer::Fresh {
+                placeholder: placeholder.clone(),
+                prefix: o.prefix.clone(),
+                series: d.occurrence.key.clone(),
+                percent,
+                amount,
+                currency: amount.map(|_| currency.to_string()),
+                expires_at,
+            };
+            (placeholder, expires_at, Some(new))
+        }
+    };
+    let vars = json!({
+        "code": code,
+        "percent": percent,
+        "amount": amount,
+        "expires_on": local_date(expires_at, &c.zone),
+    });
+    (vars, new)
+}
+
+/// The last second of the customer's calendar day that holds `at`: a code "valid until
+/// 2026-12-21" is honoured all of that day where the customer lives.
+fn end_of_local_day(at: i64, zone: &jiff::tz::TimeZone) -> i64 {
+    let Ok(ts) = jiff::Timestamp::from_second(at) else {
+        return at;
+    };
+    let next_day = ts
+        .to_zoned(zone.clone())
+        .date()
+        .tomorrow()
+        .ok()
+        .and_then(|d| d.to_zoned(zone.clone()).ok());
+    next_day.map_or(at, |z| z.timestamp().as_second() - 1)
+}
+
+/// `YYYY-MM-DD` in the customer's zone.
+fn local_date(at: i64, zone: &jiff::tz::TimeZone) -> String {
+    jiff::Timestamp::from_second(at)
+        .map(|ts| ts.to_zoned(zone.clone()).date().to_string())
+        .unwrap_or_default()
+}
+
 /// Renders a decision's message with the context templates see.
+#[allow(clippy::too_many_arguments)]
 pub fn render(
     set: &RuleSet,
     rule: &Rule,
     c: &CustomerFacts,
     d: &Decision,
+    offer: Option<&serde_json::Value>,
     default_charset: crate::domain::SmsCharset,
     default_language: &crate::domain::Language,
 ) -> Result<RenderedMessage, minijinja::Error> {
+    let message = &rule.steps[usize::from(d.step) - 1].message;
+    let template_id = step_template_id(&rule.id, d.step);
     // The customer's language chooses a translation; the untranslated text is the fallback.
     let reads = c.language.as_ref().unwrap_or(default_language);
-    let translation = rule.message.translation_for(reads);
+    let translation = message.translation_for(reads);
     let name = |base: String, own: bool| match translation {
         Some(t) if own => crate::rules::translated_name(&base, &t.language),
         _ => base,
@@ -291,13 +394,17 @@ pub fn render(
         "health": c.health.as_ref().map(|h| json!({"score": h.score, "band": h.band.as_str()})),
         "trigger": d.occurrence.vars,
         "rule": {"id": rule.id, "name": rule.name},
+        "offer": offer,
     });
-    let subject = match &rule.message.subject {
+    let subject = match &message.subject {
         // A header never carries a line break from customer data.
         Some(_) if d.channel == Some(Channel::Email) => Some(
             set.templates
                 .render(
-                    &name(subject_name(&rule.id), translation.is_some_and(|t| t.has_subject)),
+                    &name(
+                        subject_name(&template_id),
+                        translation.is_some_and(|t| t.has_subject),
+                    ),
                     &ctx,
                 )?
                 .replace(['\r', '\n'], " "),
@@ -306,9 +413,9 @@ pub fn render(
     };
     let (body, links) = set
         .templates
-        .render_marked(&name(body_name(&rule.id), true), &ctx)?;
+        .render_marked(&name(body_name(&template_id), true), &ctx)?;
     let body = match d.channel {
-        Some(Channel::Sms) => rule.message.sms_charset.unwrap_or(default_charset).apply(body),
+        Some(Channel::Sms) => message.sms_charset.unwrap_or(default_charset).apply(body),
         _ => body,
     };
     Ok(RenderedMessage {

@@ -5,8 +5,10 @@
 use futures_util::TryStreamExt;
 use futures_util::stream::BoxStream;
 
+use crate::domain::MessageStatus;
 use crate::rules::facts::{CustomerFacts, KindStats};
-use crate::rules::pipeline::PastDecision;
+use crate::rules::pipeline::{Delivery, PastDecision};
+use crate::rules::series::series_key;
 use crate::store::{CustomerRecord, DecisionRow, KindAggregate, Store, StoreError};
 
 /// One customer with what the pipeline needs: their facts (health not yet computed) and the
@@ -14,6 +16,20 @@ use crate::store::{CustomerRecord, DecisionRow, KindAggregate, Store, StoreError
 pub struct CustomerInput {
     pub facts: CustomerFacts,
     pub past: Vec<PastDecision>,
+    /// Their series' offer codes (read only when a rule has steps or an offer).
+    pub offers: Vec<KnownOffer>,
+}
+
+/// An offer code a series already has.
+#[derive(Debug, Clone)]
+pub struct KnownOffer {
+    pub rule_id: String,
+    /// The series' occurrence key.
+    pub series: String,
+    pub code: String,
+    pub expires_at: i64,
+    /// The message of the decision carrying it went out: the code is live.
+    pub issued: bool,
 }
 
 pub struct CustomerStream<'s> {
@@ -32,10 +48,11 @@ impl<'s> CustomerStream<'s> {
         at: i64,
         since: i64,
         default_zone: jiff::tz::TimeZone,
+        series: bool,
     ) -> Result<CustomerStream<'s>, StoreError> {
         let customers = store.customers_ordered();
         let mut aggregates = store.kind_aggregates(at, since);
-        let mut history = store.decision_history();
+        let mut history = store.decision_history(series);
         let next_agg = aggregates.try_next().await?;
         let next_past = history.try_next().await?;
         Ok(CustomerStream {
@@ -69,17 +86,39 @@ impl<'s> CustomerStream<'s> {
             self.next_agg = self.aggregates.try_next().await?;
         }
         let mut past = Vec::new();
+        let mut offers = Vec::new();
         while let Some(p) = self.next_past.take_if(|p| p.customer_id <= record.id) {
             if p.customer_id == record.id {
+                let step = u8::try_from(p.step).unwrap_or(u8::MAX);
+                let delivery = p
+                    .message_status
+                    .as_deref()
+                    .and_then(MessageStatus::parse)
+                    .map(|status| Delivery {
+                        status,
+                        sent_at: p.sent_at,
+                    });
+                if let (Some(code), Some(expires_at)) = (p.offer_code, p.offer_expires_at) {
+                    offers.push(KnownOffer {
+                        rule_id: p.rule_id.clone(),
+                        series: series_key(&p.occurrence_key, step).to_string(),
+                        code,
+                        expires_at,
+                        issued: p.sent_at.is_some(),
+                    });
+                }
                 past.push(PastDecision {
                     rule_id: p.rule_id,
                     key: p.occurrence_key,
                     outcome: p.decision,
                     decided_at: p.decided_at,
+                    step,
+                    delivery,
+                    redeemed_at: p.offer_redeemed_at,
                 });
             }
             self.next_past = self.history.try_next().await?;
         }
-        Ok(Some(CustomerInput { facts, past }))
+        Ok(Some(CustomerInput { facts, past, offers }))
     }
 }

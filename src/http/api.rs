@@ -72,19 +72,30 @@ pub async fn post_events(
             Err(error) => rejected.push(Rejected { index, error }),
         }
     }
+    let mut warnings = Vec::new();
     if !good.is_empty() {
         state.store.upsert_events(&good, now()).await?;
+        // An event's offer code that cannot be redeemed does not refuse the event.
+        let refused =
+            crate::offers::redeem_events(&state.store, &good, state.config.offers.accept_expired).await?;
+        for (i, refusal) in refused {
+            warnings.push(json!({
+                "event_id": good[i].external_id,
+                "field": "properties.offer_code",
+                "warning": refusal.to_string(),
+            }));
+        }
     }
     let status = if rejected.is_empty() {
         StatusCode::OK
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
     };
-    Ok((
-        status,
-        Json(json!({"accepted": good.len(), "rejected": rejected})),
-    )
-        .into_response())
+    let mut body = json!({"accepted": good.len(), "rejected": rejected});
+    if !warnings.is_empty() {
+        body["warnings"] = json!(warnings);
+    }
+    Ok((status, Json(body)).into_response())
 }
 
 /// A customer as the API shows it.

@@ -4,6 +4,7 @@
 
 mod api;
 mod auth;
+mod offers;
 mod ops;
 mod public;
 pub mod server;
@@ -85,6 +86,7 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .delete(api::delete_customer),
         )
         .route("/v1/customers/{id}/unsubscribe", post(api::unsubscribe_customer))
+        .route("/v1/offers/{code}/redeem", post(offers::redeem_offer))
         .route("/webhooks/bounce", post(webhooks::bounce))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
     Router::new()

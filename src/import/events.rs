@@ -24,6 +24,8 @@ pub struct EventColumns {
     decimal_comma: bool,
     /// Shared, so API batches can build one table per distinct set of keys cheaply.
     customers: Arc<HashMap<String, i64>>,
+    /// `[offers] accept_expired`, for events that redeem a code.
+    accept_expired: bool,
 }
 
 impl EventColumns {
@@ -34,6 +36,11 @@ impl EventColumns {
 
     pub(super) fn with_decimal_comma(mut self, decimal_comma: bool) -> Self {
         self.decimal_comma = decimal_comma;
+        self
+    }
+
+    pub(super) fn with_accept_expired(mut self, accept_expired: bool) -> Self {
+        self.accept_expired = accept_expired;
         self
     }
 }
@@ -47,6 +54,7 @@ impl Table for EventColumns {
             columns,
             decimal_comma: false,
             customers: Arc::default(),
+            accept_expired: false,
         })
     }
 
@@ -82,6 +90,22 @@ impl Table for EventColumns {
 
     async fn count(store: &Store) -> Result<i64, StoreError> {
         store.count_events().await
+    }
+
+    async fn after_upsert(
+        &self,
+        store: &Store,
+        rows: &[NewEvent],
+        lines: &[u64],
+        warn: &mut impl FnMut(&super::Rejection),
+    ) -> Result<(), StoreError> {
+        for (i, refusal) in crate::offers::redeem_events(store, rows, self.accept_expired).await? {
+            warn(&super::Rejection {
+                line: lines[i],
+                reason: format!("offer_code: {refusal} (the event is imported)"),
+            });
+        }
+        Ok(())
     }
 }
 

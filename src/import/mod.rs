@@ -13,7 +13,7 @@ use csv::StringRecord;
 use indicatif::ProgressBar;
 
 pub use customers::{CustomerColumns, KNOWN as CUSTOMER_COLUMNS};
-pub use events::{EventColumns, KNOWN as EVENT_COLUMNS, parse_instant};
+pub use events::{EventColumns, KNOWN as EVENT_COLUMNS, MAX_AMOUNT, parse_instant};
 pub use json::{ItemError, customer_from_json, events_from_json};
 
 use crate::store::{Store, StoreError};
@@ -70,6 +70,17 @@ trait Table: Sized {
     fn parse(&self, record: &StringRecord) -> Result<Self::Row, String>;
     async fn upsert(store: &Store, rows: &[Self::Row], now: i64) -> Result<u64, StoreError>;
     async fn count(store: &Store) -> Result<i64, StoreError>;
+    /// What a stored batch sets off (an event redeeming an offer code); `lines[i]` is row i's
+    /// file line. A warning names its line like a rejection, but the row stays imported.
+    async fn after_upsert(
+        &self,
+        _store: &Store,
+        _rows: &[Self::Row],
+        _lines: &[u64],
+        _warn: &mut impl FnMut(&Rejection),
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// `country`: the country whose national phone numbers (`06 30 …`) the file may hold.
@@ -87,10 +98,13 @@ pub async fn import_customers(
     .await
 }
 
+/// Events carrying an `offer_code` redeem it (`accept_expired`: `[offers] accept_expired`);
+/// a code that cannot be redeemed is a warning on its line, and the event is imported.
 pub async fn import_events(
     store: &Store,
     path: &Path,
     format: FileFormat,
+    accept_expired: bool,
     progress: &ProgressBar,
     on_reject: impl FnMut(&Rejection),
 ) -> Result<Summary, ImportError> {
@@ -98,6 +112,7 @@ pub async fn import_events(
     run::<EventColumns>(store, path, format, progress, on_reject, |cols, dialect| {
         cols.with_customers(std::sync::Arc::new(customers))
             .with_decimal_comma(dialect.decimal_comma)
+            .with_accept_expired(accept_expired)
     })
     .await
 }
@@ -187,6 +202,7 @@ async fn run<T: Table>(
     let mut summary = Summary::default();
     let mut affected = 0;
     let mut batch = Vec::with_capacity(ROWS_PER_TRANSACTION);
+    let mut lines = Vec::with_capacity(ROWS_PER_TRANSACTION);
     let mut record = StringRecord::new();
     let mut bytes = csv::ByteRecord::new();
     loop {
@@ -204,7 +220,10 @@ async fn run<T: Table>(
             Ok(true) => {
                 let line = record.position().map_or(0, |p| p.line());
                 match table.parse(&record) {
-                    Ok(row) => batch.push(row),
+                    Ok(row) => {
+                        batch.push(row);
+                        lines.push(line);
+                    }
                     Err(reason) => {
                         summary.rejected += 1;
                         on_reject(&Rejection { line, reason });
@@ -224,12 +243,15 @@ async fn run<T: Table>(
         }
         if batch.len() >= ROWS_PER_TRANSACTION {
             affected += T::upsert(store, &batch, now).await?;
+            table.after_upsert(store, &batch, &lines, &mut on_reject).await?;
             batch.clear();
+            lines.clear();
             progress.set_position(reader.position().byte());
         }
     }
     if !batch.is_empty() {
         affected += T::upsert(store, &batch, now).await?;
+        table.after_upsert(store, &batch, &lines, &mut on_reject).await?;
     }
     progress.finish_and_clear();
     let inserted = (T::count(store).await? - before).max(0) as u64;

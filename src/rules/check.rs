@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 use toml::Spanned;
 
 use super::diagnostic::{Diagnostic, Locator};
-use super::model::{AttributeMatch, RawMessage, RawRule, RawTrigger};
-use super::rule::{Audience, Channel, Goal, Limits, Message, Rule, Trigger, TriggerKind};
+use super::model::{AttributeMatch, RawMessage, RawOffer, RawRule, RawTrigger};
+use super::rule::{
+    Audience, Channel, Goal, Limits, MAX_STEPS, Message, Offer, OfferValue, Rule, Step, Trigger, TriggerKind,
+};
 use super::template::Templates;
 use crate::domain::parse_duration;
 use crate::domain::{DEFAULT_SCHEDULE, Schedule, parse_clock};
@@ -78,6 +80,7 @@ fn check_translation(
     section: &super::translations::Section<'_>,
     id: &str,
     trigger_kind: TriggerKind,
+    has_offer: bool,
     message: &Message,
     templates: &mut Templates,
 ) -> Option<super::rule::Translation> {
@@ -142,7 +145,7 @@ fn check_translation(
         ));
     }
     for (name, source, span) in parts {
-        check_template(c, name, source, span, trigger_kind, templates);
+        check_template(c, name, source, span, trigger_kind, has_offer, templates);
     }
     Some(super::rule::Translation {
         language,
@@ -283,7 +286,6 @@ pub fn check_file(
     };
     let trigger = check_trigger(&mut c, &raw.trigger);
     let audience = check_audience(&mut c, &raw.audience);
-    let message = check_message(&mut c, &raw.message);
     let limits = Limits {
         cooldown: raw.limits.cooldown.as_ref().map(|d| c.duration(Some(d), 0, true)),
         once: raw.limits.once,
@@ -298,18 +300,152 @@ pub fn check_file(
         .as_ref()
         .map_or(0, |h| c.in_range(h, 0..=MAX_HOLDOUT_PERCENT, "holdout_percent"));
 
-    let mut message = message;
-    if let (Some(trigger), Some(message)) = (&trigger, &mut message) {
-        check_templates(
+    let offer = raw.offer.as_ref().and_then(|o| check_offer(&mut c, o));
+    let steps = trigger.as_ref().and_then(|trigger| {
+        check_steps(
             &mut c,
-            raw.message.get_ref(),
+            &raw,
             &id,
             trigger.kind(),
-            message,
+            raw.offer.is_some(),
+            &sections,
+            templates,
+        )
+    });
+    match (trigger, steps) {
+        (Some(trigger), Some(steps)) if c.problems.is_empty() => Ok(Rule {
+            id,
+            name: raw.name.into_inner(),
+            enabled: raw.enabled,
+            schedule,
+            priority: raw.priority,
+            trigger,
+            audience,
+            steps,
+            offer,
+            limits,
+            goal,
+            holdout_percent: holdout_percent as u8,
+            file: file.to_path_buf(),
+            warnings: c.warnings,
+        }),
+        _ => Err(c.problems),
+    }
+}
+
+/// The template names of a step's parts: step 1 keeps the rule's own names (a `[message]`
+/// rule's templates are named as they always were); later steps add `#<N>`.
+pub fn step_template_id(rule_id: &str, step: u8) -> String {
+    if step <= 1 {
+        rule_id.to_string()
+    } else {
+        format!("{rule_id}#{step}")
+    }
+}
+
+/// `[message]` or `[[steps]]` (exactly one of them), each step checked like a message, with
+/// its templates and translations.
+fn check_steps(
+    c: &mut Checker,
+    raw: &RawRule,
+    id: &str,
+    trigger_kind: TriggerKind,
+    has_offer: bool,
+    sections: &[super::translations::Section<'_>],
+    templates: &mut Templates,
+) -> Option<Vec<Step>> {
+    let raws: Vec<&Spanned<RawMessage>> = match (&raw.message, &raw.steps) {
+        (Some(m), None) => vec![m],
+        (None, Some(steps)) => {
+            if steps.get_ref().is_empty() {
+                c.err(steps.span(), "[[steps]] needs at least one step");
+            }
+            if steps.get_ref().len() > MAX_STEPS {
+                c.err(
+                    steps.get_ref()[MAX_STEPS].span(),
+                    format!("a series has at most {MAX_STEPS} steps"),
+                );
+            }
+            steps.get_ref().iter().collect()
+        }
+        (Some(_), Some(steps)) => {
+            c.err(steps.span(), "give either a [message] or [[steps]], not both");
+            return None;
+        }
+        (None, None) => {
+            c.err(
+                raw.trigger.span(),
+                "a rule needs a [message] (or a series of [[steps]]) to send",
+            );
+            return None;
+        }
+    };
+    let series = raw.steps.is_some();
+    for s in sections {
+        match (s.step, series) {
+            (None, true) => c.err(
+                s.header.clone(),
+                "this rule has [[steps]]: translate a step with [steps.<language>] after it",
+            ),
+            (Some(0), _) | (Some(_), false) => c.err(
+                s.header.clone(),
+                "[steps.<language>] translates the [[steps]] it follows; there is none before it",
+            ),
+            _ => {}
+        }
+    }
+    let mut steps = Vec::new();
+    for (i, raw_step) in raws.into_iter().enumerate() {
+        let number = (i + 1) as u8;
+        let after = match (&raw_step.get_ref().after, number) {
+            (Some(a), 1) => {
+                let what = if series {
+                    "step 1 goes out when the trigger fires"
+                } else {
+                    "a [message] goes out when the trigger fires"
+                };
+                c.err(a.span(), format!("{what}; `after` applies to steps 2 and later"));
+                0
+            }
+            (Some(a), _) => c.duration(Some(a), 0, true),
+            (None, 1) => 0,
+            (None, n) => {
+                c.err(
+                    raw_step.span(),
+                    format!(
+                        "step {n} needs `after` (how long after step {} went out, like \"7d\")",
+                        n - 1
+                    ),
+                );
+                0
+            }
+        };
+        let Some(mut message) = check_message(c, raw_step) else {
+            continue;
+        };
+        let template_id = step_template_id(id, number);
+        check_templates(
+            c,
+            raw_step.get_ref(),
+            &template_id,
+            trigger_kind,
+            has_offer,
+            &message,
             templates,
         );
-        for section in &sections {
-            if let Some(t) = check_translation(&mut c, section, &id, trigger.kind(), message, templates) {
+        for section in sections
+            .iter()
+            .filter(|s| s.step.unwrap_or(1) == usize::from(number))
+        {
+            if let Some(t) = check_translation(
+                c,
+                section,
+                &template_id,
+                trigger_kind,
+                has_offer,
+                &message,
+                templates,
+            ) {
                 if message
                     .translations
                     .iter()
@@ -324,29 +460,65 @@ pub fn check_file(
                 }
             }
         }
-    } else if let Some(s) = sections.first()
-        && message.is_none()
-    {
-        c.err(s.header.clone(), "a translation needs a [message] to translate");
-    }
-    match (trigger, message) {
-        (Some(trigger), Some(message)) if c.problems.is_empty() => Ok(Rule {
-            id,
-            name: raw.name.into_inner(),
-            enabled: raw.enabled,
-            schedule,
-            priority: raw.priority,
-            trigger,
-            audience,
+        steps.push(Step {
+            number,
+            after,
             message,
-            limits,
-            goal,
-            holdout_percent: holdout_percent as u8,
-            file: file.to_path_buf(),
-            warnings: c.warnings,
-        }),
-        _ => Err(c.problems),
+        });
     }
+    Some(steps)
+}
+
+/// `[offer]`: a percentage or an amount (one of them), valid for a positive duration, with an
+/// optional prefix that is read aloud at the till.
+fn check_offer(c: &mut Checker, raw: &Spanned<RawOffer>) -> Option<Offer> {
+    let o = raw.get_ref();
+    let prefix = match &o.prefix {
+        None => String::new(),
+        Some(p) => {
+            let v = p.get_ref();
+            if v.is_empty() || v.len() > 8 || !v.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+            {
+                c.err(
+                    p.span(),
+                    format!("invalid prefix {v:?} (1 to 8 upper-case letters or digits, like \"BACK\")"),
+                );
+            }
+            v.clone()
+        }
+    };
+    let value = match (&o.percent, &o.amount) {
+        (Some(p), None) => {
+            let v = *p.get_ref();
+            if !(v > 0.0 && v <= 100.0) {
+                c.err(
+                    p.span(),
+                    format!("percent must be more than 0 and at most 100, got {v}"),
+                );
+            }
+            OfferValue::Percent(v)
+        }
+        (None, Some(a)) => {
+            let v = *a.get_ref();
+            if !(v > 0.0 && v.is_finite()) {
+                c.err(a.span(), format!("amount must be more than 0, got {v}"));
+            }
+            OfferValue::Amount(v)
+        }
+        (Some(_), Some(a)) => {
+            c.err(a.span(), "give either `percent` or `amount`, not both");
+            return None;
+        }
+        (None, None) => {
+            c.err(
+                raw.span(),
+                "an offer needs a `percent` (like 10) or an `amount` (like 5.0)",
+            );
+            return None;
+        }
+    };
+    let valid = c.duration(Some(&o.valid), 0, true);
+    Some(Offer { prefix, value, valid })
 }
 
 fn check_trigger(c: &mut Checker, raw: &Spanned<RawTrigger>) -> Option<Trigger> {
@@ -731,6 +903,7 @@ fn check_templates(
     raw: &RawMessage,
     id: &str,
     trigger_kind: TriggerKind,
+    has_offer: bool,
     message: &Message,
     templates: &mut Templates,
 ) {
@@ -750,7 +923,7 @@ fn check_templates(
         let (Some(source), Some(span)) = (source, span) else {
             continue;
         };
-        check_template(c, name, source, span, trigger_kind, templates);
+        check_template(c, name, source, span, trigger_kind, has_offer, templates);
     }
 }
 
@@ -761,6 +934,7 @@ fn check_template(
     source: String,
     span: Range<usize>,
     trigger_kind: TriggerKind,
+    has_offer: bool,
     templates: &mut Templates,
 ) {
     match templates.add(name.clone(), source.clone()) {
@@ -770,7 +944,7 @@ fn check_template(
             place(c, &span, &source, at, format!("template error: {detail}"));
         }
         Ok(()) => {
-            for p in templates.problems(&name, &source, trigger_kind) {
+            for p in templates.problems(&name, &source, trigger_kind, has_offer) {
                 place(c, &span, &source, p.offset, p.message);
             }
         }

@@ -10,13 +10,14 @@ mod translations;
 
 pub mod facts;
 pub mod pipeline;
+pub mod series;
 pub mod trigger;
 
 use std::path::{Path, PathBuf};
 
-pub use check::{body_name, check_file, subject_name, translated_name};
+pub use check::{body_name, check_file, step_template_id, subject_name, translated_name};
 pub use diagnostic::Diagnostic;
-pub use rule::{Audience, Channel, Goal, Limits, Message, Rule, Trigger};
+pub use rule::{Audience, Channel, Goal, Limits, Message, Offer, OfferValue, Rule, Step, Trigger};
 pub use template::Templates;
 
 /// A checked set of rules, in evaluation order (priority descending, then id), with their
@@ -101,14 +102,16 @@ impl RuleSet {
 
     /// Whether evaluating `rule` needs health scores: its trigger, audience or templates use them.
     pub fn needs_health(&self, rule: &Rule) -> bool {
-        let names = [subject_name(&rule.id), body_name(&rule.id)];
-        let in_templates = names.iter().any(|n| {
-            self.templates.uses_health(n)
-                || rule
-                    .message
-                    .translations
-                    .iter()
-                    .any(|t| self.templates.uses_health(&translated_name(n, &t.language)))
+        let in_templates = rule.steps.iter().any(|step| {
+            let id = step_template_id(&rule.id, step.number);
+            [subject_name(&id), body_name(&id)].iter().any(|n| {
+                self.templates.uses_health(n)
+                    || step
+                        .message
+                        .translations
+                        .iter()
+                        .any(|t| self.templates.uses_health(&translated_name(n, &t.language)))
+            })
         });
         rule.needs_health(in_templates)
     }

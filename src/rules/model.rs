@@ -23,7 +23,11 @@ pub struct RawRule {
     pub trigger: Spanned<RawTrigger>,
     #[serde(default)]
     pub audience: RawAudience,
-    pub message: Spanned<RawMessage>,
+    /// A single message, or…
+    pub message: Option<Spanned<RawMessage>>,
+    /// …a series of steps (`[[steps]]`), each a message with `after` from step 2 on.
+    pub steps: Option<Spanned<Vec<Spanned<RawMessage>>>>,
+    pub offer: Option<Spanned<RawOffer>>,
     #[serde(default)]
     pub limits: RawLimits,
     pub goal: Option<RawGoal>,
@@ -83,6 +87,18 @@ pub struct RawMessage {
     pub max_segments: Option<Spanned<i64>>,
     /// `auto` or `gsm7`; unset means `[sms] charset`.
     pub sms_charset: Option<Spanned<String>>,
+    /// Steps 2 and later: how long after the previous step went out.
+    pub after: Option<Spanned<String>>,
+}
+
+/// A personal offer code shared by a series' steps.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOffer {
+    pub prefix: Option<Spanned<String>>,
+    pub percent: Option<Spanned<f64>>,
+    pub amount: Option<Spanned<f64>>,
+    pub valid: Spanned<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

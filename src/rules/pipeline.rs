@@ -2,9 +2,10 @@
 //! through dedup, audience, once/cooldown, channel, frequency cap, holdout and timing.
 
 use super::facts::CustomerFacts;
-use super::rule::{Audience, Channel, Rule};
+use super::rule::{Audience, Channel, Message, Rule};
+use super::series::due_steps;
 use super::trigger::{Occurrence, occurrences};
-use crate::domain::QuietHours;
+use crate::domain::{MessageStatus, QuietHours};
 use crate::health::HealthConfig;
 
 pub use crate::domain::{Outcome, Reason};
@@ -13,9 +14,43 @@ pub use crate::domain::{Outcome, Reason};
 #[derive(Debug, Clone, PartialEq)]
 pub struct PastDecision {
     pub rule_id: String,
+    /// As recorded: a follow-up step's key carries its step (`series::step_key`).
     pub key: String,
     pub outcome: Outcome,
     pub decided_at: i64,
+    /// 1, or the step of a series.
+    pub step: u8,
+    /// A send's message, once it exists (series need to know whether and when it went out).
+    pub delivery: Option<Delivery>,
+    /// When the offer code this decision carries was redeemed.
+    pub redeemed_at: Option<i64>,
+}
+
+impl PastDecision {
+    /// A decision of a single-message rule (or step 1), its message not looked at.
+    pub fn new(
+        rule_id: impl Into<String>,
+        key: impl Into<String>,
+        outcome: Outcome,
+        decided_at: i64,
+    ) -> Self {
+        PastDecision {
+            rule_id: rule_id.into(),
+            key: key.into(),
+            outcome,
+            decided_at,
+            step: 1,
+            delivery: None,
+            redeemed_at: None,
+        }
+    }
+}
+
+/// Where a send's message stands in the delivery ledger.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Delivery {
+    pub status: MessageStatus,
+    pub sent_at: Option<i64>,
 }
 
 /// Limits that hold across all rules.
@@ -41,7 +76,10 @@ impl Policy {
 pub struct Decision {
     /// Index of the rule in the slice given to [`decide`].
     pub rule: usize,
+    /// The occurrence (a series' own, for every step).
     pub occurrence: Occurrence,
+    /// 1, or the step of a series being decided.
+    pub step: u8,
     pub outcome: Outcome,
     pub reason: Option<Reason>,
     pub channel: Option<Channel>,
@@ -84,6 +122,7 @@ pub fn decide(
             let decision = |outcome, reason, channel, send_at| Decision {
                 rule: index,
                 occurrence: o.clone(),
+                step: 1,
                 outcome,
                 reason,
                 channel,
@@ -100,21 +139,14 @@ pub fn decide(
                 made.push(decision(Outcome::Suppressed, Some(Reason::Cooldown), None, None));
                 continue;
             }
-            let channel = match choose_channel(rule, c) {
+            let channel = match choose_channel(rule.message(), c) {
                 Ok(ch) => ch,
                 Err(reason) => {
                     made.push(decision(Outcome::Skipped, Some(reason), None, None));
                     continue;
                 }
             };
-            let sends = history
-                .iter()
-                .filter(|p| {
-                    p.outcome == Outcome::Send && p.decided_at > at - policy.per && p.decided_at <= at
-                })
-                .count()
-                + made.iter().filter(|d| d.outcome == Outcome::Send).count();
-            if sends >= policy.max_messages as usize {
+            if capped(history, &made, at, policy) {
                 made.push(decision(
                     Outcome::Deferred,
                     Some(Reason::FrequencyCap),
@@ -127,11 +159,75 @@ pub fn decide(
                 made.push(decision(Outcome::HeldOut, None, Some(channel), None));
                 continue;
             }
-            let send_at = schedule(rule, channel, c, at, policy);
+            let send_at = schedule(rule.message(), channel, c, at, policy);
+            made.push(decision(Outcome::Send, None, Some(channel), Some(send_at)));
+        }
+        // A series' later steps: after this rule's new occurrences, which may end older series.
+        let started: Vec<(String, i64)> = made
+            .iter()
+            .filter(|d| d.rule == index && d.step == 1 && d.outcome != Outcome::Deferred)
+            .map(|d| (d.occurrence.key.clone(), at))
+            .collect();
+        for due in due_steps(rule, c, history, at, cfg, &started) {
+            let message = &rule.steps[usize::from(due.step) - 1].message;
+            let decision = |outcome, reason, channel, send_at| Decision {
+                rule: index,
+                occurrence: due.occurrence.clone(),
+                step: due.step,
+                outcome,
+                reason,
+                channel,
+                send_at,
+            };
+            // A customer who said no on every channel this step could use has left the series.
+            if unsubscribed_everywhere(message, c) {
+                continue;
+            }
+            let channel = match choose_channel(message, c) {
+                Ok(ch) => ch,
+                Err(reason) => {
+                    made.push(decision(Outcome::Skipped, Some(reason), None, None));
+                    continue;
+                }
+            };
+            if capped(history, &made, at, policy) {
+                made.push(decision(
+                    Outcome::Deferred,
+                    Some(Reason::FrequencyCap),
+                    Some(channel),
+                    None,
+                ));
+                continue;
+            }
+            let send_at = schedule(message, channel, c, at, policy);
             made.push(decision(Outcome::Send, None, Some(channel), Some(send_at)));
         }
     }
     made
+}
+
+/// The frequency cap: as many sends as allowed in the window, recorded or made just now.
+fn capped(history: &[PastDecision], made: &[Decision], at: i64, policy: &Policy) -> bool {
+    let sends = history
+        .iter()
+        .filter(|p| p.outcome == Outcome::Send && p.decided_at > at - policy.per && p.decided_at <= at)
+        .count()
+        + made.iter().filter(|d| d.outcome == Outcome::Send).count();
+    sends >= policy.max_messages as usize
+}
+
+/// Every channel of the message that could reach the customer is one they unsubscribed from.
+fn unsubscribed_everywhere(m: &Message, c: &CustomerFacts) -> bool {
+    let state = |ch: Channel| match ch {
+        Channel::Email => (c.email.is_some(), c.unsubscribed_email),
+        Channel::Sms => (c.phone.is_some(), c.unsubscribed_sms),
+    };
+    let reachable: Vec<(bool, bool)> = std::iter::once(m.channel)
+        .chain(m.fallback)
+        .map(state)
+        .filter(|(contact, _)| *contact)
+        .collect();
+    !reachable.is_empty() && reachable.iter().all(|(_, unsubscribed)| *unsubscribed)
 }
 
 pub fn audience_matches(a: &Audience, c: &CustomerFacts, cfg: &HealthConfig) -> bool {
@@ -160,7 +256,7 @@ pub fn audience_matches(a: &Audience, c: &CustomerFacts, cfg: &HealthConfig) -> 
 }
 
 /// The primary channel if usable, else the fallback; else why not (the primary's reason).
-fn choose_channel(rule: &Rule, c: &CustomerFacts) -> Result<Channel, Reason> {
+fn choose_channel(message: &Message, c: &CustomerFacts) -> Result<Channel, Reason> {
     let usable = |ch: Channel| -> Result<Channel, Reason> {
         let (contact, consent, unsubscribed) = match ch {
             Channel::Email => (c.email.is_some(), c.consent_email, c.unsubscribed_email),
@@ -176,16 +272,16 @@ fn choose_channel(rule: &Rule, c: &CustomerFacts) -> Result<Channel, Reason> {
             Ok(ch)
         }
     };
-    usable(rule.message.channel).or_else(|primary| match rule.message.fallback {
+    usable(message.channel).or_else(|primary| match message.fallback {
         Some(f) => usable(f).map_err(|_| primary),
         None => Err(primary),
     })
 }
 
 /// T, or today's `send_at` in the customer's zone if still ahead; then out of quiet hours.
-fn schedule(rule: &Rule, channel: Channel, c: &CustomerFacts, at: i64, policy: &Policy) -> i64 {
+fn schedule(message: &Message, channel: Channel, c: &CustomerFacts, at: i64, policy: &Policy) -> i64 {
     let mut when = at;
-    if let Some((h, m)) = rule.message.send_at
+    if let Some((h, m)) = message.send_at
         && let Ok(ts) = jiff::Timestamp::from_second(at)
     {
         let today = ts.to_zoned(c.zone.clone()).date();

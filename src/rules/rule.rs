@@ -205,6 +205,36 @@ impl Message {
     }
 }
 
+/// One message of a rule: the rule's `[message]`, or one of its `[[steps]]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// 1 for `[message]` and the first of `[[steps]]`.
+    pub number: u8,
+    /// Seconds after the previous step went out (0 for step 1).
+    pub after: i64,
+    pub message: Message,
+}
+
+/// What a series' offer code is worth, and for how long.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Offer {
+    /// Upper-case letters and digits, printed before the code (`BACK-…`).
+    pub prefix: String,
+    pub value: OfferValue,
+    /// Seconds from the send of the step that carries it first.
+    pub valid: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum OfferValue {
+    Percent(f64),
+    /// In `[messages] currency`.
+    Amount(f64),
+}
+
+/// Most steps a series may have: more is no longer winning a customer back.
+pub const MAX_STEPS: usize = 10;
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Limits {
     pub cooldown: Option<i64>,
@@ -226,7 +256,9 @@ pub struct Rule {
     pub priority: i64,
     pub trigger: Trigger,
     pub audience: Audience,
-    pub message: Message,
+    /// At least one; a `[message]` rule has exactly one.
+    pub steps: Vec<Step>,
+    pub offer: Option<Offer>,
     pub limits: Limits,
     pub goal: Option<Goal>,
     pub holdout_percent: u8,
@@ -237,6 +269,16 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// Step 1's message (a `[message]` rule's only one).
+    pub fn message(&self) -> &Message {
+        &self.steps[0].message
+    }
+
+    /// Whether it is a series of more than one step.
+    pub fn is_series(&self) -> bool {
+        self.steps.len() > 1
+    }
+
     /// Whether evaluating this rule needs health scores.
     pub fn needs_health(&self, template_uses_health: bool) -> bool {
         matches!(self.trigger, Trigger::HealthBelow { .. })

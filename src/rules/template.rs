@@ -12,6 +12,8 @@ use super::rule::TriggerKind;
 const CUSTOMER_FIELDS: [&str; 5] = ["id", "name", "first_name", "attributes", "tags"];
 const HEALTH_FIELDS: [&str; 2] = ["score", "band"];
 const RULE_FIELDS: [&str; 2] = ["id", "name"];
+/// `offer.*`, in a rule with an `[offer]`.
+pub const OFFER_FIELDS: [&str; 4] = ["code", "percent", "amount", "expires_on"];
 /// Functions a template may call (minijinja reports them as undeclared names).
 const GLOBALS: [&str; 4] = ["range", "dict", "namespace", "loop"];
 
@@ -55,12 +57,15 @@ impl Templates {
     }
 
     /// Variables the template reads that no context offers, as `a.b` paths.
-    pub fn unknown_variables(&self, name: &str, trigger: TriggerKind) -> Vec<String> {
+    pub fn unknown_variables(&self, name: &str, trigger: TriggerKind, has_offer: bool) -> Vec<String> {
         let Ok(t) = self.env.get_template(name) else {
             return Vec::new();
         };
         let used: HashSet<String> = t.undeclared_variables(true);
-        let mut unknown: Vec<String> = used.into_iter().filter(|path| !is_known(path, trigger)).collect();
+        let mut unknown: Vec<String> = used
+            .into_iter()
+            .filter(|path| !is_known(path, trigger, has_offer))
+            .collect();
         unknown.sort();
         unknown
     }
@@ -103,12 +108,23 @@ impl Templates {
     /// Everything `rules check` can find in a compiled template: unknown variables, unknown
     /// filters and tests (also in branches a sample does not take), and any error rendering it
     /// against a representative context of its trigger type raises.
-    pub fn problems(&self, name: &str, source: &str, trigger: TriggerKind) -> Vec<TemplateProblem> {
+    pub fn problems(
+        &self,
+        name: &str,
+        source: &str,
+        trigger: TriggerKind,
+        has_offer: bool,
+    ) -> Vec<TemplateProblem> {
         let mut out = Vec::new();
-        for var in self.unknown_variables(name, trigger) {
+        for var in self.unknown_variables(name, trigger, has_offer) {
+            let message = if !has_offer && var.split('.').next() == Some("offer") {
+                format!("`{var}` needs an [offer] in this rule")
+            } else {
+                format!("unknown template variable `{var}`")
+            };
             out.push(TemplateProblem {
                 offset: find_path(source, &var),
-                message: format!("unknown template variable `{var}`"),
+                message,
             });
         }
         for (offset, kind, word) in filter_and_test_names(source) {
@@ -120,7 +136,7 @@ impl Templates {
             }
         }
         if out.is_empty()
-            && let Err(e) = self.render(name, &sample_context(trigger))
+            && let Err(e) = self.render(name, &sample_context(trigger, has_offer))
         {
             out.push(TemplateProblem {
                 offset: e.range().map(|r| r.start),
@@ -249,7 +265,7 @@ fn find_path(source: &str, path: &str) -> Option<usize> {
 
 /// The context a template of this trigger type sees, with plausible values of the right
 /// types (a number where evaluation puts a number), so a render catches what data would.
-pub fn sample_context(trigger: TriggerKind) -> serde_json::Value {
+pub fn sample_context(trigger: TriggerKind, has_offer: bool) -> serde_json::Value {
     use serde_json::json;
     let trigger: serde_json::Map<String, serde_json::Value> = trigger
         .template_fields()
@@ -268,16 +284,19 @@ pub fn sample_context(trigger: TriggerKind) -> serde_json::Value {
         "health": {"score": 62, "band": "at_risk"},
         "trigger": trigger,
         "rule": {"id": "sample", "name": "Sample rule"},
+        "offer": has_offer.then(|| json!({"code": "BACK-XXXXX-XXXXX", "percent": 10, "amount": null, "expires_on": "2026-10-22"})),
     })
 }
 
-fn is_known(path: &str, trigger: TriggerKind) -> bool {
+fn is_known(path: &str, trigger: TriggerKind, has_offer: bool) -> bool {
     let mut parts = path.split('.');
     let root = parts.next().unwrap_or("");
     let field = parts.next();
     match (root, field) {
         (g, None) if GLOBALS.contains(&g) => true,
         ("customer" | "health" | "trigger" | "rule", None) => true,
+        ("offer", None) => has_offer,
+        ("offer", Some(f)) => has_offer && OFFER_FIELDS.contains(&f),
         ("customer", Some(f)) => CUSTOMER_FIELDS.contains(&f),
         ("health", Some(f)) => HEALTH_FIELDS.contains(&f),
         ("rule", Some(f)) => RULE_FIELDS.contains(&f),
@@ -293,7 +312,7 @@ mod tests {
     fn problems(source: &str) -> Vec<TemplateProblem> {
         let mut t = Templates::new();
         t.add("b".into(), source.into()).unwrap();
-        t.problems("b", source, TriggerKind::Inactive)
+        t.problems("b", source, TriggerKind::Inactive, false)
     }
 
     #[test]
@@ -333,7 +352,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            t.unknown_variables("b", TriggerKind::Inactive),
+            t.unknown_variables("b", TriggerKind::Inactive, false),
             ["customer.nickname", "shop", "trigger.years"]
         );
     }

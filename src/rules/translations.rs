@@ -1,5 +1,6 @@
 //! Translations of a message: `[message.hu]`, `[message.sk]`, `[message.en-GB]` tables holding
-//! `subject`, `body` or `body_file`. They are read from their own part of the file (toml's
+//! `subject`, `body` or `body_file` — or, in a series, `[steps.hu]` after a `[[steps]]`, which
+//! translates that step. They are read from their own part of the file (toml's
 //! spans do not survive serde's `flatten`), which is then blanked with spaces — keeping every
 //! byte offset — so that the rest of the rule parses as before and every problem, in a
 //! translation or not, is placed at its FILE:LINE:COL.
@@ -13,6 +14,8 @@ use toml::Spanned;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Section<'t> {
     pub tag: &'t str,
+    /// The `[[steps]]` it follows (1-based), or `None` for `[message.<tag>]`.
+    pub step: Option<usize>,
     pub header: Range<usize>,
     pub body: Range<usize>,
 }
@@ -25,7 +28,7 @@ pub struct RawTranslation {
     pub body_file: Option<Spanned<String>>,
 }
 
-/// Every `[message.<tag>]` table of a rule file, in order.
+/// Every `[message.<tag>]` and `[steps.<tag>]` table of a rule file, in order.
 pub fn sections(text: &str) -> Vec<Section<'_>> {
     let mut lines = Vec::new();
     let mut offset = 0;
@@ -33,17 +36,25 @@ pub fn sections(text: &str) -> Vec<Section<'_>> {
         lines.push((offset, line));
         offset += line.len();
     }
-    let header_tag = |line: &str| -> Option<(usize, usize)> {
+    let header_tag = |line: &str, table: &str| -> Option<(usize, usize)> {
         let start = line.len() - line.trim_start().len();
-        let rest = line.trim_start().strip_prefix("[message.")?;
+        let rest = line.trim_start().strip_prefix(table)?;
         let end = rest.find(']')?;
         let after = rest[end + 1..].trim();
-        (after.is_empty() || after.starts_with('#')).then_some((start + "[message.".len(), end))
+        (after.is_empty() || after.starts_with('#')).then_some((start + table.len(), end))
     };
     let mut out = Vec::new();
+    let mut steps = 0;
     for (i, (start, line)) in lines.iter().enumerate() {
-        let Some((tag_at, tag_len)) = header_tag(line) else {
-            continue;
+        if line.trim_start().starts_with("[[steps]]") {
+            steps += 1;
+        }
+        let (step, (tag_at, tag_len)) = match header_tag(line, "[message.") {
+            Some(h) => (None, h),
+            None => match header_tag(line, "[steps.") {
+                Some(h) => (Some(steps), h),
+                None => continue,
+            },
         };
         let body_start = start + line.len();
         let body_end = lines[i + 1..]
@@ -52,6 +63,7 @@ pub fn sections(text: &str) -> Vec<Section<'_>> {
             .map_or(text.len(), |(s, _)| *s);
         out.push(Section {
             tag: text[start + tag_at..start + tag_at + tag_len].trim_matches('"'),
+            step,
             header: *start..body_start,
             body: body_start..body_end,
         });
@@ -91,5 +103,18 @@ mod tests {
         assert_eq!(b.len(), text.len());
         assert!(!b.contains("Szia") && !b.contains("Hiya") && b.contains("[goal]"));
         assert_eq!(b.matches('\n').count(), text.matches('\n').count());
+    }
+
+    #[test]
+    fn step_translations_belong_to_the_step_they_follow() {
+        let text = "[[steps]]\nbody = \"a\"\n[steps.hu]\nbody = \"á\"\n[[steps]]\nafter = \"7d\"\nbody = \"b\"\n[steps.sk]\nbody = \"b2\"\n";
+        let s = sections(text);
+        assert_eq!(
+            s.iter().map(|s| (s.tag, s.step)).collect::<Vec<_>>(),
+            [("hu", Some(1)), ("sk", Some(2))]
+        );
+        let b = blank(text, &s);
+        assert_eq!(b.matches("[[steps]]").count(), 2);
+        assert!(!b.contains("b2") && !b.contains('á'));
     }
 }

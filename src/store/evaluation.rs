@@ -45,6 +45,14 @@ pub struct DecisionRow {
     #[sqlx(try_from = "String")]
     pub decision: crate::domain::Outcome,
     pub decided_at: i64,
+    pub step: i64,
+    /// A send's message status and sent time, for series (else NULL).
+    pub message_status: Option<String>,
+    pub sent_at: Option<i64>,
+    /// The offer this decision carries, if any.
+    pub offer_code: Option<String>,
+    pub offer_expires_at: Option<i64>,
+    pub offer_redeemed_at: Option<i64>,
 }
 
 /// A decision to record.
@@ -62,7 +70,33 @@ pub struct NewDecision {
     pub body: Option<String>,
     /// JSON array of the body's tracked URLs.
     pub links: Option<String>,
+    /// 1, or the step of a series.
+    pub step: u8,
+    /// The offer code this send carries, if its rule has an `[offer]`.
+    pub offer: Option<NewOffer>,
 }
+
+/// The offer code a recorded send carries.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NewOffer {
+    /// The series' first code: generated when the decision is recorded, and put in the text
+    /// where `placeholder` stands.
+    Fresh {
+        placeholder: String,
+        prefix: String,
+        /// The series' occurrence key.
+        series: String,
+        percent: Option<f64>,
+        amount: Option<f64>,
+        currency: Option<String>,
+        expires_at: i64,
+    },
+    /// The series' code, whose earlier message never went out: this send carries it now.
+    Carry { code: String },
+}
+
+/// How many times fresh codes are drawn again when one is taken.
+const CODE_ATTEMPTS: usize = 5;
 
 impl Store {
     /// Every customer not erased, ascending id.
@@ -96,26 +130,75 @@ impl Store {
         ))
     }
 
-    /// Every recorded decision, ascending customer id.
-    pub fn decision_history(&self) -> BoxStream<'_, Result<DecisionRow, StoreError>> {
-        const SQL: &str = "SELECT customer_id, rule_id, occurrence_key, decision, decided_at FROM decisions \
-            ORDER BY customer_id";
-        on_pool!(self, pool => Box::pin(sqlx::query_as(SQL).fetch(pool).map_err(StoreError::from)))
+    /// Every recorded decision, ascending customer id. With `series`, each carries its
+    /// message's delivery and its offer (what follow-up steps depend on); without, those are
+    /// NULL and the two joins are not paid for.
+    pub fn decision_history(&self, series: bool) -> BoxStream<'_, Result<DecisionRow, StoreError>> {
+        const PLAIN: &str = "SELECT customer_id, rule_id, occurrence_key, decision, decided_at, step, \
+            CAST(NULL AS TEXT) AS message_status, CAST(NULL AS BIGINT) AS sent_at, CAST(NULL AS TEXT) AS offer_code, \
+            CAST(NULL AS BIGINT) AS offer_expires_at, CAST(NULL AS BIGINT) AS offer_redeemed_at \
+            FROM decisions ORDER BY customer_id";
+        const SERIES: &str = "SELECT d.customer_id, d.rule_id, d.occurrence_key, d.decision, d.decided_at, d.step, \
+            m.status AS message_status, m.sent_at, o.code AS offer_code, o.expires_at AS offer_expires_at, \
+            o.redeemed_at AS offer_redeemed_at \
+            FROM decisions d LEFT JOIN messages m ON m.decision_id = d.id LEFT JOIN offers o ON o.decision_id = d.id \
+            ORDER BY d.customer_id";
+        let sql = if series { SERIES } else { PLAIN };
+        on_pool!(self, pool => Box::pin(sqlx::query_as(sql).fetch(pool).map_err(StoreError::from)))
     }
 
     /// Records decisions; one already recorded for the same (rule, customer, occurrence) is
     /// kept and the new one dropped, so concurrent or repeated evaluations record it once.
-    /// Returns how many were new.
+    /// Offers are written with their decisions, in the same transaction. Returns how many
+    /// decisions were new.
     pub async fn record_decisions(&self, rows: &[NewDecision], now: i64) -> Result<u64, StoreError> {
+        if rows.iter().all(|r| r.offer.is_none()) {
+            return self.insert_decisions(rows, now, &[]).await;
+        }
+        for _ in 0..CODE_ATTEMPTS {
+            let codes: Vec<Option<String>> = rows
+                .iter()
+                .map(|r| match &r.offer {
+                    Some(NewOffer::Fresh { prefix, .. }) => Some(crate::domain::offer_code::generate(prefix)),
+                    _ => None,
+                })
+                .collect();
+            match self.insert_decisions(rows, now, &codes).await {
+                Err(StoreError::CodesExhausted) => continue,
+                done => return done,
+            }
+        }
+        Err(StoreError::CodesExhausted)
+    }
+
+    /// One attempt: `codes[i]` is row i's fresh code (empty: no offers in this batch). A code
+    /// already taken rolls everything back (`CodesExhausted`) for a new draw.
+    async fn insert_decisions(
+        &self,
+        rows: &[NewDecision],
+        now: i64,
+        codes: &[Option<String>],
+    ) -> Result<u64, StoreError> {
+        let text = |i: usize, t: &Option<String>| -> Option<String> {
+            match (codes.get(i), &rows[i].offer) {
+                (Some(Some(code)), Some(NewOffer::Fresh { placeholder, .. })) => {
+                    t.as_ref().map(|t| t.replace(placeholder.as_str(), code))
+                }
+                _ => t.clone(),
+            }
+        };
+        let with_offers = !codes.is_empty();
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let mut inserted = 0;
-            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut new_keys: std::collections::HashSet<(String, i64, String)> = std::collections::HashSet::new();
+            for (chunk_no, chunk) in rows.chunks(ROWS_PER_STATEMENT).enumerate() {
+                let base = chunk_no * ROWS_PER_STATEMENT;
                 let mut q = QueryBuilder::new(
                     "INSERT INTO decisions (rule_id, customer_id, occurrence_key, decision, reason, channel, \
-                     send_at, decided_at, recorded_at, subject, body, links) ",
+                     send_at, decided_at, recorded_at, subject, body, links, step) ",
                 );
-                q.push_values(chunk, |mut b, d| {
+                q.push_values(chunk.iter().enumerate(), |mut b, (i, d)| {
                     b.push_bind(d.rule_id.as_str())
                         .push_bind(d.customer_id)
                         .push_bind(d.occurrence_key.as_str())
@@ -125,12 +208,64 @@ impl Store {
                         .push_bind(d.send_at)
                         .push_bind(d.decided_at)
                         .push_bind(now)
-                        .push_bind(d.subject.as_deref())
-                        .push_bind(d.body.as_deref())
-                        .push_bind(d.links.as_deref());
+                        .push_bind(text(base + i, &d.subject))
+                        .push_bind(text(base + i, &d.body))
+                        .push_bind(d.links.as_deref())
+                        .push_bind(i64::from(d.step));
                 });
                 q.push(" ON CONFLICT (rule_id, customer_id, occurrence_key) DO NOTHING");
-                inserted += q.build().execute(&mut *tx).await?.rows_affected();
+                if with_offers {
+                    q.push(" RETURNING rule_id, customer_id, occurrence_key");
+                    let keys: Vec<(String, i64, String)> = q.build_query_as().fetch_all(&mut *tx).await?;
+                    inserted += keys.len() as u64;
+                    new_keys.extend(keys);
+                } else {
+                    inserted += q.build().execute(&mut *tx).await?.rows_affected();
+                }
+            }
+            for (i, d) in rows.iter().enumerate() {
+                if !new_keys.contains(&(d.rule_id.clone(), d.customer_id, d.occurrence_key.clone())) {
+                    continue;
+                }
+                const DECISION_ID: &str = "(SELECT id FROM decisions WHERE rule_id = $1 AND customer_id = $2 AND occurrence_key = $3)";
+                match (&d.offer, codes.get(i)) {
+                    (Some(NewOffer::Fresh { series, percent, amount, currency, expires_at, .. }), Some(Some(code))) => {
+                        let sql = format!(
+                            "INSERT INTO offers (code, rule_id, customer_id, occurrence_key, decision_id, percent, amount, \
+                             currency, reserved_at, expires_at) VALUES ($4, $1, $2, $5, {DECISION_ID}, $6, $7, $8, $9, $10) \
+                             ON CONFLICT DO NOTHING"
+                        );
+                        let n = sqlx::query(sqlx::AssertSqlSafe(sql))
+                            .bind(d.rule_id.as_str())
+                            .bind(d.customer_id)
+                            .bind(d.occurrence_key.as_str())
+                            .bind(code.as_str())
+                            .bind(series.as_str())
+                            .bind(*percent)
+                            .bind(*amount)
+                            .bind(currency.as_deref())
+                            .bind(now)
+                            .bind(*expires_at)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                        if n == 0 {
+                            // Our decision is new, so the series had no code: the code is taken.
+                            return Err(StoreError::CodesExhausted);
+                        }
+                    }
+                    (Some(NewOffer::Carry { code }), _) => {
+                        let sql = format!("UPDATE offers SET decision_id = {DECISION_ID} WHERE code = $4");
+                        sqlx::query(sqlx::AssertSqlSafe(sql))
+                            .bind(d.rule_id.as_str())
+                            .bind(d.customer_id)
+                            .bind(d.occurrence_key.as_str())
+                            .bind(code.as_str())
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    _ => {}
+                }
             }
             tx.commit().await?;
             Ok(inserted)

@@ -26,6 +26,8 @@ pub struct ClaimedMessage {
     pub unsubscribed_email_at: Option<i64>,
     pub unsubscribed_sms_at: Option<i64>,
     pub email_bounced_at: Option<i64>,
+    /// It carries a series' offer code: its going out issues the code.
+    pub carries_offer: bool,
 }
 
 /// How a delivery attempt ended, as the ledger records it. Owned, so that it can wait for a
@@ -164,7 +166,8 @@ impl Store {
                 concat!(
                     "SELECT m.id, m.rule_id, m.channel, m.attempts, m.scheduled_at, m.subject, m.body, m.links, \
                      c.external_id AS customer_external_id, c.email, c.phone, c.consent_email, c.consent_sms, \
-                     c.unsubscribed_email_at, c.unsubscribed_sms_at, c.email_bounced_at \
+                     c.unsubscribed_email_at, c.unsubscribed_sms_at, c.email_bounced_at, \
+                     EXISTS (SELECT 1 FROM offers o WHERE o.decision_id = m.decision_id) AS carries_offer \
                      FROM messages m JOIN customers c ON c.id = m.customer_id \
                      WHERE m.id IN (SELECT CAST(j.value AS BIGINT) FROM ", $ids, " AS j) AND m.claimed_by = $2"
                 )

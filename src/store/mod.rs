@@ -8,6 +8,7 @@ mod evaluation;
 mod events;
 mod inspect;
 mod messages;
+mod offers;
 mod outcomes;
 mod receipts;
 mod schema;
@@ -28,11 +29,12 @@ use sqlx::sqlite::{
 
 pub use copy::{CopyError, CopyReport, same_database};
 pub use customers::{CustomerRecord, NewCustomer};
-pub use evaluation::{DecisionRow, KindAggregate, NewDecision};
+pub use evaluation::{DecisionRow, KindAggregate, NewDecision, NewOffer};
 pub use events::{EventRecord, HealthInputs, NewEvent};
 pub use inspect::{FailureCount, HistoryRow, MessageFilter, MessageRow};
 pub use messages::{ClaimedMessage, Finish};
-pub use outcomes::{CountRow, GroupRow};
+pub use offers::{OfferRecord, Redemption};
+pub use outcomes::{CountRow, GroupRow, OfferCounts, SeriesRow};
 pub use receipts::{Receipt, SentMessage};
 pub use service::Share;
 pub use snapshots::Snapshot;
@@ -71,6 +73,10 @@ pub enum StoreError {
     /// The failure of a statement that wrote many requests at once, shared by each of them.
     #[error(transparent)]
     Batch(std::sync::Arc<StoreError>),
+    /// Fresh offer codes kept colliding with stored ones (49 random bits each: this means the
+    /// generator is broken, not bad luck).
+    #[error("could not find unused offer codes")]
+    CodesExhausted,
 }
 
 #[derive(Clone, Debug)]

@@ -21,6 +21,26 @@ pub struct GroupRow {
     pub converted: i64,
 }
 
+/// One decision of a series rule, for the per-step report.
+#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
+pub struct SeriesRow {
+    pub customer_id: i64,
+    pub occurrence_key: String,
+    pub step: i64,
+    pub decision: String,
+    pub decided_at: i64,
+    pub sent_at: Option<i64>,
+    pub converted_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, FromRow, PartialEq)]
+pub struct OfferCounts {
+    pub rule_id: String,
+    pub issued: i64,
+    pub redeemed: i64,
+    pub revenue: f64,
+}
+
 impl Store {
     /// Marks sends and held-out decisions of `rule_id` converted when a goal event followed within
     /// `within` seconds of the send (or of the decision, for the held-out group) and at or before
@@ -43,7 +63,7 @@ impl Store {
             "UPDATE decisions SET converted_at = (SELECT min(e.occurred_at) FROM events e \
              WHERE e.customer_id = decisions.customer_id AND e.kind IN ({k}) \
              AND e.occurred_at > {base} AND e.occurred_at <= {base} + $2 AND e.occurred_at <= $3) \
-             WHERE rule_id = $1 AND converted_at IS NULL AND (decision = 'held_out' OR (decision = 'send' AND \
+             WHERE rule_id = $1 AND step = 1 AND converted_at IS NULL AND (decision = 'held_out' OR (decision = 'send' AND \
              EXISTS (SELECT 1 FROM messages m WHERE m.decision_id = decisions.id AND m.sent_at IS NOT NULL))) \
              AND EXISTS (SELECT 1 FROM events e WHERE e.customer_id = decisions.customer_id AND e.kind IN ({k}) \
              AND e.occurred_at > {base} AND e.occurred_at <= {base} + $2 AND e.occurred_at <= $3)",
@@ -56,6 +76,59 @@ impl Store {
             }
             Ok(q.execute(pool).await?.rows_affected())
         })
+    }
+
+    /// A redeemed offer code converts the series it belongs to (its step 1 decision), at the
+    /// redemption, when nothing converted it earlier. Returns how many converted.
+    pub async fn mark_redemptions(&self, rule_id: &str, until: i64) -> Result<u64, StoreError> {
+        const REDEEMED: &str = "(SELECT min(o.redeemed_at) FROM offers o WHERE o.rule_id = decisions.rule_id \
+            AND o.customer_id = decisions.customer_id AND o.occurrence_key = decisions.occurrence_key \
+            AND o.redeemed_at <= $2)";
+        let sql = format!(
+            "UPDATE decisions SET converted_at = {REDEEMED} WHERE rule_id = $1 AND step = 1 AND decision = 'send' \
+             AND converted_at IS NULL AND {REDEEMED} IS NOT NULL"
+        );
+        on_pool!(self, pool => Ok(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(rule_id).bind(until).execute(pool).await?.rows_affected()))
+    }
+
+    /// A series rule's step 1 decisions (sends that went out, held-out) and later steps that
+    /// went out, decided at or after `since`: what the per-step report is made of.
+    pub async fn series_rows(&self, rule_id: &str, since: i64) -> Result<Vec<SeriesRow>, StoreError> {
+        const SQL: &str = "SELECT d.customer_id, d.occurrence_key, d.step, d.decision, d.decided_at, m.sent_at, \
+            d.converted_at FROM decisions d LEFT JOIN messages m ON m.decision_id = d.id \
+            WHERE d.rule_id = $1 AND d.decided_at >= $2 \
+            AND ((d.decision = 'held_out' AND d.step = 1) OR (d.decision = 'send' AND m.sent_at IS NOT NULL))";
+        on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(rule_id).bind(since).fetch_all(pool).await?))
+    }
+
+    /// Per rule: offer codes issued (their message went out), redeemed, and the amount of the
+    /// redeeming events, for decisions at or after `since`.
+    pub async fn offer_counts(&self, since: i64) -> Result<Vec<OfferCounts>, StoreError> {
+        const SQL: &str = "SELECT o.rule_id, count(m.sent_at) AS issued, \
+            count(CASE WHEN m.sent_at IS NOT NULL THEN o.redeemed_at END) AS redeemed, \
+            COALESCE(sum(CASE WHEN m.sent_at IS NOT NULL THEN o.redeemed_amount END), 0.0) AS revenue \
+            FROM offers o JOIN decisions d ON d.id = o.decision_id LEFT JOIN messages m ON m.decision_id = o.decision_id \
+            WHERE d.decided_at >= $1 GROUP BY o.rule_id ORDER BY o.rule_id";
+        on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(since).fetch_all(pool).await?))
+    }
+
+    /// Per step 1 decision of `rule_id` (a send that went out, or held out): what the customer
+    /// spent — the amounts of their events — in the `window` seconds after the send (held out:
+    /// after the decision), up to `until`. The revenue comparison's two samples.
+    pub async fn revenue_per_customer(
+        &self,
+        rule_id: &str,
+        window: i64,
+        since: i64,
+        until: i64,
+    ) -> Result<Vec<(String, f64)>, StoreError> {
+        const SQL: &str = "SELECT x.decision, COALESCE((SELECT sum(e.amount) FROM events e WHERE e.customer_id = x.customer_id \
+            AND e.occurred_at > x.base AND e.occurred_at <= x.base + $2 AND e.occurred_at <= $4), 0.0) AS revenue \
+            FROM (SELECT d.customer_id, d.decision, CASE WHEN d.decision = 'held_out' THEN d.decided_at ELSE m.sent_at END AS base \
+                  FROM decisions d LEFT JOIN messages m ON m.decision_id = d.id \
+                  WHERE d.rule_id = $1 AND d.step = 1 AND d.decided_at >= $3 \
+                  AND (d.decision = 'held_out' OR (d.decision = 'send' AND m.sent_at IS NOT NULL))) x";
+        on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(rule_id).bind(window).bind(since).bind(until).fetch_all(pool).await?))
     }
 
     /// Decisions per (rule, decision, reason) decided at or after `since`.
@@ -89,7 +162,7 @@ impl Store {
     /// group per rule, for decisions at or after `since`.
     pub async fn conversion_groups(&self, since: i64) -> Result<Vec<GroupRow>, StoreError> {
         const SQL: &str = "SELECT d.rule_id, d.decision AS grp, count(*) AS n, count(d.converted_at) AS converted \
-            FROM decisions d LEFT JOIN messages m ON m.decision_id = d.id WHERE d.decided_at >= $1 \
+            FROM decisions d LEFT JOIN messages m ON m.decision_id = d.id WHERE d.decided_at >= $1 AND d.step = 1 \
             AND (d.decision = 'held_out' OR (d.decision = 'send' AND m.sent_at IS NOT NULL)) \
             GROUP BY d.rule_id, d.decision ORDER BY d.rule_id, d.decision";
         on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(since).fetch_all(pool).await?))

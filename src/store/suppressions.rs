@@ -40,7 +40,7 @@ impl Store {
             FROM customers WHERE external_id = $1 AND erased_at IS NULL";
         const SUPPRESS: &str = "INSERT INTO suppressions (address_hash, channel, created_at, reason) VALUES ($1, $2, $3, $4) \
             ON CONFLICT (address_hash, channel) DO NOTHING";
-        const SCRUB: [&str; 6] = [
+        const SCRUB: [&str; 7] = [
             "DELETE FROM events WHERE customer_id = $1",
             "DELETE FROM health_snapshots WHERE customer_id = $1",
             // Occurrence keys can carry the external ids of the customer's events.
@@ -50,6 +50,9 @@ impl Store {
              WHERE customer_id = $1 AND status = 'queued'",
             "UPDATE messages SET subject = NULL, body = '', links = NULL, last_error = NULL, last_detail = NULL WHERE customer_id = $1",
             "UPDATE message_events SET detail = NULL WHERE message_id IN (SELECT id FROM messages WHERE customer_id = $1)",
+            // Their codes stop working and stop naming them; issued and redeemed still count.
+            "UPDATE offers SET code = 'erased-' || id, occurrence_key = 'erased-' || id, redeemed_event = NULL \
+             WHERE customer_id = $1",
         ];
         const ANONYMISE: &str = "UPDATE customers SET external_id = $2, name = NULL, email = NULL, phone = NULL, \
             birthday = NULL, timezone = NULL, consent_email = FALSE, consent_sms = FALSE, attributes = '{}', \

@@ -45,12 +45,7 @@ fn run(
 }
 
 fn past(rule_id: &str, key: &str, outcome: Outcome, at: &str) -> PastDecision {
-    PastDecision {
-        rule_id: rule_id.into(),
-        key: key.into(),
-        outcome,
-        decided_at: ts(at),
-    }
+    PastDecision::new(rule_id, key, outcome, ts(at))
 }
 
 #[test]

@@ -259,3 +259,78 @@ fn type_errors_are_said_in_a_marketers_words() {
         "rules/r.toml:2:11: enabled: expected true or false, got the text \"yes\"",
     );
 }
+
+const SERIES: &str = r#"id = "wb"
+name = "Win back"
+[trigger]
+type = "inactive"
+days = 30
+[[steps]]
+channel = "email"
+subject = "We miss you"
+body = "Here is {{ offer.percent }}% off: {{ offer.code }} (until {{ offer.expires_on }})."
+[[steps]]
+after = "7d"
+channel = "sms"
+body = "Your code {{ offer.code }} is waiting."
+[offer]
+prefix = "BACK"
+percent = 10
+valid = "21d"
+"#;
+
+#[test]
+fn a_series_with_an_offer_checks_and_its_mistakes_are_placed() {
+    let (code, out) = check(&[("wb.toml", SERIES)]);
+    assert_eq!(code, 0, "{out}");
+    // `after` belongs to steps 2 and later, and step 2 needs one.
+    assert_problem(
+        &SERIES.replacen("[[steps]]\nchannel", "[[steps]]\nafter = \"1d\"\nchannel", 1),
+        "rules/r.toml:7:9: step 1 goes out when the trigger fires; `after` applies to steps 2 and later",
+    );
+    assert_problem(&SERIES.replace("after = \"7d\"\n", ""), "step 2 needs `after`");
+    assert_problem(
+        &SERIES.replace("after = \"7d\"", "after = \"7 days\""),
+        "rules/r.toml:11:9:",
+    );
+    // offer.* in a rule without [offer] is an error where it stands.
+    let no_offer = SERIES.split("[offer]").next().unwrap().to_string();
+    assert_problem(&no_offer, "rules/r.toml:9:");
+    assert_problem(&no_offer, "`offer.percent` needs an [offer] in this rule");
+    assert_problem(
+        &SERIES.replace("percent = 10", "percent = 120"),
+        "rules/r.toml:16:11: percent must be more than 0 and at most 100",
+    );
+    assert_problem(
+        &SERIES.replace("prefix = \"BACK\"", "prefix = \"back!\""),
+        "rules/r.toml:15:10: invalid prefix",
+    );
+    assert_problem(
+        &SERIES.replace("percent = 10", "percent = 10\namount = 5.0"),
+        "give either `percent` or `amount`",
+    );
+    // Both forms, or neither.
+    assert_problem(
+        &format!("{SERIES}[message]\nchannel = \"sms\"\nbody = \"x\"\n"),
+        "give either a [message] or [[steps]], not both",
+    );
+    let eleven = (2..=11).fold(
+        SERIES.split("[[steps]]\nafter").next().unwrap().to_string(),
+        |s, _| s + "[[steps]]\nafter = \"1d\"\nchannel = \"sms\"\nbody = \"x\"\n",
+    );
+    assert_problem(
+        &(eleven + "[offer]\npercent = 5\nvalid = \"7d\"\n"),
+        "a series has at most 10 steps",
+    );
+    // A step's translation follows its step.
+    let translated = SERIES.replace(
+        "[offer]",
+        "[steps.hu]\nbody = \"A kódod {{ offer.code }} vár.\"\n[offer]",
+    );
+    let (code, out) = check(&[("wb.toml", &translated)]);
+    assert_eq!(code, 0, "{out}");
+    assert_problem(
+        &translated.replace("{{ offer.code }} vár", "{{ offer.kod }} vár"),
+        "unknown template variable `offer.kod`",
+    );
+}

@@ -8,6 +8,12 @@ use serde::Serialize;
 
 use crate::store::{CountRow, GroupRow};
 
+mod revenue;
+mod steps;
+
+pub use revenue::{OfferReport, mean, welch};
+pub use steps::{StepReport, step_reports};
+
 /// Below this many customers in either group the report says so instead of printing a rate
 /// difference that would mostly be noise.
 pub const MIN_GROUP: i64 = 10;
@@ -75,6 +81,12 @@ pub struct RuleReport {
     /// `sms_segments` × `[sms] price_per_segment`, when a price is configured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sms_cost: Option<f64>,
+    /// A series: each step's sends and the conversion after it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepReport>,
+    /// A rule with an `[offer]`: codes issued and redeemed, and the revenue they brought.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offers: Option<OfferReport>,
 }
 
 pub fn build(
@@ -217,6 +229,53 @@ pub fn render_text(reports: &[RuleReport], since: Option<&str>) -> String {
             "  held out    {}",
             rate(r.held_out_converted, r.held_out, &r.held_out_rate)
         );
+        for st in &r.steps {
+            let _ = writeln!(
+                out,
+                "  step {:<6} {} sent, {} converted after it{}; held out {}{}",
+                st.step,
+                st.sent,
+                st.converted_after,
+                st.rate
+                    .map_or_else(String::new, |i| format!(" ({:.0}%)", pct(i.estimate))),
+                rate(st.held_out_converted, st.held_out, &st.held_out_rate),
+                match st.uplift {
+                    Some(u) => format!(
+                        " -> {:+.0} points (95% CI {:+.0} to {:+.0})",
+                        pct(u.estimate),
+                        pct(u.low),
+                        pct(u.high)
+                    ),
+                    None => String::new(),
+                }
+            );
+        }
+        if let Some(o) = &r.offers {
+            let _ = writeln!(
+                out,
+                "  offers      {} issued, {} redeemed{}, revenue of redemptions {:.2} {}",
+                o.issued,
+                o.redeemed,
+                o.redemption_rate
+                    .map_or_else(String::new, |i| format!(" ({:.0}%)", pct(i.estimate))),
+                o.redeemed_revenue,
+                o.currency
+            );
+            let per = |x: Option<f64>| x.map_or_else(|| "-".to_string(), |v| format!("{v:.2}"));
+            let _ = writeln!(
+                out,
+                "  revenue     per customer {} contacted vs {} held out: {}",
+                per(o.contacted_revenue_per_customer),
+                per(o.held_out_revenue_per_customer),
+                match o.incremental_revenue_per_customer {
+                    Some(i) => format!(
+                        "{:+.2} {} (95% CI {:+.2} to {:+.2})",
+                        i.estimate, o.currency, i.low, i.high
+                    ),
+                    None => format!("not enough data yet (need at least {MIN_GROUP} in each group)"),
+                }
+            );
+        }
         let _ = writeln!(out, "  verdict     {}\n", r.verdict);
     }
     out
