@@ -169,13 +169,12 @@ pub fn render_history(rows: &[crate::store::HistoryRow]) -> String {
         return out;
     }
     for r in rows {
-        let _ = write!(
-            out,
-            "  {}  {:<24} {}",
-            fmt_instant(r.decided_at),
-            r.rule,
-            r.decision
-        );
+        let rule = if r.step > 1 {
+            format!("{} step {}", r.rule, r.step)
+        } else {
+            r.rule.clone()
+        };
+        let _ = write!(out, "  {}  {rule:<24} {}", fmt_instant(r.decided_at), r.decision);
         if let Some(reason) = &r.reason {
             let _ = write!(out, " ({reason})");
         }

@@ -332,10 +332,15 @@ fn offer_of(
             (placeholder, expires_at, Some(new))
         }
     };
+    // "10% off", not "10.0% off": a whole number prints as one.
+    let number = |x: Option<f64>| match x {
+        Some(v) if v.fract() == 0.0 && v.abs() < 1e15 => json!(v as i64),
+        other => json!(other),
+    };
     let vars = json!({
         "code": code,
-        "percent": percent,
-        "amount": amount,
+        "percent": number(percent),
+        "amount": number(amount),
         "expires_on": local_date(expires_at, &c.zone),
     });
     (vars, new)

@@ -47,6 +47,8 @@ pub struct FailureCount {
 #[derive(Debug, Clone, FromRow, Serialize)]
 pub struct HistoryRow {
     pub rule: String,
+    /// 1, or the step of a series.
+    pub step: i64,
     pub decided_at: i64,
     pub decision: String,
     pub reason: Option<String>,
@@ -111,7 +113,7 @@ impl Store {
         customer_id: i64,
         limit: i64,
     ) -> Result<Vec<HistoryRow>, StoreError> {
-        const SQL: &str = "SELECT d.rule_id AS rule, d.decided_at, d.decision, d.reason, d.channel, \
+        const SQL: &str = "SELECT d.rule_id AS rule, d.step, d.decided_at, d.decision, d.reason, d.channel, \
             m.id AS message_id, m.status AS message_status, m.attempts, m.last_error \
             FROM decisions d LEFT JOIN messages m ON m.decision_id = d.id \
             WHERE d.customer_id = $1 ORDER BY d.decided_at DESC, d.id DESC LIMIT $2";

@@ -47,6 +47,12 @@ impl Store {
         on_pool!(self, pool => Ok(sqlx::query_as(SELECT).bind(code).fetch_optional(pool).await?))
     }
 
+    /// A customer's codes (issued or only reserved), oldest first.
+    pub async fn customer_offers(&self, external_id: &str) -> Result<Vec<OfferRecord>, StoreError> {
+        let sql = SELECT.replace("WHERE o.code = $1", "WHERE c.external_id = $1 ORDER BY o.id");
+        on_pool!(self, pool => Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(external_id).fetch_all(pool).await?))
+    }
+
     /// Redeems a live code at `at`, with the event that redeemed it (if any) and its amount.
     /// A code past its expiry is refused unless `accept_expired`.
     pub async fn redeem_offer(

@@ -17,6 +17,7 @@ mod recompute;
 mod rules_check;
 mod rules_cli;
 mod rules_support;
+mod series;
 mod series_pipeline;
 mod serve;
 mod service;
