@@ -79,6 +79,12 @@ mod tests {
     }
 
     #[test]
+    fn a_hundred_thousand_codes_are_all_different() {
+        let codes: std::collections::HashSet<String> = (0..100_000).map(|_| generate("BACK")).collect();
+        assert_eq!(codes.len(), 100_000);
+    }
+
+    #[test]
     fn every_character_is_used() {
         let mut seen = std::collections::HashSet::new();
         for _ in 0..2000 {
