@@ -24,7 +24,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(cli::run(cli)) {
+    let result = runtime.block_on(cli::run(cli));
+    // The command is done and its store closed. Dropping the runtime would wait for every task
+    // without limit, and a pool's maintenance task polled after the timer shut down can spin
+    // forever (seen in a test run after a stalled SMTP attempt): leftovers get a moment.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    match result {
         Ok(code) => code,
         // `… | head` closed the pipe: the reader has what it wanted.
         Err(e) if cli::output::is_closed_pipe(&e) => ExitCode::SUCCESS,

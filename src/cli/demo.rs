@@ -54,16 +54,21 @@ pub async fn run(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
         r.critical
     );
     let set = super::rules::load(&config.rules_dir)?;
-    let (mut sent, mut decided) = (0, 0);
+    let (mut sent, mut decided, mut returned) = (0, 0, 0);
+    let mut rng = fastrand::Rng::with_seed(rekindle::demo::DEMO_SEED);
     for day in (0..rekindle::demo::DEMO_DAYS).rev() {
         let at = end - day * 86_400;
         let s = rekindle::run_once::run_once(&store, &config, &set, Some(at)).await?;
         sent += s.attempts.sent;
         decided += s.evaluation.recorded;
+        returned += rekindle::demo::response::respond(&store, &mut rng, at, end).await?;
     }
     out!(
         "  replayed the last {} days at noon: {decided} decisions recorded, {sent} messages delivered",
         rekindle::demo::DEMO_DAYS
+    );
+    out!(
+        "  simulated: {returned} customers answered the win-back series (synthetic responses; the model is in src/demo/response.rs)"
     );
     let reports = rekindle::outcomes::rule_reports(
         &store,

@@ -2,6 +2,7 @@
 //! business, a configuration, the SQLite store — that a newcomer can run with nothing installed.
 
 mod book;
+pub mod response;
 
 use std::path::{Path, PathBuf};
 

@@ -63,6 +63,25 @@ fn demo_builds_a_workspace_that_the_other_commands_can_use() {
         "{r:?}"
     );
     assert!(r.stdout.contains("healthy"), "{r:?}");
+    // The win-back series answers (synthetically, and it says so): every step is reported, and
+    // codes were issued and some redeemed.
+    assert!(r.stdout.contains("synthetic responses"), "{r:?}");
+    let report = r
+        .stdout
+        .split("\nwin-back-30d\n")
+        .nth(1)
+        .expect("the series' report");
+    let report = report.split("\n\n").next().unwrap();
+    for line in ["  step 1 ", "  step 2 ", "  step 3 ", "  offers ", "  revenue "] {
+        assert!(report.contains(line), "{line:?} in {report}");
+    }
+    let redeemed: i64 = report
+        .split(" issued, ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("redeemed count");
+    assert!(redeemed > 0, "{report}");
     let ws = dir.path().join("cafe");
     assert!(ws.join("rekindle.db").exists() && ws.join("data/events.csv").exists());
     // The printed next step works as printed (relative to where demo ran).
