@@ -53,7 +53,7 @@ pub async fn run(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
         r.at_risk,
         r.critical
     );
-    let set = super::rules::load(&config.rules_dir)?;
+    let set = super::rules::load(&config.rules_dir, &config.history.favourite_properties)?;
     let (mut sent, mut decided, mut returned) = (0, 0, 0);
     let mut rng = fastrand::Rng::with_seed(rekindle::demo::DEMO_SEED);
     for day in (0..rekindle::demo::DEMO_DAYS).rev() {

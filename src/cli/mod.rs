@@ -83,7 +83,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // A rule problem is said before anything touches the store.
     let rules = match cli.command {
         Command::Rules(RulesCommand::Preview { .. }) | Command::Evaluate { .. } | Command::Run { .. } => {
-            Some(rules::load(&config.rules_dir)?)
+            Some(rules::load(
+                &config.rules_dir,
+                &config.history.favourite_properties,
+            )?)
         }
         _ => None,
     };

@@ -22,7 +22,7 @@ pub async fn run(
     let dir = &ctx.config.rules_dir;
     // The report reads what is recorded: a broken rule file must not hide it. Without a valid
     // set, conversions are shown as last marked and the problems are named.
-    let set = match RuleSet::load(dir) {
+    let set = match RuleSet::load(dir, &ctx.config.history.favourite_properties) {
         Ok(set) => Some(set),
         Err(problems) => {
             for p in &problems {

@@ -15,8 +15,8 @@ use crate::out;
 const PREVIEW_SAMPLES: usize = 3;
 
 /// Loads the rule set, printing every problem as FILE:LINE:COL: message.
-pub fn load(dir: &Path) -> anyhow::Result<RuleSet> {
-    RuleSet::load(dir).map_err(|problems| {
+pub fn load(dir: &Path, favourites: &[String]) -> anyhow::Result<RuleSet> {
+    RuleSet::load(dir, favourites).map_err(|problems| {
         for p in &problems {
             eprintln!("{p}");
         }
@@ -31,7 +31,7 @@ pub fn load(dir: &Path) -> anyhow::Result<RuleSet> {
 /// Every problem on standard output (it is the command's answer), exit 1 if any.
 pub fn check(config: &Config, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     let dir = dir.unwrap_or(&config.rules_dir);
-    Ok(match RuleSet::load(dir) {
+    Ok(match RuleSet::load(dir, &config.history.favourite_properties) {
         Ok(set) => {
             for w in set.rules.iter().flat_map(|r| &r.warnings) {
                 out!("warning: {w}");

@@ -62,6 +62,8 @@ pub struct Config {
     pub import: ImportConfig,
     pub messages: MessagesConfig,
     pub offers: OffersConfig,
+    pub history: HistoryConfig,
+    pub business: BusinessConfig,
     /// From the environment, never from the file.
     #[serde(skip)]
     pub secrets: Secrets,
@@ -85,6 +87,26 @@ impl Default for MessagesConfig {
             currency: "EUR".into(),
         }
     }
+}
+
+/// Who sends the messages: named on the unsubscribe page, in templates (`business.*`) and in
+/// the email footer that bulk-mail rules expect.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BusinessConfig {
+    pub name: Option<String>,
+    /// The postal address.
+    pub address: Option<String>,
+}
+
+/// What templates may know of a customer's history.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HistoryConfig {
+    /// Event properties (extra CSV columns, extra API keys) whose most frequent value over the
+    /// last year of activity templates may use as `history.favourite.<name>`; evaluation reads
+    /// only these.
+    pub favourite_properties: Vec<String>,
 }
 
 /// Redeeming personal offer codes.
@@ -446,6 +468,8 @@ impl Default for Config {
             import: ImportConfig::default(),
             messages: MessagesConfig::default(),
             offers: OffersConfig::default(),
+            history: HistoryConfig::default(),
+            business: BusinessConfig::default(),
             secrets: Secrets::default(),
         }
     }

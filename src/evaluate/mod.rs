@@ -114,14 +114,26 @@ pub async fn evaluate(
     }
     let rules: Vec<Rule> = set.selected(req.only).cloned().collect();
     let needs_health = rules.iter().any(|r| set.needs_health(r));
+    // `history.*` looks a year back, like health; favourites are counted only then.
+    let needs_history = rules.iter().any(|r| set.templates_use(r, "history"));
     let mut window = rules.iter().map(|r| lookback(&r.trigger)).max().unwrap_or(0);
-    if needs_health {
+    if needs_health || needs_history {
         window = window.max(YEAR_WINDOW);
     }
+    let favourites = crate::store::Favourites {
+        properties: if needs_history {
+            &cfg.history.favourite_properties
+        } else {
+            &[]
+        },
+        activity: cfg.health.activity_events.as_deref(),
+        from: req.at - YEAR_WINDOW,
+    };
     let policy = policy_of(cfg);
     let default_zone = cfg.default_timezone.tz().clone();
     let now = jiff::Timestamp::now().as_second();
 
+    let business = business_vars(cfg);
     let mut out = Evaluation::default();
     let mut pending: Vec<NewDecision> = Vec::new();
     let mut samples: BTreeMap<String, usize> = BTreeMap::new();
@@ -129,7 +141,8 @@ pub async fn evaluate(
         return Ok(out);
     }
     let series = rules.iter().any(|r| r.is_series() || r.offer.is_some());
-    let mut stream = CustomerStream::open(store, req.at, req.at - window, default_zone, series).await?;
+    let mut stream =
+        CustomerStream::open(store, req.at, req.at - window, default_zone, series, &favourites).await?;
     while let Some(CustomerInput {
         mut facts,
         past,
@@ -163,12 +176,17 @@ pub async fn evaluate(
                     }
                     None => None,
                 };
+                let history = needs_history.then(|| history_vars(&facts, cfg, req.at));
                 let rendered = render(
                     set,
                     rule,
                     &facts,
                     &d,
-                    offer_vars.as_ref(),
+                    &Extras {
+                        offer: offer_vars.as_ref(),
+                        history: history.as_ref(),
+                        business: Some(&business),
+                    },
                     cfg.sms.charset,
                     &cfg.messages.default_language,
                 );
@@ -368,6 +386,54 @@ fn local_date(at: i64, zone: &jiff::tz::TimeZone) -> String {
         .unwrap_or_default()
 }
 
+/// `history.*` of a customer at `at` (see `rules::history`).
+pub fn history_vars(c: &CustomerFacts, cfg: &Config, at: i64) -> serde_json::Value {
+    let h = crate::rules::history::history(c, &cfg.health, at);
+    json!({
+        "visits": h.visits,
+        "last_visit_on": h.last_visit.map(|t| local_date(t, &c.zone)),
+        "usual_weekday": h.usual_weekday.map(weekday_name),
+        "usual_hour": h.usual_hour,
+        "favourite": h.favourites,
+        "total_spend": round_cents(h.total_spend),
+        "average_spend": h.average_spend.map(round_cents),
+    })
+}
+
+fn round_cents(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// A weekday as templates get it before any language is applied (`| weekday` translates it).
+fn weekday_name(w: jiff::civil::Weekday) -> &'static str {
+    match w {
+        jiff::civil::Weekday::Monday => "Monday",
+        jiff::civil::Weekday::Tuesday => "Tuesday",
+        jiff::civil::Weekday::Wednesday => "Wednesday",
+        jiff::civil::Weekday::Thursday => "Thursday",
+        jiff::civil::Weekday::Friday => "Friday",
+        jiff::civil::Weekday::Saturday => "Saturday",
+        jiff::civil::Weekday::Sunday => "Sunday",
+    }
+}
+
+/// `business.*`: who sends the messages, and the currency `| money` writes.
+pub fn business_vars(cfg: &Config) -> serde_json::Value {
+    json!({
+        "name": cfg.business.name.as_deref().unwrap_or(""),
+        "address": cfg.business.address.as_deref().unwrap_or(""),
+        "currency": cfg.messages.currency,
+    })
+}
+
+/// What a message's context has besides the customer, the trigger and the rule.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Extras<'a> {
+    pub offer: Option<&'a serde_json::Value>,
+    pub history: Option<&'a serde_json::Value>,
+    pub business: Option<&'a serde_json::Value>,
+}
+
 /// Renders a decision's message with the context templates see.
 #[allow(clippy::too_many_arguments)]
 pub fn render(
@@ -375,7 +441,7 @@ pub fn render(
     rule: &Rule,
     c: &CustomerFacts,
     d: &Decision,
-    offer: Option<&serde_json::Value>,
+    extras: &Extras<'_>,
     default_charset: crate::domain::SmsCharset,
     default_language: &crate::domain::Language,
 ) -> Result<RenderedMessage, minijinja::Error> {
@@ -388,6 +454,9 @@ pub fn render(
         Some(t) if own => crate::rules::translated_name(&base, &t.language),
         _ => base,
     };
+    // Dates and numbers are written in the language of the text: the translation's, or the
+    // untranslated text's (`[messages] default_language`).
+    let language = translation.map_or(default_language.as_str(), |t| t.language.as_str());
     let ctx = json!({
         "customer": {
             "id": c.external_id,
@@ -395,11 +464,15 @@ pub fn render(
             "first_name": c.first_name(),
             "attributes": c.attributes,
             "tags": c.tags,
+            "timezone": c.zone.iana_name().unwrap_or("UTC"),
         },
+        "language": language,
+        "business": extras.business,
         "health": c.health.as_ref().map(|h| json!({"score": h.score, "band": h.band.as_str()})),
         "trigger": d.occurrence.vars,
         "rule": {"id": rule.id, "name": rule.name},
-        "offer": offer,
+        "offer": extras.offer,
+        "history": extras.history,
     });
     let subject = match &message.subject {
         // A header never carries a line break from customer data.

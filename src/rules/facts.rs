@@ -48,6 +48,9 @@ pub struct CustomerFacts {
     pub language: Option<crate::domain::Language>,
     pub kinds: HashMap<String, KindStats>,
     pub health: Option<Health>,
+    /// `[history] favourite_properties` → the most frequent value over the last year's
+    /// activity (filled only when a template reads `history`).
+    pub favourites: BTreeMap<String, String>,
 }
 
 impl CustomerFacts {
@@ -70,6 +73,7 @@ impl CustomerFacts {
             language: None,
             kinds: HashMap::new(),
             health: None,
+            favourites: BTreeMap::new(),
         }
     }
 

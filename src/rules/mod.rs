@@ -9,6 +9,8 @@ mod template;
 mod translations;
 
 pub mod facts;
+pub mod history;
+pub mod locale;
 pub mod pipeline;
 pub mod series;
 pub mod trigger;
@@ -31,7 +33,9 @@ pub struct RuleSet {
 impl RuleSet {
     /// Checks every `*.toml` file in `dir`. Any problem anywhere rejects the whole set: a
     /// half-valid set would silently drop a campaign the marketer believes is live.
-    pub fn load(dir: &Path) -> Result<RuleSet, Vec<Diagnostic>> {
+    /// `favourites`: `[history] favourite_properties`, the `history.favourite.*` names
+    /// templates may use.
+    pub fn load(dir: &Path, favourites: &[String]) -> Result<RuleSet, Vec<Diagnostic>> {
         let files = rule_files(dir).map_err(|e| {
             vec![Diagnostic {
                 file: dir.to_path_buf(),
@@ -40,7 +44,7 @@ impl RuleSet {
                 message: format!("cannot read the rules directory: {e}"),
             }]
         })?;
-        let mut templates = Templates::new();
+        let mut templates = Templates::with_favourites(favourites);
         let mut rules: Vec<Rule> = Vec::new();
         let mut problems = Vec::new();
         for file in files {
@@ -102,18 +106,22 @@ impl RuleSet {
 
     /// Whether evaluating `rule` needs health scores: its trigger, audience or templates use them.
     pub fn needs_health(&self, rule: &Rule) -> bool {
-        let in_templates = rule.steps.iter().any(|step| {
+        rule.needs_health(self.templates_use(rule, "health"))
+    }
+
+    /// Whether any template of `rule` (any step, any translation) reads `root`.
+    pub fn templates_use(&self, rule: &Rule, root: &str) -> bool {
+        rule.steps.iter().any(|step| {
             let id = step_template_id(&rule.id, step.number);
             [subject_name(&id), body_name(&id)].iter().any(|n| {
-                self.templates.uses_health(n)
+                self.templates.uses(n, root)
                     || step
                         .message
                         .translations
                         .iter()
-                        .any(|t| self.templates.uses_health(&translated_name(n, &t.language)))
+                        .any(|t| self.templates.uses(&translated_name(n, &t.language), root))
             })
-        });
-        rule.needs_health(in_templates)
+        })
     }
 }
 

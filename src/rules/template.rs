@@ -9,7 +9,9 @@ use serde::Serialize;
 use super::rule::TriggerKind;
 
 /// What a template may use besides `trigger.*`: fields of `customer`, `health` and `rule`.
-const CUSTOMER_FIELDS: [&str; 5] = ["id", "name", "first_name", "attributes", "tags"];
+const CUSTOMER_FIELDS: [&str; 6] = ["id", "name", "first_name", "attributes", "tags", "timezone"];
+/// `business.*`: from `[business]` and `[messages] currency`.
+const BUSINESS_FIELDS: [&str; 3] = ["name", "address", "currency"];
 const HEALTH_FIELDS: [&str; 2] = ["score", "band"];
 const RULE_FIELDS: [&str; 2] = ["id", "name"];
 /// `offer.*`, in a rule with an `[offer]`.
@@ -19,6 +21,8 @@ const GLOBALS: [&str; 4] = ["range", "dict", "namespace", "loop"];
 
 pub struct Templates {
     env: Environment<'static>,
+    /// `[history] favourite_properties`: the `history.favourite.*` names templates may use.
+    favourites: Vec<String>,
 }
 
 impl Default for Templates {
@@ -39,6 +43,10 @@ impl Templates {
         // put in their name must never become a tracked link on the business's domain. Marks
         // already inside the value are dropped, so data cannot fake the end of its own mark.
         // (Plain text: the auto-escape is off, so a value prints as its Display.)
+        env.add_filter("date", super::locale::filters::date);
+        env.add_filter("weekday", super::locale::filters::weekday);
+        env.add_filter("number", super::locale::filters::number);
+        env.add_filter("money", super::locale::filters::money);
         env.set_formatter(|out, _state, value| {
             let mut text = value.to_string();
             text.retain(|c| c != crate::links::DATA_START && c != crate::links::DATA_END);
@@ -48,7 +56,18 @@ impl Templates {
             out.write_str(crate::links::DATA_END.encode_utf8(&mut mark))?;
             Ok(())
         });
-        Templates { env }
+        Templates {
+            env,
+            favourites: Vec::new(),
+        }
+    }
+
+    /// A set whose templates may use `history.favourite.<p>` for these properties.
+    pub fn with_favourites(favourites: &[String]) -> Templates {
+        Templates {
+            favourites: favourites.to_vec(),
+            ..Templates::new()
+        }
     }
 
     /// Compiles a template; the error carries the line within the template.
@@ -64,7 +83,7 @@ impl Templates {
         let used: HashSet<String> = t.undeclared_variables(true);
         let mut unknown: Vec<String> = used
             .into_iter()
-            .filter(|path| !is_known(path, trigger, has_offer))
+            .filter(|path| !is_known(path, trigger, has_offer, &self.favourites))
             .collect();
         unknown.sort();
         unknown
@@ -72,9 +91,14 @@ impl Templates {
 
     /// Whether the template reads `health` at all.
     pub fn uses_health(&self, name: &str) -> bool {
+        self.uses(name, "health")
+    }
+
+    /// Whether the template reads the variable `root` (`health`, `history`) at all.
+    pub fn uses(&self, name: &str, root: &str) -> bool {
         self.env
             .get_template(name)
-            .is_ok_and(|t| t.undeclared_variables(false).contains("health"))
+            .is_ok_and(|t| t.undeclared_variables(false).contains(root))
     }
 
     /// Renders to plain text (the data marks removed).
@@ -119,6 +143,15 @@ impl Templates {
         for var in self.unknown_variables(name, trigger, has_offer) {
             let message = if !has_offer && var.split('.').next() == Some("offer") {
                 format!("`{var}` needs an [offer] in this rule")
+            } else if var.starts_with("history.favourite.") {
+                format!(
+                    "unknown template variable `{var}`: [history] favourite_properties offers {}",
+                    if self.favourites.is_empty() {
+                        "none".to_string()
+                    } else {
+                        self.favourites.join(", ")
+                    }
+                )
             } else {
                 format!("unknown template variable `{var}`")
             };
@@ -280,19 +313,30 @@ pub fn sample_context(trigger: TriggerKind, has_offer: bool) -> serde_json::Valu
         })
         .collect();
     json!({
-        "customer": {"id": "c-0001", "name": "Anna Kovács", "first_name": "Anna", "attributes": {}, "tags": []},
+        "customer": {"id": "c-0001", "name": "Anna Kovács", "first_name": "Anna", "attributes": {}, "tags": [],
+                     "timezone": "Europe/Budapest"},
+        "language": "en",
+        "business": {"name": "Café Aroma", "address": "Fő utca 1, Győr", "currency": "EUR"},
         "health": {"score": 62, "band": "at_risk"},
         "trigger": trigger,
         "rule": {"id": "sample", "name": "Sample rule"},
         "offer": has_offer.then(|| json!({"code": "BACK-XXXXX-XXXXX", "percent": 10, "amount": null, "expires_on": "2026-10-22"})),
+        "history": {"visits": 12, "last_visit_on": "2026-09-01", "usual_weekday": "Saturday", "usual_hour": 9,
+                    "favourite": {}, "total_spend": 182.5, "average_spend": 15.2},
     })
 }
 
-fn is_known(path: &str, trigger: TriggerKind, has_offer: bool) -> bool {
+fn is_known(path: &str, trigger: TriggerKind, has_offer: bool, favourites: &[String]) -> bool {
     let mut parts = path.split('.');
     let root = parts.next().unwrap_or("");
     let field = parts.next();
     match (root, field) {
+        ("history", None) => true,
+        ("language", None) => true,
+        ("business", None) => true,
+        ("business", Some(f)) => BUSINESS_FIELDS.contains(&f),
+        ("history", Some("favourite")) => parts.next().is_none_or(|p| favourites.iter().any(|f| f == p)),
+        ("history", Some(f)) => super::history::FIELDS.contains(&f),
         (g, None) if GLOBALS.contains(&g) => true,
         ("customer" | "health" | "trigger" | "rule", None) => true,
         ("offer", None) => has_offer,

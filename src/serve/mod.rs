@@ -111,7 +111,12 @@ impl Service {
     ) -> Result<Service, ServeError> {
         let config = Arc::new(config);
         let rules_seen = reload::fingerprint(&config.rules_dir);
-        let set = reload::load_logged(&config.rules_dir, "start-up").map_err(ServeError::Rules)?;
+        let set = reload::load_logged(
+            &config.rules_dir,
+            &config.history.favourite_properties,
+            "start-up",
+        )
+        .map_err(ServeError::Rules)?;
         let (rules_tx, rules_rx) = watch::channel(Some(Arc::new(set)));
 
         let instance = crate::instance::new_id();
@@ -179,6 +184,7 @@ impl Service {
         let poll = config.serve.reload_poll.max(Duration::from_secs(1));
         let reloader = tokio::spawn(reload::run(
             config.rules_dir.clone(),
+            config.history.favourite_properties.clone(),
             rules_seen,
             poll,
             rules_tx,

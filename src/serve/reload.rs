@@ -42,8 +42,8 @@ pub fn fingerprint(dir: &Path) -> Fingerprint {
 
 /// Loads and checks the set, logging it or every problem in it (the start-up load and each
 /// reload say the same things the same way).
-pub fn load_logged(dir: &Path, why: &str) -> Result<RuleSet, usize> {
-    match RuleSet::load(dir) {
+pub fn load_logged(dir: &Path, favourites: &[String], why: &str) -> Result<RuleSet, usize> {
+    match RuleSet::load(dir, favourites) {
         Ok(set) => {
             let enabled = set.rules.iter().filter(|r| r.enabled).count();
             tracing::info!(rules = set.rules.len(), enabled, why, "rules loaded");
@@ -60,8 +60,8 @@ pub fn load_logged(dir: &Path, why: &str) -> Result<RuleSet, usize> {
 }
 
 /// A reload: `Some` only for a valid set; a rejected one leaves the running set in place.
-pub fn load_checked(dir: &Path, why: &str) -> Option<RuleSet> {
-    match load_logged(dir, why) {
+pub fn load_checked(dir: &Path, favourites: &[String], why: &str) -> Option<RuleSet> {
+    match load_logged(dir, favourites, why) {
         Ok(set) => {
             metrics::counter!(crate::metrics::RULE_RELOADS, "result" => "ok").increment(1);
             Some(set)
@@ -82,6 +82,7 @@ pub fn load_checked(dir: &Path, why: &str) -> Option<RuleSet> {
 /// was loaded, so a change made while the service was starting is not missed.
 pub async fn run(
     dir: PathBuf,
+    favourites: Vec<String>,
     mut seen: Fingerprint,
     poll: Duration,
     rules: watch::Sender<Option<Arc<RuleSet>>>,
@@ -112,7 +113,7 @@ pub async fn run(
             tokio::time::sleep(Duration::from_millis(300)).await;
             seen = fingerprint(&dir);
         }
-        if let Some(set) = load_checked(&dir, why) {
+        if let Some(set) = load_checked(&dir, &favourites, why) {
             rules.send_replace(Some(Arc::new(set)));
         }
     }

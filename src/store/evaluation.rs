@@ -22,6 +22,8 @@ pub struct KindAggregate {
     pub amount: f64,
     /// Events after the look-back start, ordered by (time, id).
     pub recent: Vec<RecentEvent>,
+    /// A favourite row's value (its kind is `FAVOURITE_MARK` + the property).
+    pub value: Option<String>,
 }
 
 #[derive(FromRow)]
@@ -34,6 +36,19 @@ struct RawKindAggregate {
     amount: f64,
     recent: Option<String>,
 }
+
+/// What `kind_aggregates` counts favourite values of, when a template reads `history`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Favourites<'a> {
+    pub properties: &'a [String],
+    /// The activity kinds; `None`: every kind but feedback.
+    pub activity: Option<&'a [String]>,
+    pub from: i64,
+}
+
+/// Starts the kind of an aggregate row that carries a favourite value (event kinds are
+/// lower-case letters, digits and `_ - .`, so no real kind starts with it).
+pub const FAVOURITE_MARK: &str = "\u{1}";
 
 /// A recorded decision as the pipeline needs it.
 #[derive(Debug, Clone, FromRow)]
@@ -109,25 +124,80 @@ impl Store {
 
     /// Per (customer, kind): count, first, last and summed amount of events at or before
     /// `until`, with the individual events after `recent_from`; ascending customer id.
+    /// With `favourites`, the same pass also counts each named property's values over the
+    /// activity events of (`favourites_from`, `until`] (`activity`: the activity kinds, `None`
+    /// for every kind but feedback): rows of kind `FAVOURITE_MARK` + property, the value in
+    /// `recent` (one stream, so evaluation needs no extra connection).
     pub fn kind_aggregates(
         &self,
         until: i64,
         recent_from: i64,
+        favourites: &Favourites<'_>,
     ) -> BoxStream<'_, Result<KindAggregate, StoreError>> {
         const SQL: &str = "SELECT customer_id, kind, count(*) AS n, min(occurred_at) AS first, \
             max(occurred_at) AS last, COALESCE(sum(amount), 0.0) AS amount, \
             string_agg(CASE WHEN occurred_at > $2 THEN CAST(occurred_at AS TEXT) || ':' || \
                 COALESCE(CAST(score AS TEXT), '') || ':' || external_id END, $3) AS recent \
-            FROM events WHERE occurred_at <= $1 GROUP BY customer_id, kind ORDER BY customer_id, kind";
-        on_pool!(self, pool => Box::pin(
-            sqlx::query_as::<_, RawKindAggregate>(SQL)
+            FROM events WHERE occurred_at <= $1 GROUP BY customer_id, kind";
+        if favourites.properties.is_empty() {
+            let sql = format!("{SQL} ORDER BY customer_id, kind");
+            return on_pool!(self, pool => Box::pin(
+                sqlx::query_as::<_, RawKindAggregate>(sqlx::AssertSqlSafe(sql))
+                    .bind(until)
+                    .bind(recent_from)
+                    .bind(RECORD_SEPARATOR)
+                    .fetch(pool)
+                    .map_err(StoreError::from)
+                    .and_then(|raw| async move { raw.parse() })
+            ));
+        }
+        // Property names are checked by the configuration ([a-z0-9_]); they are bound anyway.
+        let extract = |p: usize| match self {
+            Store::Sqlite(_) => format!("json_extract(properties, '$.' || ${p})"),
+            Store::Postgres(_) => format!("(CAST(properties AS jsonb) ->> ${p})"),
+        };
+        let (activity, kinds) = match favourites.activity {
+            None => ("kind <> 'feedback'".to_string(), &[][..]),
+            Some(kinds) => {
+                let places: Vec<String> = (0..kinds.len()).map(|i| format!("${}", i + 6)).collect();
+                (format!("kind IN ({})", places.join(", ")), kinds)
+            }
+        };
+        let mut parts = vec![SQL.to_string()];
+        for (i, _) in favourites.properties.iter().enumerate() {
+            // Each property gets its own pair of placeholders after the activity kinds.
+            let p = 6 + kinds.len() + i;
+            let part = format!(
+                "SELECT customer_id, $5 || ${p} AS kind, count(*) AS n, 0 AS first, max(occurred_at) AS last, \
+                 0.0 AS amount, v AS recent FROM (SELECT customer_id, occurred_at, {extract} AS v FROM events \
+                 WHERE occurred_at > $4 AND occurred_at <= $1 AND {activity}) x \
+                 WHERE v IS NOT NULL AND v <> '' GROUP BY customer_id, v",
+                extract = extract(p),
+            );
+            parts.push(part);
+        }
+        let sql = format!(
+            "SELECT * FROM ({}) a ORDER BY customer_id, kind",
+            parts.join(" UNION ALL ")
+        );
+        let kinds = kinds.to_vec();
+        let properties: Vec<String> = favourites.properties.to_vec();
+        let from = favourites.from;
+        on_pool!(self, pool => {
+            let mut q = sqlx::query_as::<_, RawKindAggregate>(sqlx::AssertSqlSafe(sql))
                 .bind(until)
                 .bind(recent_from)
                 .bind(RECORD_SEPARATOR)
-                .fetch(pool)
-                .map_err(StoreError::from)
-                .and_then(|raw| async move { raw.parse() })
-        ))
+                .bind(from)
+                .bind(FAVOURITE_MARK);
+            for k in kinds {
+                q = q.bind(k);
+            }
+            for p in properties {
+                q = q.bind(p);
+            }
+            Box::pin(q.fetch(pool).map_err(StoreError::from).and_then(|raw| async move { raw.parse() }))
+        })
     }
 
     /// Every recorded decision, ascending customer id. With `series`, each carries its
@@ -282,6 +352,19 @@ impl Store {
 
 impl RawKindAggregate {
     fn parse(self) -> Result<KindAggregate, StoreError> {
+        if self.kind.starts_with(FAVOURITE_MARK) {
+            // The value is the row's `recent`, kept whole (it is not a list of events).
+            return Ok(KindAggregate {
+                customer_id: self.customer_id,
+                kind: self.kind,
+                count: self.n,
+                first: self.first,
+                last: self.last,
+                amount: 0.0,
+                recent: Vec::new(),
+                value: self.recent,
+            });
+        }
         let bad = || StoreError::Sql(sqlx::Error::Decode("malformed recent-events aggregate".into()));
         let mut recent = Vec::new();
         for item in self
@@ -314,6 +397,7 @@ impl RawKindAggregate {
             last: self.last,
             amount: self.amount,
             recent,
+            value: None,
         })
     }
 }

@@ -12,6 +12,7 @@ mod import;
 mod in_process;
 mod languages;
 mod local_files;
+mod locale_history;
 mod offers_api;
 mod pipeline;
 mod recompute;
