@@ -32,6 +32,53 @@ impl Profile {
     }
 }
 
+impl Profile {
+    /// What `history.*` holds for this customer at the profile's instant: the same
+    /// computation evaluation does, here from the customer's own events.
+    pub fn history(
+        &self,
+        cfg: &HealthConfig,
+        zone: &jiff::tz::TimeZone,
+        favourites: &[String],
+    ) -> crate::rules::history::History {
+        use crate::rules::facts::{CustomerFacts, KindStats, RecentEvent};
+        let mut facts = CustomerFacts::new(self.customer.external_id.clone(), zone.clone());
+        let mut events: Vec<&EventRecord> = self.events.iter().filter(|e| e.occurred_at <= self.at).collect();
+        events.sort_by_key(|e| e.occurred_at);
+        for e in &events {
+            let s = facts.kinds.entry(e.kind.clone()).or_insert_with(|| KindStats {
+                first: e.occurred_at,
+                ..KindStats::default()
+            });
+            s.count += 1;
+            s.last = e.occurred_at;
+            s.amount += e.amount.unwrap_or(0.0);
+            s.recent.push(RecentEvent {
+                at: e.occurred_at,
+                id: e.external_id.clone(),
+                score: e.score,
+            });
+        }
+        for property in favourites {
+            let values = events
+                .iter()
+                .filter(|e| cfg.is_activity(&e.kind) && e.occurred_at > self.at - crate::health::YEAR_WINDOW)
+                .filter_map(|e| {
+                    let v: serde_json::Value = serde_json::from_str(&e.properties).ok()?;
+                    v.get(property)?
+                        .as_str()
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                })
+                .collect::<Vec<String>>();
+            if let Some(best) = crate::rules::history::most_frequent(values.iter()) {
+                facts.favourites.insert(property.clone(), best.clone());
+            }
+        }
+        crate::rules::history::history(&facts, cfg, self.at)
+    }
+}
+
 /// Loads the customer with this external id, or `None` when there is none.
 pub async fn load(
     store: &Store,

@@ -99,6 +99,8 @@ pub struct EmailSender {
     dkim: Option<DkimConfig>,
     from: Mailbox,
     domain: String,
+    /// Who sends it and where they are (`[business]`): bulk-mail rules expect a postal address.
+    footer: Option<String>,
 }
 
 /// What one email says.
@@ -112,6 +114,17 @@ pub struct Email<'a> {
 }
 
 impl EmailSender {
+    /// Adds the business's name and address under every email.
+    pub fn with_sender_footer(mut self, business: &crate::config::BusinessConfig) -> EmailSender {
+        let parts: Vec<&str> = [business.name.as_deref(), business.address.as_deref()]
+            .into_iter()
+            .flatten()
+            .filter(|s| !s.trim().is_empty())
+            .collect();
+        self.footer = (!parts.is_empty()).then(|| parts.join(" · "));
+        self
+    }
+
     pub fn new(
         cfg: &EmailConfig,
         secrets: &Secrets,
@@ -166,6 +179,7 @@ impl EmailSender {
             dkim,
             from,
             domain,
+            footer: None,
         })
     }
 
@@ -199,6 +213,13 @@ impl EmailSender {
             (addr.as_str(), subject)
         });
         let (mut text, mut html) = bodies(e.body, e.links, e.message_id, self.links.as_ref());
+        if let Some(footer) = &self.footer {
+            text.push_str(&format!("\n\n{footer}"));
+            html.push_str(&format!(
+                "<p style=\"font-size:small;color:#555\">{}</p>",
+                minijinja::HtmlEscape(footer)
+            ));
+        }
         if let Some(url) = &unsubscribe {
             text.push_str(&format!("\n\n--\nUnsubscribe: {url}\n"));
             html.push_str(&format!(

@@ -100,7 +100,8 @@ impl Deliverer {
             store,
             instance,
             clock,
-            email: EmailSender::new(&cfg.email, &cfg.secrets, cfg.public_url.as_deref())?,
+            email: EmailSender::new(&cfg.email, &cfg.secrets, cfg.public_url.as_deref())?
+                .with_sender_footer(&cfg.business),
             sms: SmsSender::new(&cfg.sms, &cfg.secrets, cfg.public_url.as_deref())?,
             email_throttle: throttle::Throttle::new(cfg.delivery.email),
             sms_throttle: throttle::Throttle::new(cfg.delivery.sms),

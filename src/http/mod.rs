@@ -6,6 +6,7 @@ mod api;
 mod auth;
 mod offers;
 mod ops;
+mod pages;
 mod public;
 pub mod server;
 mod webhooks;

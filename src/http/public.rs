@@ -9,41 +9,92 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use super::{ApiError, Shared, now};
 use crate::links::LinkKind;
 
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
+/// Escapes text for HTML: a business name may hold `&` or `<`.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A page in the customer's language, naming the business that sent the message.
+fn page(
+    state: &super::AppState,
+    language: Option<&str>,
+    status: StatusCode,
+    title: &str,
+    body: &str,
+) -> Response {
+    let lang = language.unwrap_or(state.config.messages.default_language.as_str());
+    let business = &state.config.business;
+    let texts = super::pages::texts(language, state.config.messages.default_language.as_str());
+    let footer = match (&business.name, &business.address) {
+        (None, None) => String::new(),
+        (name, address) => {
+            let name = name
+                .as_deref()
+                .map(|n| texts.sent_by.replace("{name}", &escape(n)));
+            let lines: Vec<String> = name.into_iter().chain(address.as_deref().map(escape)).collect();
+            format!(
+                "<footer style=\"margin-top:3em;color:#555;font-size:.9em\">{}</footer>",
+                lines.join("<br>")
+            )
+        }
+    };
     let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+        "<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title></head>\
          <body style=\"font-family:sans-serif;max-width:32em;margin:3em auto;padding:0 1em\">\
-         <h1 style=\"font-size:1.4em\">{title}</h1>{body}</body></html>"
+         <h1 style=\"font-size:1.4em\">{title}</h1>{body}{footer}</body></html>",
+        lang = escape(lang),
+        title = escape(title),
     );
     (status, Html(html)).into_response()
 }
 
-fn invalid_link() -> Response {
+fn invalid_link(state: &super::AppState) -> Response {
+    let t = super::pages::texts(None, state.config.messages.default_language.as_str());
     page(
+        state,
+        None,
         StatusCode::NOT_FOUND,
-        "This link is not valid",
-        "<p>It may have been copied incompletely.</p>",
+        &t.invalid_title,
+        &format!("<p>{}</p>", escape(&t.invalid_body)),
     )
 }
 
 /// A GET never unsubscribes: mail scanners fetch links. It shows a button that POSTs.
-pub async fn unsubscribe_page(State(state): Shared, Path(token): Path<String>) -> Response {
-    let valid = state
+pub async fn unsubscribe_page(State(state): Shared, Path(token): Path<String>) -> Result<Response, ApiError> {
+    let Some(id) = state
         .links
         .as_ref()
         .and_then(|l| l.verify(LinkKind::Unsubscribe, &token))
-        .is_some();
-    if !valid {
-        return invalid_link();
-    }
-    page(
+    else {
+        return Ok(invalid_link(&state));
+    };
+    // The customer's language, when the message is still there to say whose it was.
+    let language = state
+        .store
+        .sent_message(id)
+        .await?
+        .and_then(|m| m.customer_language);
+    let t = super::pages::texts(
+        language.as_deref(),
+        state.config.messages.default_language.as_str(),
+    );
+    Ok(page(
+        &state,
+        language.as_deref(),
         StatusCode::OK,
-        "Unsubscribe",
-        "<p>Stop receiving these messages?</p><form method=\"post\">\
-         <input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
-         <button type=\"submit\">Unsubscribe</button></form>",
-    )
+        &t.unsubscribe_title,
+        &format!(
+            "<p>{}</p><form method=\"post\">\
+             <input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
+             <button type=\"submit\">{}</button></form>",
+            escape(&t.unsubscribe_question),
+            escape(&t.unsubscribe_button)
+        ),
+    ))
 }
 
 /// RFC 8058 one-click: no cookies, no auth, effective at once, 200 without a redirect.
@@ -53,20 +104,26 @@ pub async fn unsubscribe_now(State(state): Shared, Path(token): Path<String>) ->
         .as_ref()
         .and_then(|l| l.verify(LinkKind::Unsubscribe, &token))
     else {
-        return Ok(invalid_link());
+        return Ok(invalid_link(&state));
     };
     let Some(m) = state.store.sent_message(id).await? else {
-        return Ok(invalid_link());
+        return Ok(invalid_link(&state));
     };
     let channel = m.channel;
     state.store.unsubscribe_by_message(id, channel, now()).await?;
     metrics::counter!(crate::metrics::UNSUBSCRIBES, "channel" => channel.as_str(), "source" => "link")
         .increment(1);
     tracing::info!(message = id, customer = %m.customer_external_id, rule = %m.rule_id, "unsubscribed by link");
+    let t = super::pages::texts(
+        m.customer_language.as_deref(),
+        state.config.messages.default_language.as_str(),
+    );
     Ok(page(
+        &state,
+        m.customer_language.as_deref(),
         StatusCode::OK,
-        "You are unsubscribed",
-        "<p>You will not receive these messages any more.</p>",
+        &t.done_title,
+        &format!("<p>{}</p>", escape(&t.done_body)),
     ))
 }
 
@@ -74,10 +131,10 @@ pub async fn unsubscribe_now(State(state): Shared, Path(token): Path<String>) ->
 /// never anywhere else, so the endpoint is no open redirect.
 pub async fn click(State(state): Shared, Path(token): Path<String>) -> Result<Response, ApiError> {
     let Some((id, n)) = state.links.as_ref().and_then(|l| l.verify_click(&token)) else {
-        return Ok(invalid_link());
+        return Ok(invalid_link(&state));
     };
     let Some((body, links)) = state.store.message_links(id).await? else {
-        return Ok(invalid_link());
+        return Ok(invalid_link(&state));
     };
     let url = match links {
         Some(links) => serde_json::from_str::<Vec<String>>(&links)
@@ -89,7 +146,7 @@ pub async fn click(State(state): Shared, Path(token): Path<String>) -> Result<Re
     // An erased customer's message has no body or links left; a URL that cannot stand in a
     // Location header is refused rather than answered with a 500.
     let Some(url) = url.filter(|u| axum::http::HeaderValue::from_str(u).is_ok()) else {
-        return Ok(invalid_link());
+        return Ok(invalid_link(&state));
     };
     if state.store.record_click(id, now()).await? {
         tracing::info!(message = id, "first click");

@@ -16,6 +16,8 @@ pub struct SentMessage {
     pub status: crate::domain::MessageStatus,
     pub rule_id: String,
     pub customer_external_id: String,
+    /// The language the customer reads, for the pages they see.
+    pub customer_language: Option<String>,
 }
 
 /// What a receipt reports.
@@ -35,14 +37,14 @@ pub enum Receipt<'a> {
 
 impl Store {
     pub async fn message_by_provider_ref(&self, reference: &str) -> Result<Option<SentMessage>, StoreError> {
-        const SQL: &str = "SELECT m.id, m.channel, m.status, m.rule_id, c.external_id AS customer_external_id \
-            FROM messages m JOIN customers c ON c.id = m.customer_id WHERE m.provider_ref = $1";
+        const SQL: &str = "SELECT m.id, m.channel, m.status, m.rule_id, c.external_id AS customer_external_id, \
+            c.language AS customer_language FROM messages m JOIN customers c ON c.id = m.customer_id WHERE m.provider_ref = $1";
         on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(reference).fetch_optional(pool).await?))
     }
 
     pub async fn sent_message(&self, id: i64) -> Result<Option<SentMessage>, StoreError> {
-        const SQL: &str = "SELECT m.id, m.channel, m.status, m.rule_id, c.external_id AS customer_external_id \
-            FROM messages m JOIN customers c ON c.id = m.customer_id WHERE m.id = $1";
+        const SQL: &str = "SELECT m.id, m.channel, m.status, m.rule_id, c.external_id AS customer_external_id, \
+            c.language AS customer_language FROM messages m JOIN customers c ON c.id = m.customer_id WHERE m.id = $1";
         on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(id).fetch_optional(pool).await?))
     }
 

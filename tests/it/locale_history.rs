@@ -100,6 +100,23 @@ fn dates_weekdays_money_and_favourites_in_each_language() {
             "May 1, 2026 | 5/1/26 |  | cappuccino | - | €0.00 | 2"
         );
 
+        // `customers show` says the same of a customer.
+        let r = ws.rekindle(&[
+            "customers",
+            "show",
+            "hu1",
+            "--at",
+            "2026-06-15T12:00:00Z",
+            "--format",
+            "json",
+        ]);
+        let shown: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {r:?}"));
+        assert_eq!(shown["habits"]["favourite"]["item"], "flat white");
+        assert_eq!(shown["habits"]["usual_weekday"], "Saturday");
+        assert_eq!(shown["habits"]["usual_hour"], 9);
+        let r = ws.rekindle(&["customers", "show", "hu1", "--at", "2026-06-15T12:00:00Z"]);
+        assert!(r.stdout.contains("favourite   item: flat white"), "{r:?}");
+
         // An unknown favourite or history field is a rule error that names what exists.
         ws.write(
             "rules/regulars.toml",

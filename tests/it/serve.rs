@@ -396,7 +396,10 @@ pub(crate) fn outbox_emails(ws: &Workspace) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unsubscribe_click_and_open_links_are_signed_and_work() {
-    let ws = Workspace::with_config(Backend::Sqlite, &config(""));
+    let ws = Workspace::with_config(
+        Backend::Sqlite,
+        &config("[business]\nname = \"Café <Aroma> & Co\"\naddress = \"Baross út 1, 9021 Győr\"\n"),
+    );
     ws.write(
         "rules/win-back.toml",
         &rule(
@@ -409,7 +412,7 @@ async fn unsubscribe_click_and_open_links_are_signed_and_work() {
         &svc,
         reqwest::Method::PUT,
         "/v1/customers/ann",
-        Some(json!({"name": "Ann <b>Lee</b>", "email": "ann@example.com", "consent_email": true})),
+        Some(json!({"name": "Ann <b>Lee</b>", "email": "ann@example.com", "consent_email": true, "language": "hu"})),
     )
     .await;
     assert_eq!(status, 201);
@@ -453,6 +456,17 @@ async fn unsubscribe_click_and_open_links_are_signed_and_work() {
         "{email}"
     );
     assert!(email.contains(&open), "{email}");
+    // Who sent it, under every email (bulk-mail rules expect the postal address).
+    // (quoted-printable: é is =C3=A9, · is =C2=B7), as text and escaped in the HTML part.
+    let unfolded = email.replace("=\r\n", "").replace("=\n", "");
+    assert!(
+        unfolded.contains("Caf=C3=A9 <Aroma> & Co =C2=B7 Baross =C3=BAt 1, 9021 Gy=C5=91r"),
+        "{email}"
+    );
+    assert!(
+        unfolded.contains("Caf=C3=A9 &lt;Aroma&gt; &amp; Co =C2=B7 Baross"),
+        "{email}"
+    );
     let local = |url: &str| svc.url(url.strip_prefix(PUBLIC_URL).unwrap());
     let no_redirects = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -474,7 +488,17 @@ async fn unsubscribe_click_and_open_links_are_signed_and_work() {
     // A GET shows a page and unsubscribes no one; a tampered token is refused.
     let page = client().get(local(&unsubscribe)).send().await.unwrap();
     assert_eq!(page.status().as_u16(), 200);
-    assert!(page.text().await.unwrap().contains("method=\"post\""));
+    // In the customer's language, naming the business (escaped).
+    let html = page.text().await.unwrap();
+    assert!(html.contains("method=\"post\""), "{html}");
+    assert!(
+        html.contains("<html lang=\"hu\">") && html.contains(">Leiratkozom</button>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("Café &lt;Aroma&gt; &amp; Co") && html.contains("Baross út 1"),
+        "{html}"
+    );
     assert!(
         store
             .customer_by_external_id("ann")
@@ -510,6 +534,7 @@ async fn unsubscribe_click_and_open_links_are_signed_and_work() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
+    assert!(r.text().await.unwrap().contains("Sikeresen leiratkozott"));
     let ann = store.customer_by_external_id("ann").await.unwrap().unwrap();
     assert!(ann.unsubscribed_email_at.is_some() && ann.unsubscribed_sms_at.is_none());
     let history = store.message_history(id).await.unwrap();

@@ -1,0 +1,57 @@
+//! The words of the pages customers see (unsubscribe), one TOML file per language in
+//! `pages/`, chosen like a message's translation: the customer's exact tag, else the same
+//! language, else `[messages] default_language`, else English.
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageTexts {
+    pub invalid_title: String,
+    pub invalid_body: String,
+    pub unsubscribe_title: String,
+    pub unsubscribe_question: String,
+    pub unsubscribe_button: String,
+    pub done_title: String,
+    pub done_body: String,
+    /// `{name}` is the business's name.
+    pub sent_by: String,
+}
+
+/// Every language the pages speak: add a file and a line here.
+const FILES: [(&str, &str); 3] = [
+    ("en", include_str!("pages/en.toml")),
+    ("hu", include_str!("pages/hu.toml")),
+    ("sk", include_str!("pages/sk.toml")),
+];
+
+/// The texts for a customer who reads `language` (`None`: unknown).
+pub fn texts(language: Option<&str>, default_language: &str) -> PageTexts {
+    let primary = |tag: &str| tag.split('-').next().unwrap_or(tag).to_ascii_lowercase();
+    let pick = |tag: &str| {
+        FILES
+            .iter()
+            .find(|(t, _)| t.eq_ignore_ascii_case(tag))
+            .or_else(|| FILES.iter().find(|(t, _)| *t == primary(tag)))
+    };
+    let (_, text) = language
+        .and_then(pick)
+        .or_else(|| pick(default_language))
+        .unwrap_or(&FILES[0]);
+    toml::from_str(text).expect("the shipped page texts parse (tested)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shipped_language_parses_and_is_chosen_like_a_translation() {
+        for (tag, _) in FILES {
+            assert!(!texts(Some(tag), "en").unsubscribe_button.is_empty());
+        }
+        assert_eq!(texts(Some("hu-HU"), "en").unsubscribe_button, "Leiratkozom");
+        assert_eq!(texts(Some("de"), "sk").unsubscribe_button, "Odhlásiť sa");
+        assert_eq!(texts(None, "xx").unsubscribe_button, "Unsubscribe");
+    }
+}
