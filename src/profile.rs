@@ -53,29 +53,24 @@ impl Profile {
             s.count += 1;
             s.last = e.occurred_at;
             s.amount += e.amount.unwrap_or(0.0);
+            let properties: serde_json::Value = serde_json::from_str(&e.properties).unwrap_or_default();
             s.recent.push(RecentEvent {
                 at: e.occurred_at,
                 id: e.external_id.clone(),
                 score: e.score,
+                props: favourites
+                    .iter()
+                    .map(|p| {
+                        properties
+                            .get(p)
+                            .and_then(|v| v.as_str())
+                            .unwrap_or("")
+                            .to_string()
+                    })
+                    .collect(),
             });
         }
-        for property in favourites {
-            let values = events
-                .iter()
-                .filter(|e| cfg.is_activity(&e.kind) && e.occurred_at > self.at - crate::health::YEAR_WINDOW)
-                .filter_map(|e| {
-                    let v: serde_json::Value = serde_json::from_str(&e.properties).ok()?;
-                    v.get(property)?
-                        .as_str()
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_string)
-                })
-                .collect::<Vec<String>>();
-            if let Some(best) = crate::rules::history::most_frequent(values.iter()) {
-                facts.favourites.insert(property.clone(), best.clone());
-            }
-        }
-        crate::rules::history::history(&facts, cfg, self.at)
+        crate::rules::history::history(&facts, cfg, self.at, favourites)
     }
 }
 

@@ -120,14 +120,11 @@ pub async fn evaluate(
     if needs_health || needs_history {
         window = window.max(YEAR_WINDOW);
     }
-    let favourites = crate::store::Favourites {
-        properties: if needs_history {
-            &cfg.history.favourite_properties
-        } else {
-            &[]
-        },
-        activity: cfg.health.activity_events.as_deref(),
-        from: req.at - YEAR_WINDOW,
+    // Favourite values ride along with each recent event, only when a template reads them.
+    let favourites: &[String] = if needs_history {
+        &cfg.history.favourite_properties
+    } else {
+        &[]
     };
     let policy = policy_of(cfg);
     let default_zone = cfg.default_timezone.tz().clone();
@@ -142,7 +139,7 @@ pub async fn evaluate(
     }
     let series = rules.iter().any(|r| r.is_series() || r.offer.is_some());
     let mut stream =
-        CustomerStream::open(store, req.at, req.at - window, default_zone, series, &favourites).await?;
+        CustomerStream::open(store, req.at, req.at - window, default_zone, series, favourites).await?;
     while let Some(CustomerInput {
         mut facts,
         past,
@@ -388,7 +385,7 @@ fn local_date(at: i64, zone: &jiff::tz::TimeZone) -> String {
 
 /// `history.*` of a customer at `at` (see `rules::history`).
 pub fn history_vars(c: &CustomerFacts, cfg: &Config, at: i64) -> serde_json::Value {
-    let h = crate::rules::history::history(c, &cfg.health, at);
+    let h = crate::rules::history::history(c, &cfg.health, at, &cfg.history.favourite_properties);
     json!({
         "visits": h.visits,
         "last_visit_on": h.last_visit.map(|t| local_date(t, &c.zone)),

@@ -9,9 +9,7 @@ use crate::domain::MessageStatus;
 use crate::rules::facts::{CustomerFacts, KindStats};
 use crate::rules::pipeline::{Delivery, PastDecision};
 use crate::rules::series::series_key;
-use crate::store::{
-    CustomerRecord, DecisionRow, FAVOURITE_MARK, Favourites, KindAggregate, Store, StoreError,
-};
+use crate::store::{CustomerRecord, DecisionRow, KindAggregate, Store, StoreError};
 
 /// One customer with what the pipeline needs: their facts (health not yet computed) and the
 /// decisions already recorded for them.
@@ -51,7 +49,7 @@ impl<'s> CustomerStream<'s> {
         since: i64,
         default_zone: jiff::tz::TimeZone,
         series: bool,
-        favourites: &Favourites<'_>,
+        favourites: &[String],
     ) -> Result<CustomerStream<'s>, StoreError> {
         let customers = store.customers_ordered();
         let mut aggregates = store.kind_aggregates(at, since, favourites);
@@ -73,21 +71,8 @@ impl<'s> CustomerStream<'s> {
             return Ok(None);
         };
         let mut facts = super::customer_facts(&record, &self.default_zone);
-        // Property → (count, last seen, value) of the best value so far.
-        let mut best: std::collections::BTreeMap<String, (i64, i64, String)> = Default::default();
         while let Some(a) = self.next_agg.take_if(|a| a.customer_id <= record.id) {
-            if a.customer_id == record.id
-                && let Some(property) = a.kind.strip_prefix(FAVOURITE_MARK)
-            {
-                // The most frequent value; a tie goes to the one seen most recently.
-                let value = a.value.unwrap_or_default();
-                let better = best
-                    .get(property)
-                    .is_none_or(|(n, last, _)| (a.count, a.last) > (*n, *last));
-                if better {
-                    best.insert(property.to_string(), (a.count, a.last, value));
-                }
-            } else if a.customer_id == record.id {
+            if a.customer_id == record.id {
                 facts.kinds.insert(
                     a.kind,
                     KindStats {
@@ -101,7 +86,6 @@ impl<'s> CustomerStream<'s> {
             }
             self.next_agg = self.aggregates.try_next().await?;
         }
-        facts.favourites = best.into_iter().map(|(p, (_, _, v))| (p, v)).collect();
         let mut past = Vec::new();
         let mut offers = Vec::new();
         while let Some(p) = self.next_past.take_if(|p| p.customer_id <= record.id) {

@@ -16,6 +16,9 @@ pub struct RecentEvent {
     pub at: i64,
     pub id: String,
     pub score: Option<f64>,
+    /// The values of `[history] favourite_properties`, in that order ("" when the event has
+    /// none); empty unless a template reads `history`.
+    pub props: Vec<String>,
 }
 
 /// A customer's events of one kind at or before T.
@@ -48,9 +51,6 @@ pub struct CustomerFacts {
     pub language: Option<crate::domain::Language>,
     pub kinds: HashMap<String, KindStats>,
     pub health: Option<Health>,
-    /// `[history] favourite_properties` → the most frequent value over the last year's
-    /// activity (filled only when a template reads `history`).
-    pub favourites: BTreeMap<String, String>,
 }
 
 impl CustomerFacts {
@@ -73,7 +73,6 @@ impl CustomerFacts {
             language: None,
             kinds: HashMap::new(),
             health: None,
-            favourites: BTreeMap::new(),
         }
     }
 

@@ -39,8 +39,9 @@ pub struct History {
     pub average_spend: Option<f64>,
 }
 
-/// The history of a customer at `at` (their facts must cover a year of recent events).
-pub fn history(c: &CustomerFacts, cfg: &HealthConfig, at: i64) -> History {
+/// The history of a customer at `at` (their facts must cover a year of recent events, with
+/// the values of `favourites` — `[history] favourite_properties` — in that order).
+pub fn history(c: &CustomerFacts, cfg: &HealthConfig, at: i64, favourites: &[String]) -> History {
     let visits = c.activity_count(cfg);
     let last_visit = c.kinds_of(None, cfg).map(|s| s.last).max();
     let mut recent: Vec<i64> = c
@@ -63,12 +64,30 @@ pub fn history(c: &CustomerFacts, cfg: &HealthConfig, at: i64) -> History {
         .then(|| most_frequent(local.iter().map(|d| d.hour())))
         .flatten();
     let total_spend = c.spend();
+    // The last year's activity in time order, for each property its most frequent value.
+    let mut year: Vec<&super::facts::RecentEvent> = c
+        .kinds_of(None, cfg)
+        .flat_map(|s| s.recent.iter())
+        .filter(|e| e.at > at - YEAR_WINDOW && e.at <= at)
+        .collect();
+    year.sort_by_key(|e| e.at);
+    let favourites = favourites
+        .iter()
+        .enumerate()
+        .filter_map(|(i, property)| {
+            let values = year
+                .iter()
+                .filter_map(|e| e.props.get(i))
+                .filter(|v| !v.is_empty());
+            most_frequent(values).map(|v| (property.clone(), v.clone()))
+        })
+        .collect();
     History {
         visits,
         last_visit,
         usual_weekday,
         usual_hour,
-        favourites: c.favourites.clone(),
+        favourites,
         total_spend,
         average_spend: (visits > 0).then(|| total_spend / visits as f64),
     }
@@ -112,6 +131,7 @@ mod tests {
                         at: *t,
                         id: t.to_string(),
                         score: None,
+                        props: Vec::new(),
                     })
                     .collect(),
             },
@@ -137,6 +157,7 @@ mod tests {
             &c,
             &HealthConfig::default(),
             AT.parse::<jiff::Timestamp>().unwrap().as_second(),
+            &[],
         );
         assert_eq!(h.usual_weekday, Some(jiff::civil::Weekday::Saturday));
         // 18:30/18:40 and 09:00/09:10 local: a tie between 18 and 9, 9 came last.
@@ -157,6 +178,7 @@ mod tests {
             &c,
             &HealthConfig::default(),
             AT.parse::<jiff::Timestamp>().unwrap().as_second(),
+            &[],
         );
         assert_eq!(h.usual_weekday, Some(jiff::civil::Weekday::Tuesday));
         assert_eq!(h.usual_hour, Some(0));
@@ -176,6 +198,7 @@ mod tests {
             &c,
             &HealthConfig::default(),
             AT.parse::<jiff::Timestamp>().unwrap().as_second(),
+            &[],
         );
         assert_eq!((h.usual_weekday, h.usual_hour), (None, None));
         assert_eq!(h.visits, 3, "lifetime visits still count the old one");

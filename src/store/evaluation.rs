@@ -10,6 +10,8 @@ use crate::rules::facts::RecentEvent;
 /// Separates recent events inside one aggregate cell; external ids never contain control
 /// characters (the import refuses them).
 const RECORD_SEPARATOR: &str = "\u{1e}";
+/// Separates an event's id from its favourite property values, and those from each other.
+const VALUE_SEPARATOR: &str = "\u{1f}";
 
 /// One customer's events of one kind at or before T.
 #[derive(Debug, Clone)]
@@ -22,8 +24,6 @@ pub struct KindAggregate {
     pub amount: f64,
     /// Events after the look-back start, ordered by (time, id).
     pub recent: Vec<RecentEvent>,
-    /// A favourite row's value (its kind is `FAVOURITE_MARK` + the property).
-    pub value: Option<String>,
 }
 
 #[derive(FromRow)]
@@ -36,19 +36,6 @@ struct RawKindAggregate {
     amount: f64,
     recent: Option<String>,
 }
-
-/// What `kind_aggregates` counts favourite values of, when a template reads `history`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Favourites<'a> {
-    pub properties: &'a [String],
-    /// The activity kinds; `None`: every kind but feedback.
-    pub activity: Option<&'a [String]>,
-    pub from: i64,
-}
-
-/// Starts the kind of an aggregate row that carries a favourite value (event kinds are
-/// lower-case letters, digits and `_ - .`, so no real kind starts with it).
-pub const FAVOURITE_MARK: &str = "\u{1}";
 
 /// A recorded decision as the pipeline needs it.
 #[derive(Debug, Clone, FromRow)]
@@ -123,80 +110,49 @@ impl Store {
     }
 
     /// Per (customer, kind): count, first, last and summed amount of events at or before
-    /// `until`, with the individual events after `recent_from`; ascending customer id.
-    /// With `favourites`, the same pass also counts each named property's values over the
-    /// activity events of (`favourites_from`, `until`] (`activity`: the activity kinds, `None`
-    /// for every kind but feedback): rows of kind `FAVOURITE_MARK` + property, the value in
-    /// `recent` (one stream, so evaluation needs no extra connection).
+    /// `until`, with the individual events after `recent_from`; ascending customer id. With
+    /// `favourites`, each recent event carries those properties' values (for `history.*`), in
+    /// the same streaming pass.
     pub fn kind_aggregates(
         &self,
         until: i64,
         recent_from: i64,
-        favourites: &Favourites<'_>,
+        favourites: &[String],
     ) -> BoxStream<'_, Result<KindAggregate, StoreError>> {
-        const SQL: &str = "SELECT customer_id, kind, count(*) AS n, min(occurred_at) AS first, \
-            max(occurred_at) AS last, COALESCE(sum(amount), 0.0) AS amount, \
-            string_agg(CASE WHEN occurred_at > $2 THEN CAST(occurred_at AS TEXT) || ':' || \
-                COALESCE(CAST(score AS TEXT), '') || ':' || external_id END, $3) AS recent \
-            FROM events WHERE occurred_at <= $1 GROUP BY customer_id, kind";
-        if favourites.properties.is_empty() {
-            let sql = format!("{SQL} ORDER BY customer_id, kind");
-            return on_pool!(self, pool => Box::pin(
-                sqlx::query_as::<_, RawKindAggregate>(sqlx::AssertSqlSafe(sql))
-                    .bind(until)
-                    .bind(recent_from)
-                    .bind(RECORD_SEPARATOR)
-                    .fetch(pool)
-                    .map_err(StoreError::from)
-                    .and_then(|raw| async move { raw.parse() })
-            ));
-        }
-        // Property names are checked by the configuration ([a-z0-9_]); they are bound anyway.
-        let extract = |p: usize| match self {
-            Store::Sqlite(_) => format!("json_extract(properties, '$.' || ${p})"),
-            Store::Postgres(_) => format!("(CAST(properties AS jsonb) ->> ${p})"),
-        };
-        let (activity, kinds) = match favourites.activity {
-            None => ("kind <> 'feedback'".to_string(), &[][..]),
-            Some(kinds) => {
-                let places: Vec<String> = (0..kinds.len()).map(|i| format!("${}", i + 6)).collect();
-                (format!("kind IN ({})", places.join(", ")), kinds)
-            }
-        };
-        let mut parts = vec![SQL.to_string()];
-        for (i, _) in favourites.properties.iter().enumerate() {
-            // Each property gets its own pair of placeholders after the activity kinds.
-            let p = 6 + kinds.len() + i;
-            let part = format!(
-                "SELECT customer_id, $5 || ${p} AS kind, count(*) AS n, 0 AS first, max(occurred_at) AS last, \
-                 0.0 AS amount, v AS recent FROM (SELECT customer_id, occurred_at, {extract} AS v FROM events \
-                 WHERE occurred_at > $4 AND occurred_at <= $1 AND {activity}) x \
-                 WHERE v IS NOT NULL AND v <> '' GROUP BY customer_id, v",
-                extract = extract(p),
-            );
-            parts.push(part);
-        }
+        // Property names are checked by the configuration ([a-z0-9_]) and bound anyway. A value
+        // loses any separator character it holds, so it cannot split its own record.
+        let values: String = (0..favourites.len())
+            .map(|i| {
+                let p = i + 5;
+                match self {
+                    Store::Sqlite(_) => format!(
+                        " || $4 || COALESCE(replace(replace(CAST(json_extract(properties, '$.' || ${p}) AS TEXT), $3, ''), $4, ''), '')"
+                    ),
+                    Store::Postgres(_) => format!(
+                        " || $4 || COALESCE(replace(replace(CAST(properties AS jsonb) ->> ${p}, $3, ''), $4, ''), '')"
+                    ),
+                }
+            })
+            .collect();
         let sql = format!(
-            "SELECT * FROM ({}) a ORDER BY customer_id, kind",
-            parts.join(" UNION ALL ")
+            "SELECT customer_id, kind, count(*) AS n, min(occurred_at) AS first, \
+             max(occurred_at) AS last, COALESCE(sum(amount), 0.0) AS amount, \
+             string_agg(CASE WHEN occurred_at > $2 THEN CAST(occurred_at AS TEXT) || ':' || \
+                 COALESCE(CAST(score AS TEXT), '') || ':' || external_id{values} END, $3) AS recent \
+             FROM events WHERE occurred_at <= $1 GROUP BY customer_id, kind ORDER BY customer_id, kind"
         );
-        let kinds = kinds.to_vec();
-        let properties: Vec<String> = favourites.properties.to_vec();
-        let from = favourites.from;
+        let favourites = favourites.to_vec();
+        let with_values = !favourites.is_empty();
         on_pool!(self, pool => {
             let mut q = sqlx::query_as::<_, RawKindAggregate>(sqlx::AssertSqlSafe(sql))
                 .bind(until)
                 .bind(recent_from)
                 .bind(RECORD_SEPARATOR)
-                .bind(from)
-                .bind(FAVOURITE_MARK);
-            for k in kinds {
-                q = q.bind(k);
-            }
-            for p in properties {
+                .bind(VALUE_SEPARATOR);
+            for p in favourites {
                 q = q.bind(p);
             }
-            Box::pin(q.fetch(pool).map_err(StoreError::from).and_then(|raw| async move { raw.parse() }))
+            Box::pin(q.fetch(pool).map_err(StoreError::from).and_then(move |raw| async move { raw.parse(with_values) }))
         })
     }
 
@@ -351,20 +307,8 @@ impl Store {
 }
 
 impl RawKindAggregate {
-    fn parse(self) -> Result<KindAggregate, StoreError> {
-        if self.kind.starts_with(FAVOURITE_MARK) {
-            // The value is the row's `recent`, kept whole (it is not a list of events).
-            return Ok(KindAggregate {
-                customer_id: self.customer_id,
-                kind: self.kind,
-                count: self.n,
-                first: self.first,
-                last: self.last,
-                amount: 0.0,
-                recent: Vec::new(),
-                value: self.recent,
-            });
-        }
+    /// `with_values`: each item ends with the favourite values after the id.
+    fn parse(self, with_values: bool) -> Result<KindAggregate, StoreError> {
         let bad = || StoreError::Sql(sqlx::Error::Decode("malformed recent-events aggregate".into()));
         let mut recent = Vec::new();
         for item in self
@@ -375,8 +319,15 @@ impl RawKindAggregate {
             .filter(|s| !s.is_empty())
         {
             let mut parts = item.splitn(3, ':');
-            let (Some(at), Some(score), Some(id)) = (parts.next(), parts.next(), parts.next()) else {
+            let (Some(at), Some(score), Some(rest)) = (parts.next(), parts.next(), parts.next()) else {
                 return Err(bad());
+            };
+            let (id, props) = if with_values {
+                let mut fields = rest.split(VALUE_SEPARATOR);
+                let id = fields.next().unwrap_or("");
+                (id, fields.map(str::to_string).collect())
+            } else {
+                (rest, Vec::new())
             };
             recent.push(RecentEvent {
                 at: at.parse().map_err(|_| bad())?,
@@ -386,6 +337,7 @@ impl RawKindAggregate {
                 } else {
                     Some(score.parse().map_err(|_| bad())?)
                 },
+                props,
             });
         }
         recent.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
@@ -397,7 +349,6 @@ impl RawKindAggregate {
             last: self.last,
             amount: self.amount,
             recent,
-            value: None,
         })
     }
 }

@@ -29,7 +29,7 @@ use sqlx::sqlite::{
 
 pub use copy::{CopyError, CopyReport, same_database};
 pub use customers::{CustomerRecord, NewCustomer};
-pub use evaluation::{DecisionRow, FAVOURITE_MARK, Favourites, KindAggregate, NewDecision, NewOffer};
+pub use evaluation::{DecisionRow, KindAggregate, NewDecision, NewOffer};
 pub use events::{EventRecord, HealthInputs, NewEvent};
 pub use inspect::{FailureCount, HistoryRow, MessageFilter, MessageRow};
 pub use messages::{ClaimedMessage, Finish};

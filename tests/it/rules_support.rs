@@ -47,6 +47,7 @@ pub fn customer(zone: &str, events: &[(&str, &str, &str)]) -> CustomerFacts {
             at,
             id: (*id).to_string(),
             score: None,
+            props: Vec::new(),
         });
         s.recent
             .sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
