@@ -23,4 +23,5 @@ pub mod report;
 pub mod rules;
 pub mod run_once;
 pub mod serve;
+pub mod simulate;
 pub mod store;

@@ -60,6 +60,7 @@ pub async fn run_once(
             only: &[],
             record: true,
             samples_per_rule: 0,
+            imagined: None,
         },
     )
     .await?;

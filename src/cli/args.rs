@@ -244,6 +244,20 @@ pub(crate) enum RulesCommand {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Play the rules forward day by day over the current data: what would go out in the coming weeks (nothing is recorded or sent)
+    Simulate {
+        /// Only these rules (disabled ones too); default: every enabled rule
+        rule_ids: Vec<String>,
+        /// The first day, at this time of day [default: now] (a date = midnight in default_timezone, or RFC 3339)
+        #[arg(long, value_parser = parse_when)]
+        from: Option<When>,
+        /// How many days
+        #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..=366))]
+        days: u32,
+        /// Output format (json: one line per day, rule, channel and decision)
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
 }
 
 #[derive(Subcommand)]

@@ -82,12 +82,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     // A rule problem is said before anything touches the store.
     let rules = match cli.command {
-        Command::Rules(RulesCommand::Preview { .. }) | Command::Evaluate { .. } | Command::Run { .. } => {
-            Some(rules::load(
-                &config.rules_dir,
-                &config.history.favourite_properties,
-            )?)
-        }
+        Command::Rules(RulesCommand::Preview { .. } | RulesCommand::Simulate { .. })
+        | Command::Evaluate { .. }
+        | Command::Run { .. } => Some(rules::load(
+            &config.rules_dir,
+            &config.history.favourite_properties,
+        )?),
         _ => None,
     };
     // Commands that only read never create a database; the others create or upgrade it.
@@ -95,7 +95,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         cli.command,
         Command::Report { .. }
             | Command::Customers(_)
-            | Command::Rules(RulesCommand::Preview { .. })
+            | Command::Rules(RulesCommand::Preview { .. } | RulesCommand::Simulate { .. })
             | Command::Messages(MessagesCommand::List { .. })
             | Command::Offers(OffersCommand::Show { .. })
     );
@@ -110,6 +110,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Rules(RulesCommand::Preview { rule_ids, at, format }) => {
             rules::preview(&ctx, &rules(), &rule_ids, at, format).await?
         }
+        Command::Rules(RulesCommand::Simulate {
+            rule_ids,
+            from,
+            days,
+            format,
+        }) => rules::simulate(&ctx, &rules(), &rule_ids, from, days, format).await?,
         Command::Serve => {
             let metrics = rekindle::metrics::install().context("installing the metrics recorder")?;
             rekindle::serve::serve(ctx.store.clone(), ctx.config.clone(), Some(metrics)).await?;

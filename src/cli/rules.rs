@@ -73,6 +73,7 @@ pub async fn preview(
         only: rule_ids,
         record: false,
         samples_per_rule: samples,
+        imagined: None,
     };
     let e = rekindle::evaluate::evaluate(&ctx.store, &ctx.config, set, &req).await?;
     match format {
@@ -93,6 +94,27 @@ pub async fn preview(
                 });
             super::output::text(&rekindle::preview::render_text(&e, at, &order, samples, price))?;
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn simulate(
+    ctx: &Ctx,
+    set: &RuleSet,
+    rule_ids: &[String],
+    from: Option<When>,
+    days: u32,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
+    let from = ctx.at(from)?;
+    let s = rekindle::simulate::simulate(&ctx.store, &ctx.config, set, rule_ids, from, days).await?;
+    match format {
+        Format::Json => {
+            for line in &s.days {
+                out!("{}", serde_json::to_string(line)?);
+            }
+        }
+        Format::Text => super::output::text(&rekindle::simulate::render_text(&s))?,
     }
     Ok(ExitCode::SUCCESS)
 }

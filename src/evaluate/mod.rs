@@ -41,6 +41,9 @@ pub struct Request<'a> {
     pub record: bool,
     /// Render messages for at most this many sends per rule when not recording.
     pub samples_per_rule: usize,
+    /// Decisions a simulation made on its earlier days, by customer id: they count as
+    /// recorded (cooldowns, `once`, the cap, a series' next step), though nothing is.
+    pub imagined: Option<&'a std::collections::HashMap<String, Vec<crate::rules::pipeline::PastDecision>>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -142,10 +145,13 @@ pub async fn evaluate(
         CustomerStream::open(store, req.at, req.at - window, default_zone, series, favourites).await?;
     while let Some(CustomerInput {
         mut facts,
-        past,
+        mut past,
         offers,
     }) = stream.next().await?
     {
+        if let Some(earlier) = req.imagined.and_then(|m| m.get(&facts.external_id)) {
+            past.extend(earlier.iter().cloned());
+        }
         if needs_health {
             facts.health = Some(facts.compute_health(&cfg.health, req.at));
         }

@@ -173,6 +173,7 @@ impl Scheduler {
             only: rule_ids,
             record: true,
             samples_per_rule: 0,
+            imagined: None,
         };
         let result = evaluate(&self.store, &self.config, set, &request).await;
         let seconds = started.elapsed().as_secs_f64();

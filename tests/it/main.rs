@@ -23,6 +23,7 @@ mod series;
 mod series_pipeline;
 mod serve;
 mod service;
+mod simulate;
 mod sms;
 mod sms_segments;
 mod smtp;
