@@ -118,7 +118,8 @@ pub async fn evaluate(
     let rules: Vec<Rule> = set.selected(req.only).cloned().collect();
     let needs_health = rules.iter().any(|r| set.needs_health(r));
     // `history.*` looks a year back, like health; favourites are counted only then.
-    let needs_history = rules.iter().any(|r| set.templates_use(r, "history"));
+    let uses_history: Vec<bool> = rules.iter().map(|r| set.templates_use(r, "history")).collect();
+    let needs_history = uses_history.iter().any(|u| *u);
     let mut window = rules.iter().map(|r| lookback(&r.trigger)).max().unwrap_or(0);
     if needs_health || needs_history {
         window = window.max(YEAR_WINDOW);
@@ -179,7 +180,7 @@ pub async fn evaluate(
                     }
                     None => None,
                 };
-                let history = needs_history.then(|| history_vars(&facts, cfg, req.at));
+                let history = uses_history[d.rule].then(|| history_vars(&facts, cfg, req.at));
                 let rendered = render(
                     set,
                     rule,

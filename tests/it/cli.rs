@@ -84,6 +84,17 @@ fn demo_builds_a_workspace_that_the_other_commands_can_use() {
     assert!(redeemed > 0, "{report}");
     let ws = dir.path().join("cafe");
     assert!(ws.join("rekindle.db").exists() && ws.join("data/events.csv").exists());
+    // The demo's emails say who sent them (quoted-printable: é is =C3=A9).
+    let mail = std::fs::read_dir(ws.join("outbox/email"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .find(|m| m.contains("Subject:"))
+        .expect("an email in the outbox");
+    assert!(
+        mail.replace("=\r\n", "")
+            .contains("Baross t=C3=A9r 3, 9021 Gy=C5=91r"),
+        "{mail}"
+    );
     // The printed next step works as printed (relative to where demo ran).
     let r = rekindle_in(
         dir.path(),
