@@ -72,6 +72,13 @@ impl Service {
         self.wait(limit)
     }
 
+    /// `stop`, then everything the process logged until it exited.
+    pub fn stop_with_log(self, limit: Duration) -> (i32, String) {
+        let log = self.log.clone();
+        let code = self.stop(limit);
+        (code, std::fs::read_to_string(log).unwrap_or_default())
+    }
+
     /// Waits for the process to exit and returns its code, failing after `limit`.
     pub fn wait(mut self, limit: Duration) -> i32 {
         let started = Instant::now();
