@@ -139,28 +139,11 @@ pub fn decide(
                 made.push(decision(Outcome::Suppressed, Some(Reason::Cooldown), None, None));
                 continue;
             }
-            let channel = match choose_channel(rule.message(), c) {
-                Ok(ch) => ch,
-                Err(reason) => {
-                    made.push(decision(Outcome::Skipped, Some(reason), None, None));
-                    continue;
-                }
-            };
-            if capped(history, &made, at, policy) {
-                made.push(decision(
-                    Outcome::Deferred,
-                    Some(Reason::FrequencyCap),
-                    Some(channel),
-                    None,
-                ));
-                continue;
-            }
-            if rule.holdout_percent > 0 && holdout_bucket(&rule.id, &c.external_id) < rule.holdout_percent {
-                made.push(decision(Outcome::HeldOut, None, Some(channel), None));
-                continue;
-            }
-            let send_at = schedule(rule.message(), channel, c, at, policy);
-            made.push(decision(Outcome::Send, None, Some(channel), Some(send_at)));
+            let held_out =
+                rule.holdout_percent > 0 && holdout_bucket(&rule.id, &c.external_id) < rule.holdout_percent;
+            let (outcome, reason, channel, send_at) =
+                reach(rule.message(), c, held_out, history, &made, at, policy);
+            made.push(decision(outcome, reason, channel, send_at));
         }
         // A series' later steps: after this rule's new occurrences, which may end older series.
         let started: Vec<(String, i64)> = made
@@ -183,27 +166,37 @@ pub fn decide(
             if unsubscribed_everywhere(message, c) {
                 continue;
             }
-            let channel = match choose_channel(message, c) {
-                Ok(ch) => ch,
-                Err(reason) => {
-                    made.push(decision(Outcome::Skipped, Some(reason), None, None));
-                    continue;
-                }
-            };
-            if capped(history, &made, at, policy) {
-                made.push(decision(
-                    Outcome::Deferred,
-                    Some(Reason::FrequencyCap),
-                    Some(channel),
-                    None,
-                ));
-                continue;
-            }
-            let send_at = schedule(message, channel, c, at, policy);
-            made.push(decision(Outcome::Send, None, Some(channel), Some(send_at)));
+            let (outcome, reason, channel, send_at) = reach(message, c, false, history, &made, at, policy);
+            made.push(decision(outcome, reason, channel, send_at));
         }
     }
     made
+}
+
+/// The last part of the pipeline, the same for a message, step 1 and every later step: a
+/// usable channel (else skipped), room under the frequency cap (else deferred), the hold-out
+/// group, then when it goes. As (outcome, reason, channel, send_at).
+fn reach(
+    message: &Message,
+    c: &CustomerFacts,
+    held_out: bool,
+    history: &[PastDecision],
+    made: &[Decision],
+    at: i64,
+    policy: &Policy,
+) -> (Outcome, Option<Reason>, Option<Channel>, Option<i64>) {
+    let channel = match choose_channel(message, c) {
+        Ok(ch) => ch,
+        Err(reason) => return (Outcome::Skipped, Some(reason), None, None),
+    };
+    if capped(history, made, at, policy) {
+        return (Outcome::Deferred, Some(Reason::FrequencyCap), Some(channel), None);
+    }
+    if held_out {
+        return (Outcome::HeldOut, None, Some(channel), None);
+    }
+    let send_at = schedule(message, channel, c, at, policy);
+    (Outcome::Send, None, Some(channel), Some(send_at))
 }
 
 /// The frequency cap: as many sends as allowed in the window, recorded or made just now.
