@@ -3,6 +3,7 @@
 //! The pure core ([`health`]) is wrapped by thin adapters: [`store`] (all SQL), [`import`]
 //! (CSV), and the CLI in `main.rs`.
 
+pub mod compose;
 pub mod config;
 pub mod delivery;
 pub mod demo;
@@ -25,3 +26,4 @@ pub mod run_once;
 pub mod serve;
 pub mod simulate;
 pub mod store;
+pub mod wording;

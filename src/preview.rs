@@ -93,8 +93,14 @@ pub fn render_text(
             if let Some(s) = &m.subject {
                 let _ = writeln!(out, "  Subject: {s}");
             }
+            if let Some(p) = &m.preheader {
+                let _ = writeln!(out, "  Preheader: {p}");
+            }
             for line in m.body.lines() {
                 let _ = writeln!(out, "  {line}");
+            }
+            if let Some(b) = &m.button {
+                let _ = writeln!(out, "  [{}] -> {}", b.text, b.url);
             }
         }
     }

@@ -61,6 +61,7 @@ pub async fn run_once(
             record: true,
             samples_per_rule: 0,
             imagined: None,
+            customer: None,
         },
     )
     .await?;

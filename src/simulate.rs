@@ -63,6 +63,7 @@ pub async fn simulate(
             record: false,
             samples_per_rule: 0,
             imagined: Some(&imagined),
+            customer: None,
         };
         let e = evaluate(store, cfg, set, &req).await?;
         for out in e.decisions {

@@ -118,6 +118,19 @@ pub(crate) enum Command {
     /// Operations on the store as a whole
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Show exactly what a customer would get from a rule — subject, preheader, the email's HTML and text — without recording or sending anything
+    Render {
+        /// The rule
+        rule_id: String,
+        /// The customer's id (as imported)
+        customer_id: String,
+        /// As of this instant instead of now (a date = midnight in default_timezone, or RFC 3339)
+        #[arg(long, value_parser = parse_when)]
+        at: Option<When>,
+        /// Write the email to FILE.html (open it in a browser) or FILE.eml (open it in a mail client); default: the text on standard output
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+    },
     /// Apply an unsubscribe request that reached the `unsubscribe_mailto` mailbox
     Unsubscribe {
         /// The token from the request's subject line (`unsubscribe-…`; the whole subject works too)

@@ -17,6 +17,7 @@ pub async fn run(ctx: &Ctx, set: &RuleSet, at: Option<When>) -> anyhow::Result<E
         record: true,
         samples_per_rule: 0,
         imagined: None,
+        customer: None,
     };
     let e = rekindle::evaluate::evaluate(&ctx.store, &ctx.config, set, &req).await?;
     let sends = e.decisions.iter().filter(|d| d.decision == Outcome::Send).count();

@@ -12,6 +12,7 @@ mod import;
 pub mod messages;
 mod offers;
 pub mod output;
+mod render;
 mod report;
 mod rules;
 mod run_once;
@@ -84,6 +85,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let rules = match cli.command {
         Command::Rules(RulesCommand::Preview { .. } | RulesCommand::Simulate { .. })
         | Command::Evaluate { .. }
+        | Command::Render { .. }
         | Command::Run { .. } => Some(rules::load(
             &config.rules_dir,
             &config.history.favourite_properties,
@@ -96,6 +98,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report { .. }
             | Command::Customers(_)
             | Command::Rules(RulesCommand::Preview { .. } | RulesCommand::Simulate { .. })
+            | Command::Render { .. }
             | Command::Messages(MessagesCommand::List { .. })
             | Command::Offers(OffersCommand::Show { .. })
     );
@@ -158,6 +161,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Offers(OffersCommand::Redeem { code, at, amount }) => {
             offers::redeem(&ctx, &code, at, amount).await?
         }
+        Command::Render {
+            rule_id,
+            customer_id,
+            at,
+            output,
+        } => render::run(&ctx, &rules(), &rule_id, &customer_id, at, output.as_deref()).await?,
         Command::Unsubscribe { token } => {
             unsubscribe::apply(&ctx.store, &ctx.config.secrets, &token, now()).await?;
             ExitCode::SUCCESS

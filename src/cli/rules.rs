@@ -31,27 +31,48 @@ pub fn load(dir: &Path, favourites: &[String]) -> anyhow::Result<RuleSet> {
 /// Every problem on standard output (it is the command's answer), exit 1 if any.
 pub fn check(config: &Config, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     let dir = dir.unwrap_or(&config.rules_dir);
-    Ok(match RuleSet::load(dir, &config.history.favourite_properties) {
-        Ok(set) => {
-            for w in set.rules.iter().flat_map(|r| &r.warnings) {
-                out!("warning: {w}");
+    // An own email layout is a template every email goes through: checked like a rule's.
+    let layout = config
+        .email
+        .style
+        .layout
+        .as_deref()
+        .map(rekindle::compose::Layout::from_file)
+        .transpose();
+    Ok(
+        match (RuleSet::load(dir, &config.history.favourite_properties), layout) {
+            (Ok(_), Err(problem)) => {
+                out!("{problem}");
+                eprintln!("1 problem in the email layout; no email is sent until it is fixed");
+                ExitCode::FAILURE
             }
-            let enabled = set.rules.iter().filter(|r| r.enabled).count();
-            out!(
-                "{}: {} rules OK ({enabled} enabled)",
-                dir.display(),
-                set.rules.len()
-            );
-            ExitCode::SUCCESS
-        }
-        Err(problems) => {
-            for p in &problems {
-                out!("{p}");
+            (Ok(set), Ok(_)) => {
+                for w in set.rules.iter().flat_map(|r| &r.warnings) {
+                    out!("warning: {w}");
+                }
+                let enabled = set.rules.iter().filter(|r| r.enabled).count();
+                out!(
+                    "{}: {} rules OK ({enabled} enabled)",
+                    dir.display(),
+                    set.rules.len()
+                );
+                ExitCode::SUCCESS
             }
-            eprintln!("{} problem(s); a rule with a problem never runs", problems.len());
-            ExitCode::FAILURE
-        }
-    })
+            (Err(problems), layout) => {
+                for p in &problems {
+                    out!("{p}");
+                }
+                if let Err(problem) = &layout {
+                    out!("{problem}");
+                }
+                eprintln!(
+                    "{} problem(s); a rule with a problem never runs",
+                    problems.len() + usize::from(layout.is_err())
+                );
+                ExitCode::FAILURE
+            }
+        },
+    )
 }
 
 pub async fn preview(
@@ -74,6 +95,7 @@ pub async fn preview(
         record: false,
         samples_per_rule: samples,
         imagined: None,
+        customer: None,
     };
     let e = rekindle::evaluate::evaluate(&ctx.store, &ctx.config, set, &req).await?;
     match format {

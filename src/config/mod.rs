@@ -39,6 +39,12 @@ pub enum ConfigError {
     },
 }
 
+/// `#rgb` or `#rrggbb`: what every email client understands in an inline style.
+fn is_hex_colour(s: &str) -> bool {
+    s.strip_prefix('#')
+        .is_some_and(|h| matches!(h.len(), 3 | 6) && h.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -95,8 +101,16 @@ impl Default for MessagesConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct BusinessConfig {
     pub name: Option<String>,
-    /// The postal address.
+    /// The postal address: required with the SMTP transport (bulk-mail rules want it in
+    /// every footer).
     pub address: Option<String>,
+    /// The logo on top of every email: the one remote resource an email loads (besides the
+    /// open pixel).
+    #[serde(deserialize_with = "read::http_url")]
+    pub logo_url: Option<String>,
+    /// The business's own site: the name or logo in emails links to it.
+    #[serde(deserialize_with = "read::http_url")]
+    pub website: Option<String>,
 }
 
 /// What templates may know of a customer's history.
@@ -209,6 +223,17 @@ pub struct EmailConfig {
     /// email when there is no `public_url` for one-click links.
     #[serde(deserialize_with = "read::email")]
     pub unsubscribe_mailto: Option<Email>,
+    pub style: EmailStyleConfig,
+}
+
+/// How emails look: `[email.style]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailStyleConfig {
+    /// Buttons and links, `#rrggbb` or `#rgb`.
+    pub accent: Option<String>,
+    /// An own layout (minijinja), relative to the configuration file.
+    pub layout: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -337,6 +362,7 @@ impl Default for EmailConfig {
             smtp: SmtpConfig::default(),
             dkim: None,
             unsubscribe_mailto: None,
+            style: EmailStyleConfig::default(),
         }
     }
 }
@@ -532,7 +558,10 @@ impl Config {
             &mut self.rules_dir,
             &mut self.email.outbox_dir,
             &mut self.sms.outbox_dir,
-        ] {
+        ]
+        .into_iter()
+        .chain(self.email.style.layout.as_mut())
+        {
             if path.is_relative() {
                 *path = dir.join(&*path);
             }
@@ -592,6 +621,28 @@ impl Config {
             return Err(invalid(
                 "sms.price_per_segment",
                 format!("must be 0 or more, got {p}"),
+            ));
+        }
+        if let Some(accent) = &self.email.style.accent
+            && !is_hex_colour(accent)
+        {
+            return Err(invalid(
+                "email.style.accent",
+                format!("expected a colour as #rrggbb or #rgb, got {accent:?}"),
+            ));
+        }
+        if self.email.transport == EmailTransportKind::Smtp
+            && self
+                .business
+                .address
+                .as_deref()
+                .is_none_or(|a| a.trim().is_empty())
+        {
+            return Err(invalid(
+                "business.address",
+                "email over SMTP needs the business's postal address for every footer (bulk-mail rules and \
+                 most providers require it): set [business] address = \"Street 1, 1234 Town\""
+                    .into(),
             ));
         }
         if self.http.max_connections == 0 {

@@ -11,7 +11,7 @@ use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, To
 use super::retry::Failure;
 use super::smtp_pool::{PoolError, SmtpPool};
 use crate::config::{DkimAlgorithm, EmailConfig, EmailTransportKind, Secrets, SmtpSecurity};
-use crate::links::{LinkKind, LinkSigner, Segment};
+use crate::links::{LinkKind, LinkSigner};
 use lettre::message::dkim::{
     DkimCanonicalization, DkimCanonicalizationType, DkimConfig, DkimSigningAlgorithm, DkimSigningKey,
     dkim_sign,
@@ -36,6 +36,8 @@ pub enum EmailSetupError {
     NoUnsubscribe,
     #[error("email.dkim: cannot use the key {file}: {message}")]
     Dkim { file: String, message: String },
+    #[error("email.style.layout: {0}")]
+    Layout(#[from] crate::compose::LayoutError),
 }
 
 const LIST_UNSUBSCRIBE: HeaderName = HeaderName::new_from_ascii_str("List-Unsubscribe");
@@ -89,97 +91,67 @@ impl Unsubscribe {
 /// the token to `rekindle unsubscribe --token`.
 pub const MAILTO_SUBJECT_PREFIX: &str = "unsubscribe-";
 
-pub struct EmailSender {
-    transport: Transport,
-    /// The longest one SMTP exchange may take.
-    deadline: Duration,
+/// Builds the email of a message: the business's layout around the Markdown body, the
+/// footer and ways out, the headers, the DKIM signature. Kept apart from the transport so
+/// that `rekindle render` shows exactly what would be sent.
+pub struct EmailComposer {
     /// Signs the unsubscribe link when `public_url` is configured.
     links: Option<LinkSigner>,
     mailto: Option<(String, LinkSigner)>,
     dkim: Option<DkimConfig>,
     from: Mailbox,
     domain: String,
-    /// Who sends it and where they are (`[business]`): bulk-mail rules expect a postal address.
-    footer: Option<String>,
+    branding: crate::compose::Branding,
+    default_language: String,
 }
 
-/// What one email says.
+pub struct EmailSender {
+    transport: Transport,
+    /// The longest one SMTP exchange may take.
+    deadline: Duration,
+    composer: EmailComposer,
+}
+
+/// What one email says, as its decision recorded it.
 pub struct Email<'a> {
     pub message_id: i64,
     pub to: &'a str,
     pub subject: &'a str,
+    pub preheader: Option<&'a str>,
+    /// Markdown, customer data escaped.
     pub body: &'a str,
-    /// The body's URLs that become tracked links, in order (written by the marketer).
+    /// (text, url)
+    pub button: Option<(&'a str, &'a str)>,
+    /// The language the text is written in (`None`: `[messages] default_language`).
+    pub language: Option<&'a str>,
+    /// The URLs that become tracked links, in order (written by the marketer; the button's
+    /// last).
     pub links: &'a [String],
 }
 
-impl EmailSender {
-    /// Adds the business's name and address under every email.
-    pub fn with_sender_footer(mut self, business: &crate::config::BusinessConfig) -> EmailSender {
-        let parts: Vec<&str> = [business.name.as_deref(), business.address.as_deref()]
-            .into_iter()
-            .flatten()
-            .filter(|s| !s.trim().is_empty())
-            .collect();
-        self.footer = (!parts.is_empty()).then(|| parts.join(" · "));
-        self
-    }
+/// Whether links go through the click tracker (a sent email) or straight to their
+/// destinations (`rekindle render`, which has no message to count clicks for).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tracking {
+    On,
+    Off,
+}
 
-    pub fn new(
-        cfg: &EmailConfig,
-        secrets: &Secrets,
-        public_url: Option<&str>,
-    ) -> Result<EmailSender, EmailSetupError> {
-        let Unsubscribe { links, mailto } = Unsubscribe::from_config(cfg, secrets, public_url)?;
-        let transport = match cfg.transport {
-            EmailTransportKind::Outbox => {
-                std::fs::create_dir_all(&cfg.outbox_dir).map_err(|source| EmailSetupError::Outbox {
-                    dir: cfg.outbox_dir.display().to_string(),
-                    source,
-                })?;
-                Transport::Outbox(AsyncFileTransport::new(&cfg.outbox_dir))
-            }
-            EmailTransportKind::Smtp => {
-                let s = &cfg.smtp;
-                let timeout = s.timeout;
-                let credentials = s.username.as_ref().map(|user| {
-                    let password = secrets.smtp_password.as_ref().map_or("", |p| p.expose());
-                    Credentials::new(user.clone(), password.to_string())
-                });
-                match s.security {
-                    SmtpSecurity::None | SmtpSecurity::Starttls => Transport::Pooled(SmtpPool::new(
-                        &s.host,
-                        s.port,
-                        s.security == SmtpSecurity::Starttls,
-                        credentials,
-                        timeout,
-                        s.pool_size,
-                    )),
-                    SmtpSecurity::Tls => {
-                        let mut b = AsyncSmtpTransport::<Tokio1Executor>::relay(&s.host)?
-                            .port(s.port)
-                            .timeout(Some(timeout))
-                            .pool_config(PoolConfig::new().max_size(s.pool_size));
-                        if let Some(c) = credentials {
-                            b = b.credentials(c);
-                        }
-                        Transport::Smtp(b.build())
-                    }
-                }
-            }
-        };
-        let from: Mailbox = cfg.from.clone();
+impl EmailComposer {
+    pub fn new(cfg: &crate::config::Config) -> Result<EmailComposer, EmailSetupError> {
+        let Unsubscribe { links, mailto } =
+            Unsubscribe::from_config(&cfg.email, &cfg.secrets, cfg.public_url.as_deref())?;
+        let from: Mailbox = cfg.email.from.clone();
         let domain = from.email.domain().to_string();
-        let dkim = cfg.dkim.as_ref().map(dkim_config).transpose()?;
-        Ok(EmailSender {
-            transport,
-            deadline: 2 * cfg.smtp.timeout.max(Duration::from_secs(1)),
+        let dkim = cfg.email.dkim.as_ref().map(dkim_config).transpose()?;
+        Ok(EmailComposer {
             links,
             mailto,
             dkim,
             from,
             domain,
-            footer: None,
+            branding: crate::compose::Branding::from_config(cfg)?,
+            default_language: cfg.messages.default_language.as_str().to_string(),
         })
     }
 
@@ -189,19 +161,9 @@ impl EmailSender {
         format!("<rekindle.{message_id}@{}>", self.domain)
     }
 
-    /// Builds and sends; returns the Message-ID.
-    pub async fn send(&self, e: &Email<'_>) -> Result<String, Failure> {
-        let permanent = |message: String| Failure::Permanent {
-            code: None,
-            message,
-            hard_bounce: false,
-            opt_out: false,
-        };
-        let to: Mailbox =
-            e.to.parse()
-                .map_err(|_| permanent(format!("invalid recipient {:?}", e.to)))?;
-        let id = self.message_id_for(e.message_id);
-        let unsubscribe = self
+    /// The two bodies of an email.
+    pub fn compose(&self, e: &Email<'_>, tracking: Tracking) -> Result<crate::compose::Composed, String> {
+        let unsubscribe_url = self
             .links
             .as_ref()
             .map(|l| l.url(LinkKind::Unsubscribe, e.message_id));
@@ -210,46 +172,48 @@ impl EmailSender {
                 "{MAILTO_SUBJECT_PREFIX}{}",
                 signer.token(LinkKind::Unsubscribe, e.message_id)
             );
-            (addr.as_str(), subject)
+            (addr.clone(), subject)
         });
-        let (mut text, mut html) = bodies(e.body, e.links, e.message_id, self.links.as_ref());
-        if let Some(footer) = &self.footer {
-            text.push_str(&format!("\n\n{footer}"));
-            html.push_str(&format!(
-                "<p style=\"font-size:small;color:#555\">{}</p>",
-                minijinja::HtmlEscape(footer)
-            ));
-        }
-        if let Some(url) = &unsubscribe {
-            text.push_str(&format!("\n\n--\nUnsubscribe: {url}\n"));
-            html.push_str(&format!(
-                "<p style=\"font-size:small\"><a href=\"{}\">Unsubscribe</a></p>",
-                minijinja::HtmlEscape(url)
-            ));
-        } else if let Some((addr, subject)) = &mailto {
-            text.push_str(&format!(
-                "\n\n--\nTo unsubscribe, reply to {addr} with the subject {subject}\n"
-            ));
-            html.push_str(&format!(
-                "<p style=\"font-size:small\"><a href=\"mailto:{}?subject={}\">Unsubscribe</a></p>",
-                minijinja::HtmlEscape(addr),
-                minijinja::HtmlEscape(subject)
-            ));
-        }
-        if let Some(l) = &self.links {
-            html.push_str(&format!(
-                "<img src=\"{}\" width=\"1\" height=\"1\" alt=\"\">",
-                minijinja::HtmlEscape(&l.url(LinkKind::Open, e.message_id))
-            ));
-        }
-        let html = format!("<!doctype html><html><body>{html}</body></html>");
+        let tracker = self.links.as_ref().filter(|_| tracking == Tracking::On);
+        let exits = crate::compose::Exits {
+            unsubscribe_url,
+            mailto,
+            open_pixel: tracker.map(|l| l.url(LinkKind::Open, e.message_id)),
+        };
+        let track = |n: usize| tracker.map(|l| l.click_url(e.message_id, n));
+        let parts = crate::compose::Parts {
+            subject: e.subject,
+            preheader: e.preheader,
+            body: e.body,
+            button: e.button,
+            language: e.language.unwrap_or(&self.default_language),
+            tracked: e.links,
+        };
+        crate::compose::compose(&parts, &self.branding, &exits, &track)
+            .map_err(|err| format!("the email layout cannot be rendered: {err}"))
+    }
+
+    /// The whole message, headers and signature included; returns its Message-ID too.
+    pub fn build(&self, e: &Email<'_>, tracking: Tracking) -> Result<(Message, String), String> {
+        let to: Mailbox =
+            e.to.parse()
+                .map_err(|_| format!("invalid recipient {:?}", e.to))?;
+        let id = self.message_id_for(e.message_id);
+        let crate::compose::Composed { html, text } = self.compose(e, tracking)?;
         let mut builder = Message::builder();
+        let unsubscribe = self
+            .links
+            .as_ref()
+            .map(|l| l.url(LinkKind::Unsubscribe, e.message_id));
         let mut list_unsubscribe: Vec<String> = Vec::new();
         if let Some(url) = &unsubscribe {
             list_unsubscribe.push(format!("<{url}>"));
         }
-        if let Some((addr, subject)) = &mailto {
-            list_unsubscribe.push(format!("<mailto:{addr}?subject={subject}>"));
+        if let Some((addr, signer)) = &self.mailto {
+            list_unsubscribe.push(format!(
+                "<mailto:{addr}?subject={MAILTO_SUBJECT_PREFIX}{}>",
+                signer.token(LinkKind::Unsubscribe, e.message_id)
+            ));
         }
         if !list_unsubscribe.is_empty() {
             builder = builder.raw_header(HeaderValue::new(LIST_UNSUBSCRIBE, list_unsubscribe.join(", ")));
@@ -271,10 +235,48 @@ impl EmailSender {
                     .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(text))
                     .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(html)),
             )
-            .map_err(|err| permanent(format!("cannot build the email: {err}")))?;
+            .map_err(|err| format!("cannot build the email: {err}"))?;
         if let Some(d) = &self.dkim {
             dkim_sign(&mut message, d);
         }
+        Ok((message, id))
+    }
+}
+
+impl EmailSender {
+    pub fn new(config: &crate::config::Config) -> Result<EmailSender, EmailSetupError> {
+        let composer = EmailComposer::new(config)?;
+        let cfg = &config.email;
+        let transport = match cfg.transport {
+            EmailTransportKind::Outbox => {
+                std::fs::create_dir_all(&cfg.outbox_dir).map_err(|source| EmailSetupError::Outbox {
+                    dir: cfg.outbox_dir.display().to_string(),
+                    source,
+                })?;
+                Transport::Outbox(AsyncFileTransport::new(&cfg.outbox_dir))
+            }
+            EmailTransportKind::Smtp => smtp_transport(cfg, &config.secrets)?,
+        };
+        Ok(EmailSender {
+            transport,
+            deadline: 2 * cfg.smtp.timeout.max(Duration::from_secs(1)),
+            composer,
+        })
+    }
+
+    pub fn message_id_for(&self, message_id: i64) -> String {
+        self.composer.message_id_for(message_id)
+    }
+
+    /// Builds and sends; returns the Message-ID.
+    pub async fn send(&self, e: &Email<'_>) -> Result<String, Failure> {
+        let permanent = |message: String| Failure::Permanent {
+            code: None,
+            message,
+            hard_bounce: false,
+            opt_out: false,
+        };
+        let (message, id) = self.composer.build(e, Tracking::On).map_err(permanent)?;
         match &self.transport {
             Transport::Outbox(t) => t
                 .send(message)
@@ -308,39 +310,32 @@ impl EmailSender {
     }
 }
 
-/// The plain-text and HTML bodies. The text is what the marketer wrote; the HTML part escapes
-/// all of it, so no customer data can inject markup. The URLs in `tracked` (those the marketer
-/// wrote, in order) become links, signed click-tracking links with public links; any other
-/// URL — one that came from customer data — stays plain text, never a redirect of ours.
-fn bodies(body: &str, tracked: &[String], message_id: i64, links: Option<&LinkSigner>) -> (String, String) {
-    let mut text = String::with_capacity(body.len());
-    let mut html = String::from("<p>");
-    let mut n = 0;
-    for segment in crate::links::segments(body) {
-        let escaped = |t: &str| minijinja::HtmlEscape(t).to_string().replace('\n', "<br>\n");
-        match segment {
-            Segment::Text(t) => {
-                text.push_str(t);
-                html.push_str(&escaped(t));
+fn smtp_transport(cfg: &EmailConfig, secrets: &Secrets) -> Result<Transport, EmailSetupError> {
+    let s = &cfg.smtp;
+    let credentials = s.username.as_ref().map(|user| {
+        let password = secrets.smtp_password.as_ref().map_or("", |p| p.expose());
+        Credentials::new(user.clone(), password.to_string())
+    });
+    Ok(match s.security {
+        SmtpSecurity::None | SmtpSecurity::Starttls => Transport::Pooled(SmtpPool::new(
+            &s.host,
+            s.port,
+            s.security == SmtpSecurity::Starttls,
+            credentials,
+            s.timeout,
+            s.pool_size,
+        )),
+        SmtpSecurity::Tls => {
+            let mut b = AsyncSmtpTransport::<Tokio1Executor>::relay(&s.host)?
+                .port(s.port)
+                .timeout(Some(s.timeout))
+                .pool_config(PoolConfig::new().max_size(s.pool_size));
+            if let Some(c) = credentials {
+                b = b.credentials(c);
             }
-            Segment::Url(u) if tracked.get(n).is_none_or(|next| next != u) => {
-                text.push_str(u);
-                html.push_str(&escaped(u));
-            }
-            Segment::Url(u) => {
-                let target = links.map_or_else(|| u.to_string(), |l| l.click_url(message_id, n));
-                n += 1;
-                text.push_str(&target);
-                html.push_str(&format!(
-                    "<a href=\"{}\">{}</a>",
-                    minijinja::HtmlEscape(&target),
-                    minijinja::HtmlEscape(u)
-                ));
-            }
+            Transport::Smtp(b.build())
         }
-    }
-    html.push_str("</p>");
-    (text, html)
+    })
 }
 
 fn dkim_config(d: &crate::config::DkimConfig) -> Result<DkimConfig, EmailSetupError> {

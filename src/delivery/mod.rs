@@ -100,8 +100,7 @@ impl Deliverer {
             store,
             instance,
             clock,
-            email: EmailSender::new(&cfg.email, &cfg.secrets, cfg.public_url.as_deref())?
-                .with_sender_footer(&cfg.business),
+            email: EmailSender::new(cfg)?,
             sms: SmsSender::new(&cfg.sms, &cfg.secrets, cfg.public_url.as_deref())?,
             email_throttle: throttle::Throttle::new(cfg.delivery.email),
             sms_throttle: throttle::Throttle::new(cfg.delivery.sms),
@@ -158,11 +157,20 @@ impl Deliverer {
                     .as_deref()
                     .and_then(|l| serde_json::from_str(l).ok())
                     .unwrap_or_default();
+                // A message decided before bodies were Markdown (no language recorded) is the
+                // plain text it was written as.
+                let body = match m.language {
+                    Some(_) => std::borrow::Cow::Borrowed(m.body.as_str()),
+                    None => std::borrow::Cow::Owned(crate::compose::markdown::escape_all(&m.body)),
+                };
                 let e = Email {
                     message_id: id,
                     to: address,
                     subject: m.subject.as_deref().unwrap_or(""),
-                    body: &m.body,
+                    preheader: m.preheader.as_deref(),
+                    body: &body,
+                    button: m.button_text.as_deref().zip(m.button_url.as_deref()),
+                    language: m.language.as_deref(),
                     links: &links,
                 };
                 self.email.send(&e).await

@@ -63,8 +63,11 @@ pub fn prepare(dir: &Path, until: i64) -> std::io::Result<DemoFiles> {
             "# The demo café's settings; see deploy/rekindle.toml.example for every key.\n\
              default_timezone = \"{DEMO_ZONE}\"\n\n[database]\nurl = \"sqlite://rekindle.db\"\n\n\
              [email]\nfrom = \"Café Aroma <hello@cafe-aroma.example>\"\n\n\
-             # Named on the unsubscribe page and under every email.\n\
-             [business]\nname = \"Café Aroma\"\naddress = \"Baross tér 3, 9021 Győr\"\n\n\
+             # The colour of buttons and links in every email.\n\
+             [email.style]\naccent = \"#8a4b2a\"\n\n\
+             # Named on the unsubscribe page, on top of and under every email.\n\
+             [business]\nname = \"Café Aroma\"\naddress = \"Baross tér 3, 9021 Győr\"\n\
+             website = \"https://cafe-aroma.example\"\n\n\
              # Who served them, as history.favourite.staff in templates.\n\
              [history]\nfavourite_properties = [\"staff\"]\n\n\
              # A café's habit is its visits; bookings and purchases happen around them.\n\

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::compose::markdown;
 use crate::config::Config;
 use crate::domain::Birthday;
 use crate::health::YEAR_WINDOW;
@@ -19,7 +20,10 @@ use crate::rules::facts::CustomerFacts;
 use crate::rules::pipeline::{Decision, Outcome, Policy, Reason, decide};
 use crate::rules::series::step_key;
 use crate::rules::trigger::lookback;
-use crate::rules::{Channel, Offer, OfferValue, Rule, RuleSet, body_name, step_template_id, subject_name};
+use crate::rules::{
+    Channel, Offer, OfferValue, Rule, RuleSet, body_name, button_text_name, button_url_name, preheader_name,
+    step_template_id, subject_name,
+};
 use crate::store::{CustomerRecord, NewDecision, NewOffer, Store, StoreError};
 
 /// Decisions written per transaction while the evaluation streams on.
@@ -44,22 +48,44 @@ pub struct Request<'a> {
     /// Decisions a simulation made on its earlier days, by customer id: they count as
     /// recorded (cooldowns, `once`, the cap, a series' next step), though nothing is.
     pub imagined: Option<&'a std::collections::HashMap<String, Vec<crate::rules::pipeline::PastDecision>>>,
+    /// Only this customer (external id): `rekindle render`.
+    pub customer: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RenderedMessage {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
+    /// What the customer reads: an SMS's text, an email's plain-text part (without footer).
     pub body: String,
+    /// What is recorded: an email's Markdown source (customer data escaped), else `body`.
+    #[serde(skip)]
+    pub source: String,
     /// URLs of the body that become tracked links: only those the marketer wrote.
     #[serde(skip)]
     pub links: Vec<String>,
     /// The translation used (`hu`, `en-GB`); `null` for the untranslated text.
     pub language: Option<String>,
+    /// The language the text is written in: the translation's or `[messages]
+    /// default_language` (the email's `lang`, its footer's words).
+    #[serde(skip)]
+    pub text_language: String,
+    /// Email: the inbox's grey line after the subject.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preheader: Option<String>,
+    /// Email: the button under the body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub button: Option<RenderedButton>,
     /// The customer reads another language than the untranslated text's, and the message
     /// has no translation for it.
     #[serde(skip)]
     pub fell_back: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RenderedButton {
+    pub text: String,
+    pub url: String,
 }
 
 /// An SMS's encoding and segments, as previews show them.
@@ -150,6 +176,9 @@ pub async fn evaluate(
         offers,
     }) = stream.next().await?
     {
+        if req.customer.is_some_and(|only| only != facts.external_id) {
+            continue;
+        }
         if let Some(earlier) = req.imagined.and_then(|m| m.get(&facts.external_id)) {
             past.extend(earlier.iter().cloned());
         }
@@ -245,10 +274,18 @@ pub async fn evaluate(
                     send_at: d.send_at,
                     decided_at: req.at,
                     subject: message.as_ref().and_then(|m| m.subject.clone()),
-                    body: message.as_ref().map(|m| m.body.clone()),
+                    body: message.as_ref().map(|m| m.source.clone()),
                     links: message
                         .as_ref()
                         .map(|m| serde_json::to_string(&m.links).expect("strings serialise")),
+                    preheader: message.as_ref().and_then(|m| m.preheader.clone()),
+                    button_text: message
+                        .as_ref()
+                        .and_then(|m| m.button.as_ref().map(|b| b.text.clone())),
+                    button_url: message
+                        .as_ref()
+                        .and_then(|m| m.button.as_ref().map(|b| b.url.clone())),
+                    language: message.as_ref().map(|m| m.text_language.clone()),
                 });
                 if pending.len() >= DECISIONS_PER_WRITE {
                     out.recorded += store.record_decisions(&pending, now).await?;
@@ -493,18 +530,94 @@ pub fn render(
         ),
         _ => None,
     };
-    let (body, links) = set
-        .templates
-        .render_marked(&name(body_name(&template_id), true), &ctx)?;
+    // An email-first message's body is Markdown (data escaped in it); an SMS-first one's is
+    // plain text. Each is turned into what its channel carries.
+    let body_template = name(body_name(&template_id), true);
+    let markdown = message.channel == Channel::Email;
+    let (body, mut links) = match (d.channel, markdown) {
+        (Some(Channel::Sms), true) => {
+            let md = markdown::escape_data(&set.templates.render_with_marks(&body_template, &ctx)?);
+            let no_links = |_: usize| None;
+            let plain = markdown::to_text(
+                &markdown::unmarked(&md),
+                &markdown::Linker::new(&[], &no_links, ""),
+            );
+            (plain, markdown::tracked_urls(&md))
+        }
+        (Some(Channel::Sms), false) => set.templates.render_marked(&body_template, &ctx)?,
+        (_, true) => {
+            let md = markdown::escape_data(&set.templates.render_with_marks(&body_template, &ctx)?);
+            let links = markdown::tracked_urls(&md);
+            (markdown::unmarked(&md), links)
+        }
+        (_, false) => {
+            let (plain, links) = set.templates.render_marked(&body_template, &ctx)?;
+            (markdown::escape_all(&plain), links)
+        }
+    };
     let body = match d.channel {
         Some(Channel::Sms) => message.sms_charset.unwrap_or(default_charset).apply(body),
         _ => body,
     };
+    let email = d.channel == Some(Channel::Email);
+    let source = body;
+    let body = if email {
+        let direct = |_: usize| None;
+        markdown::to_text(&source, &markdown::Linker::new(&links, &direct, ""))
+    } else {
+        source.clone()
+    };
+    let preheader = match &message.preheader {
+        Some(_) if email => Some(
+            set.templates
+                .render(
+                    &name(
+                        preheader_name(&template_id),
+                        translation.is_some_and(|t| t.has_preheader),
+                    ),
+                    &ctx,
+                )?
+                .replace(['\r', '\n'], " "),
+        ),
+        _ => None,
+    };
+    let button = match &message.button {
+        Some(_) if email => {
+            let text = set.templates.render(
+                &name(
+                    button_text_name(&template_id),
+                    translation.is_some_and(|t| t.has_button_text),
+                ),
+                &ctx,
+            )?;
+            let url = set.templates.render(
+                &name(
+                    button_url_name(&template_id),
+                    translation.is_some_and(|t| t.has_button_url),
+                ),
+                &ctx,
+            )?;
+            let url = url.trim().to_string();
+            // `rules check` saw its scheme and host written out: tracked like a body link.
+            if !url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                links.push(url.clone());
+            }
+            Some(RenderedButton {
+                text: text.replace(['\r', '\n'], " "),
+                url,
+            })
+        }
+        _ => None,
+    };
     Ok(RenderedMessage {
         subject,
         body,
+        source,
         links,
         language: translation.map(|t| t.language.as_str().to_string()),
+        text_language: language.to_string(),
+        preheader,
+        button,
         fell_back: translation.is_none() && reads.primary() != default_language.primary(),
     })
 }

@@ -6,7 +6,6 @@ mod api;
 mod auth;
 mod offers;
 mod ops;
-mod pages;
 mod public;
 pub mod server;
 mod webhooks;

@@ -27,7 +27,7 @@ fn page(
 ) -> Response {
     let lang = language.unwrap_or(state.config.messages.default_language.as_str());
     let business = &state.config.business;
-    let texts = super::pages::texts(language, state.config.messages.default_language.as_str());
+    let texts = crate::wording::texts(language, state.config.messages.default_language.as_str());
     let footer = match (&business.name, &business.address) {
         (None, None) => String::new(),
         (name, address) => {
@@ -53,7 +53,7 @@ fn page(
 }
 
 fn invalid_link(state: &super::AppState) -> Response {
-    let t = super::pages::texts(None, state.config.messages.default_language.as_str());
+    let t = crate::wording::texts(None, state.config.messages.default_language.as_str());
     page(
         state,
         None,
@@ -78,7 +78,7 @@ pub async fn unsubscribe_page(State(state): Shared, Path(token): Path<String>) -
         .sent_message(id)
         .await?
         .and_then(|m| m.customer_language);
-    let t = super::pages::texts(
+    let t = crate::wording::texts(
         language.as_deref(),
         state.config.messages.default_language.as_str(),
     );
@@ -114,7 +114,7 @@ pub async fn unsubscribe_now(State(state): Shared, Path(token): Path<String>) ->
     metrics::counter!(crate::metrics::UNSUBSCRIBES, "channel" => channel.as_str(), "source" => "link")
         .increment(1);
     tracing::info!(message = id, customer = %m.customer_external_id, rule = %m.rule_id, "unsubscribed by link");
-    let t = super::pages::texts(
+    let t = crate::wording::texts(
         m.customer_language.as_deref(),
         state.config.messages.default_language.as_str(),
     );

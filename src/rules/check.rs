@@ -109,6 +109,22 @@ fn check_translation(
     if let (Some(s), false) = (&raw.subject, uses_email) {
         c.err(shift(s.span()), "`subject` applies only to email");
     }
+    if let (Some(p), false) = (&raw.preheader, uses_email) {
+        c.err(shift(p.span()), "`preheader` applies only to email");
+    }
+    if let Some(b) = &raw.button {
+        if !uses_email {
+            c.err(shift(b.span()), "`button` applies only to email");
+        } else if message.button.is_none() && b.get_ref().url.is_none() {
+            c.err(
+                shift(b.span()),
+                "a translated button needs a `url` when the message itself has no button",
+            );
+        }
+        if let Some(u) = &b.get_ref().url {
+            check_button_url(c, u.get_ref(), shift(u.span()));
+        }
+    }
     let body = match (&raw.body, &raw.body_file) {
         (Some(b), None) => Some((b.get_ref().clone(), shift(b.span()))),
         (None, Some(f)) => {
@@ -137,12 +153,20 @@ fn check_translation(
         }
     }?;
     let mut parts = vec![(translated_name(&body_name(id), &language), body.0, body.1)];
-    if let Some(s) = &raw.subject {
-        parts.push((
-            translated_name(&subject_name(id), &language),
-            s.get_ref().clone(),
-            shift(s.span()),
-        ));
+    let button = raw.button.as_ref().map(Spanned::get_ref);
+    for (base, part) in [
+        (subject_name(id), raw.subject.as_ref()),
+        (preheader_name(id), raw.preheader.as_ref()),
+        (button_text_name(id), button.map(|b| &b.text)),
+        (button_url_name(id), button.and_then(|b| b.url.as_ref())),
+    ] {
+        if let Some(s) = part {
+            parts.push((
+                translated_name(&base, &language),
+                s.get_ref().clone(),
+                shift(s.span()),
+            ));
+        }
     }
     for (name, source, span) in parts {
         check_template(c, name, source, span, trigger_kind, has_offer, templates);
@@ -150,6 +174,9 @@ fn check_translation(
     Some(super::rule::Translation {
         language,
         has_subject: raw.subject.is_some(),
+        has_preheader: raw.preheader.is_some(),
+        has_button_text: button.is_some(),
+        has_button_url: button.is_some_and(|b| b.url.is_some()),
     })
 }
 
@@ -159,6 +186,44 @@ pub fn subject_name(rule_id: &str) -> String {
 }
 pub fn body_name(rule_id: &str) -> String {
     format!("{rule_id}/body")
+}
+pub fn preheader_name(rule_id: &str) -> String {
+    format!("{rule_id}/preheader")
+}
+pub fn button_text_name(rule_id: &str) -> String {
+    format!("{rule_id}/button_text")
+}
+pub fn button_url_name(rule_id: &str) -> String {
+    format!("{rule_id}/button_url")
+}
+
+/// A button leads where the marketer says: its URL starts with `https://` (or `http://`)
+/// and a host written out, so a variable can fill in a path or query but never send the
+/// customer elsewhere — and the click tracker may stand in for it.
+fn check_button_url(c: &mut Checker, url: &str, span: Range<usize>) {
+    let literal_end = [url.find("{{"), url.find("{%")]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(url.len());
+    let literal = &url[..literal_end];
+    let rest = literal
+        .strip_prefix("https://")
+        .or_else(|| literal.strip_prefix("http://"));
+    // The host is written out when the literal text goes past it (a `/`, `?` or `#` follows
+    // it), or when the whole URL is literal.
+    let host_written = rest.is_some_and(|r| match r.find(['/', '?', '#']) {
+        Some(end) => end > 0,
+        None => literal_end == url.len() && !r.is_empty(),
+    });
+    if !host_written {
+        c.err(
+            span,
+            format!(
+                "button url must start with https:// and a host written out (a variable may fill in the path or query), got {url:?}"
+            ),
+        );
+    }
 }
 
 /// Collects the problems of one file while checking continues past each.
@@ -751,6 +816,23 @@ fn check_message(c: &mut Checker, raw: &Spanned<RawMessage>) -> Option<Message> 
         (Some(s), false) => c.err(s.span(), "`subject` applies only to email"),
         _ => {}
     }
+    if let (Some(p), false) = (&m.preheader, uses_email) {
+        c.err(p.span(), "`preheader` applies only to email");
+    }
+    let button = m.button.as_ref().and_then(|b| {
+        if !uses_email {
+            c.err(b.span(), "`button` applies only to email");
+        }
+        let Some(url) = &b.get_ref().url else {
+            c.err(b.span(), "a button needs a `url` (where it leads)");
+            return None;
+        };
+        check_button_url(c, url.get_ref(), url.span());
+        Some(super::rule::Button {
+            text: b.get_ref().text.get_ref().clone(),
+            url: url.get_ref().clone(),
+        })
+    });
     let body = match (&m.body, &m.body_file) {
         (Some(b), None) => Some(b.get_ref().clone()),
         (None, Some(f)) => {
@@ -822,10 +904,26 @@ fn check_message(c: &mut Checker, raw: &Spanned<RawMessage>) -> Option<Message> 
             );
         }
     }
+    // An email's body is Markdown: a link it writes out must be one a mail client may follow.
+    if let (Some(Channel::Email), Some(b)) = (channel, &body) {
+        for dest in crate::compose::markdown::unsafe_links(b) {
+            let span = m
+                .body
+                .as_ref()
+                .or(m.body_file.as_ref())
+                .map_or(raw.span(), Spanned::span);
+            c.err(
+                span,
+                format!("the link to {dest:?} cannot be followed from an email: links must start with https://, http://, mailto: or tel:"),
+            );
+        }
+    }
     Some(Message {
         channel: channel?,
         fallback,
         subject: m.subject.as_ref().map(|s| s.get_ref().clone()),
+        preheader: m.preheader.as_ref().map(|p| p.get_ref().clone()),
+        button,
         body: body?,
         send_at,
         max_segments,
@@ -907,11 +1005,27 @@ fn check_templates(
     message: &Message,
     templates: &mut Templates,
 ) {
+    let button = raw.button.as_ref().map(Spanned::get_ref);
     let parts = [
         (
             subject_name(id),
             message.subject.clone(),
             raw.subject.as_ref().map(Spanned::span),
+        ),
+        (
+            preheader_name(id),
+            message.preheader.clone(),
+            raw.preheader.as_ref().map(Spanned::span),
+        ),
+        (
+            button_text_name(id),
+            message.button.as_ref().map(|b| b.text.clone()),
+            button.map(|b| b.text.span()),
+        ),
+        (
+            button_url_name(id),
+            message.button.as_ref().map(|b| b.url.clone()),
+            button.and_then(|b| b.url.as_ref()).map(Spanned::span),
         ),
         (
             body_name(id),

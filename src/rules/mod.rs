@@ -17,9 +17,12 @@ pub mod trigger;
 
 use std::path::{Path, PathBuf};
 
-pub use check::{body_name, check_file, step_template_id, subject_name, translated_name};
+pub use check::{
+    body_name, button_text_name, button_url_name, check_file, preheader_name, step_template_id, subject_name,
+    translated_name,
+};
 pub use diagnostic::Diagnostic;
-pub use rule::{Audience, Channel, Goal, Limits, Message, Offer, OfferValue, Rule, Step, Trigger};
+pub use rule::{Audience, Button, Channel, Goal, Limits, Message, Offer, OfferValue, Rule, Step, Trigger};
 pub use template::Templates;
 
 /// A checked set of rules, in evaluation order (priority descending, then id), with their

@@ -89,6 +89,19 @@ pub struct RawMessage {
     pub sms_charset: Option<Spanned<String>>,
     /// Steps 2 and later: how long after the previous step went out.
     pub after: Option<Spanned<String>>,
+    /// Email: the grey line inbox lists show after the subject.
+    pub preheader: Option<Spanned<String>>,
+    /// Email: a button under the body.
+    pub button: Option<Spanned<RawButton>>,
+}
+
+/// `button = { text = "Book a table", url = "https://…" }`; in a translation `url` may be left
+/// out (the untranslated button's).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawButton {
+    pub text: Spanned<String>,
+    pub url: Option<Spanned<String>>,
 }
 
 /// A personal offer code shared by a series' steps.

@@ -176,13 +176,29 @@ pub struct Message {
     /// The languages it is translated into (`[message.hu]` …); their templates are compiled
     /// under `translated_name`.
     pub translations: Vec<Translation>,
+    /// Email: the inbox's grey line after the subject (a template).
+    pub preheader: Option<String>,
+    /// Email: a button under the body.
+    pub button: Option<Button>,
 }
 
-/// A translation of a message; without its own subject it uses the base subject.
+/// A button under an email's body: its text and where it leads (both templates; the URL's
+/// scheme and host are written by the marketer, so it is tracked like a link in the body).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Button {
+    pub text: String,
+    pub url: String,
+}
+
+/// A translation of a message; a part it does not translate (subject, preheader, the
+/// button's text or URL) is the untranslated message's.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Translation {
     pub language: crate::domain::Language,
     pub has_subject: bool,
+    pub has_preheader: bool,
+    pub has_button_text: bool,
+    pub has_button_url: bool,
 }
 
 impl Message {

@@ -106,6 +106,11 @@ impl Templates {
         Ok(self.render_marked(name, ctx)?.0)
     }
 
+    /// Renders with every printed value between data marks (`links::DATA_START`/`DATA_END`).
+    pub fn render_with_marks(&self, name: &str, ctx: &impl Serialize) -> Result<String, minijinja::Error> {
+        self.env.get_template(name)?.render(minijinja::value::Serde(ctx))
+    }
+
     /// Renders to plain text and the URLs that may be tracked (see `links::tracked_urls`).
     pub fn render_marked(
         &self,

@@ -24,6 +24,8 @@ pub struct Section<'t> {
 #[serde(deny_unknown_fields)]
 pub struct RawTranslation {
     pub subject: Option<Spanned<String>>,
+    pub preheader: Option<Spanned<String>>,
+    pub button: Option<Spanned<super::model::RawButton>>,
     pub body: Option<Spanned<String>>,
     pub body_file: Option<Spanned<String>>,
 }

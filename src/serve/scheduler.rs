@@ -174,6 +174,7 @@ impl Scheduler {
             record: true,
             samples_per_rule: 0,
             imagined: None,
+            customer: None,
         };
         let result = evaluate(&self.store, &self.config, set, &request).await;
         let seconds = started.elapsed().as_secs_f64();

@@ -70,8 +70,14 @@ pub struct NewDecision {
     pub decided_at: i64,
     pub subject: Option<String>,
     pub body: Option<String>,
-    /// JSON array of the body's tracked URLs.
+    /// JSON array of the body's tracked URLs (the button's last).
     pub links: Option<String>,
+    /// Email: the inbox's preheader, the button's text and URL.
+    pub preheader: Option<String>,
+    pub button_text: Option<String>,
+    pub button_url: Option<String>,
+    /// The language the text is written in.
+    pub language: Option<String>,
     /// 1, or the step of a series.
     pub step: u8,
     /// The offer code this send carries, if its rule has an `[offer]`.
@@ -222,7 +228,8 @@ impl Store {
                 let base = chunk_no * ROWS_PER_STATEMENT;
                 let mut q = QueryBuilder::new(
                     "INSERT INTO decisions (rule_id, customer_id, occurrence_key, decision, reason, channel, \
-                     send_at, decided_at, recorded_at, subject, body, links, step) ",
+                     send_at, decided_at, recorded_at, subject, body, links, step, preheader, button_text, \
+                     button_url, language) ",
                 );
                 q.push_values(chunk.iter().enumerate(), |mut b, (i, d)| {
                     b.push_bind(d.rule_id.as_str())
@@ -236,8 +243,12 @@ impl Store {
                         .push_bind(now)
                         .push_bind(text(base + i, &d.subject))
                         .push_bind(text(base + i, &d.body))
-                        .push_bind(d.links.as_deref())
-                        .push_bind(i64::from(d.step));
+                        .push_bind(text(base + i, &d.links))
+                        .push_bind(i64::from(d.step))
+                        .push_bind(text(base + i, &d.preheader))
+                        .push_bind(d.button_text.as_deref())
+                        .push_bind(text(base + i, &d.button_url))
+                        .push_bind(d.language.as_deref());
                 });
                 q.push(" ON CONFLICT (rule_id, customer_id, occurrence_key) DO NOTHING");
                 if with_offers {

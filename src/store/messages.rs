@@ -28,6 +28,12 @@ pub struct ClaimedMessage {
     pub email_bounced_at: Option<i64>,
     /// It carries a series' offer code: its going out issues the code.
     pub carries_offer: bool,
+    /// Email: the parts of its decision besides subject and body.
+    pub preheader: Option<String>,
+    pub button_text: Option<String>,
+    pub button_url: Option<String>,
+    /// The language its text is written in (`None`: recorded before languages were kept).
+    pub language: Option<String>,
 }
 
 /// How a delivery attempt ended, as the ledger records it. Owned, so that it can wait for a
@@ -167,8 +173,10 @@ impl Store {
                     "SELECT m.id, m.rule_id, m.channel, m.attempts, m.scheduled_at, m.subject, m.body, m.links, \
                      c.external_id AS customer_external_id, c.email, c.phone, c.consent_email, c.consent_sms, \
                      c.unsubscribed_email_at, c.unsubscribed_sms_at, c.email_bounced_at, \
-                     EXISTS (SELECT 1 FROM offers o WHERE o.decision_id = m.decision_id) AS carries_offer \
+                     EXISTS (SELECT 1 FROM offers o WHERE o.decision_id = m.decision_id) AS carries_offer, \
+                     d.preheader, d.button_text, d.button_url, d.language \
                      FROM messages m JOIN customers c ON c.id = m.customer_id \
+                     LEFT JOIN decisions d ON d.id = m.decision_id \
                      WHERE m.id IN (SELECT CAST(j.value AS BIGINT) FROM ", $ids, " AS j) AND m.claimed_by = $2"
                 )
             };

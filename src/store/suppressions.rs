@@ -44,7 +44,8 @@ impl Store {
             "DELETE FROM events WHERE customer_id = $1",
             "DELETE FROM health_snapshots WHERE customer_id = $1",
             // Occurrence keys can carry the external ids of the customer's events.
-            "UPDATE decisions SET subject = NULL, body = NULL, links = NULL, occurrence_key = 'erased-' || id WHERE customer_id = $1",
+            "UPDATE decisions SET subject = NULL, body = NULL, links = NULL, preheader = NULL, button_text = NULL, \
+             button_url = NULL, occurrence_key = 'erased-' || id WHERE customer_id = $1",
             // A queued message must never go out to someone erased.
             "UPDATE messages SET status = 'skipped', reason = 'erased', last_detail = 'erased' \
              WHERE customer_id = $1 AND status = 'queued'",

@@ -38,7 +38,7 @@ async fn serve_killed_repeatedly_delivers_everything_with_duplicates_only_in_fli
         Backend::Sqlite,
         &format!(
             "public_url = \"https://rekindle.example\"\n[http]\nlisten = \"127.0.0.1:0\"\n\
-             [quiet_hours]\nemail = \"\"\n[email]\ntransport = \"smtp\"\nfrom = \"Café <hello@cafe.example>\"\n\
+             [quiet_hours]\nemail = \"\"\n[business]\naddress = \"Baross tér 3, 9021 Győr\"\n[email]\ntransport = \"smtp\"\nfrom = \"Café <hello@cafe.example>\"\n\
              [email.smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\ntimeout = \"5s\"\npool_size = {CONCURRENCY}\n\
              [delivery]\nconcurrency = {CONCURRENCY}\n[policy]\nmax_messages = 5\n",
             smtp.port()

@@ -10,7 +10,7 @@ fn workspace(port: u16) -> Workspace {
     let mut ws = Workspace::with_config(
         Backend::Sqlite,
         &format!(
-            "[email]\ntransport = \"smtp\"\nfrom = \"Café <hello@cafe.example>\"\n\
+            "[business]\naddress = \"Baross tér 3, 9021 Győr\"\n[email]\ntransport = \"smtp\"\nfrom = \"Café <hello@cafe.example>\"\n\
              unsubscribe_mailto = \"unsubscribe@cafe.example\"\n\
              [email.smtp]\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\ntimeout = \"2s\"\n"
         ),
@@ -250,7 +250,7 @@ async fn a_run_killed_mid_delivery_loses_nothing_when_restarted() {
     let mut ws = Workspace::with_config(
         Backend::Sqlite,
         &format!(
-            "[email]\ntransport = \"smtp\"\nfrom = \"Café <hello@cafe.example>\"\n\
+            "[business]\naddress = \"Baross tér 3, 9021 Győr\"\n[email]\ntransport = \"smtp\"\nfrom = \"Café <hello@cafe.example>\"\n\
              unsubscribe_mailto = \"unsubscribe@cafe.example\"\n\
              [email.smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\ntimeout = \"5s\"\npool_size = 4\n\
              [delivery]\nconcurrency = 4\n[policy]\nmax_messages = 5\n",

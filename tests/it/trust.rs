@@ -201,7 +201,7 @@ fn smtp_workspace(port: u16, extra: &str) -> Workspace {
     let ws = Workspace::with_config(
         Backend::Sqlite,
         &format!(
-            "[email]\ntransport = \"smtp\"\nfrom = \"Café <hello@cafe.example>\"\n{extra}\
+            "[business]\naddress = \"Baross tér 3, 9021 Győr\"\n[email]\ntransport = \"smtp\"\nfrom = \"Café <hello@cafe.example>\"\n{extra}\
              [email.smtp]\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\ntimeout = \"2s\"\n"
         ),
     );

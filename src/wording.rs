@@ -1,5 +1,5 @@
-//! The words of the pages customers see (unsubscribe), one TOML file per language in
-//! `pages/`, chosen like a message's translation: the customer's exact tag, else the same
+//! The words customers see — the unsubscribe pages and the email footer — one TOML file per
+//! language in `wording/`, chosen like a message's translation: the customer's exact tag, else the same
 //! language, else `[messages] default_language`, else English.
 
 use serde::Deserialize;
@@ -16,13 +16,19 @@ pub struct PageTexts {
     pub done_body: String,
     /// `{name}` is the business's name.
     pub sent_by: String,
+    /// The email footer: why the customer gets this (`{name}`: the business).
+    pub email_reason: String,
+    /// The email footer's unsubscribe link.
+    pub email_unsubscribe: String,
+    /// Without one-click links: `{address}` and `{subject}` of the reply that unsubscribes.
+    pub email_unsubscribe_mailto: String,
 }
 
 /// Every language the pages speak: add a file and a line here.
 const FILES: [(&str, &str); 3] = [
-    ("en", include_str!("pages/en.toml")),
-    ("hu", include_str!("pages/hu.toml")),
-    ("sk", include_str!("pages/sk.toml")),
+    ("en", include_str!("wording/en.toml")),
+    ("hu", include_str!("wording/hu.toml")),
+    ("sk", include_str!("wording/sk.toml")),
 ];
 
 /// The texts for a customer who reads `language` (`None`: unknown).
