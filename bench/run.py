@@ -204,7 +204,7 @@ class Bench:
         sink = self.smtp_sink(port)
         time.sleep(0.5)
         try:
-            smtp = (f'[email]\ntransport = "smtp"\nunsubscribe_mailto = "unsubscribe@bench.example"\n[email.smtp]\nhost = "127.0.0.1"\nport = {port}\n'
+            smtp = (f'[business]\naddress = "Bench utca 1, 1000 Budapest"\n[email]\ntransport = "smtp"\nunsubscribe_mailto = "unsubscribe@bench.example"\n[email.smtp]\nhost = "127.0.0.1"\nport = {port}\n'
                     f'security = "none"\npool_size = {conns}\n[delivery]\nconcurrency = 32\n'
                     f'[delivery.email]\nconcurrency = {conns}\n')
 
@@ -328,7 +328,7 @@ class Bench:
             throughput = {}
             for instances in (1, 2, 3):
                 url = fresh_pg("rekindle_bench_scale")
-                extra = (f'[http]\nlisten = "127.0.0.1:0"\n[email]\ntransport = "smtp"\n'
+                extra = (f'[http]\nlisten = "127.0.0.1:0"\n[business]\naddress = "Bench utca 1, 1000 Budapest"\n[email]\ntransport = "smtp"\n'
                          f'unsubscribe_mailto = "unsubscribe@bench.example"\n[email.smtp]\n'
                          f'host = "127.0.0.1"\nport = {port}\nsecurity = "none"\npool_size = 8\n'
                          f'[delivery]\nconcurrency = 16\n')

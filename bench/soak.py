@@ -86,7 +86,7 @@ def main():
     port = 25300 + random.randrange(100)
     with open(os.path.join(work, "rekindle.toml"), "w") as f:
         f.write(f'[http]\nlisten = "127.0.0.1:0"\n[quiet_hours]\nsms = ""\n[policy]\nmax_messages = 100\nper = "1d"\n'
-                f'[email]\ntransport = "smtp"\nunsubscribe_mailto = "unsubscribe@soak.example"\n[email.smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n')
+                f'[business]\naddress = "Bench utca 1, 1000 Budapest"\n[email]\ntransport = "smtp"\nunsubscribe_mailto = "unsubscribe@soak.example"\n[email.smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n')
     env = {k: v for k, v in os.environ.items() if not k.startswith("REKINDLE_")}
     env["REKINDLE_API_TOKENS"] = "soak"
     # SMTP needs a way to unsubscribe: mailto tokens signed with this secret.

@@ -80,6 +80,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             &config.secrets,
             config.public_url.as_deref(),
         )?;
+        // So is an own email layout that cannot be rendered: found before anything is decided.
+        rekindle::compose::Branding::from_config(&config).context("email.style.layout")?;
     }
     // A rule problem is said before anything touches the store.
     let rules = match cli.command {

@@ -30,6 +30,13 @@ pub async fn run(
     output: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
     let at = ctx.at(at)?;
+    let kind = match output.map(|p| p.extension().and_then(|e| e.to_str())) {
+        None => Output::Text,
+        Some(Some("html" | "htm")) => Output::Html,
+        Some(Some("eml")) => Output::Eml,
+        Some(Some(other)) => bail!("cannot write a .{other} file: name it FILE.html or FILE.eml"),
+        Some(None) => bail!("name the output FILE.html or FILE.eml"),
+    };
     let Some(customer) = ctx.store.customer_by_external_id(customer_id).await? else {
         bail!("no customer with id {customer_id:?}");
     };
@@ -51,7 +58,8 @@ pub async fn run(
         .or(e.decisions.first())
     else {
         eprintln!(
-            "{rule_id} sends nothing to {customer_id} at {when}: its trigger does not fire for them then"
+            "{rule_id} sends nothing to {customer_id} at {when}: its trigger does not fire for them then, \
+             or what it fires for was already decided (see `rekindle customers show {customer_id}`)"
         );
         return Ok(ExitCode::from(1));
     };
@@ -97,18 +105,23 @@ pub async fn run(
         summary.push_str(&format!("Preheader: {p}\n"));
     }
     summary.push_str(&format!("\n{}", composed.text));
-    match output.and_then(|p| p.extension()).and_then(|e| e.to_str()) {
-        Some("html" | "htm") => write(output, composed.html.as_bytes(), &summary),
-        Some("eml") => {
+    match kind {
+        Output::Html => write(output, composed.html.as_bytes(), &summary),
+        Output::Eml => {
             let (message, _) = composer
                 .build(&email, Tracking::Off)
                 .map_err(anyhow::Error::msg)?;
             write(output, &message.formatted(), &summary)
         }
-        Some(other) => bail!("cannot write a .{other} file: name it FILE.html or FILE.eml"),
-        None if output.is_some() => bail!("name the output FILE.html or FILE.eml"),
-        None => write(None, &[], &summary),
+        Output::Text => write(None, &[], &summary),
     }
+}
+
+/// What `-o` asks for, by the file's extension.
+enum Output {
+    Text,
+    Html,
+    Eml,
 }
 
 /// Writes the file (and says so), or prints `text` when there is no file.

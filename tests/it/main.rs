@@ -3,6 +3,7 @@
 
 mod cli;
 mod delivery;
+mod email_look;
 mod fuzz;
 mod hardening;
 mod health;
