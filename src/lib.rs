@@ -12,6 +12,7 @@ pub mod evaluate;
 pub mod health;
 pub mod http;
 pub mod import;
+pub mod insights;
 pub mod instance;
 pub mod links;
 pub mod metrics;

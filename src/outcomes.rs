@@ -84,7 +84,22 @@ pub async fn rule_reports(
     }
     let decisions = store.decision_breakdown(since).await?;
     let messages = store.message_breakdown(since).await?;
-    let groups = store.conversion_groups(since).await?;
+    let mut groups = store.conversion_groups(since).await?;
+    // A decision still inside its goal window is neither a success nor a failure yet: it is
+    // counted apart, and the rates are of the decisions whose window has closed (or that
+    // converted already).
+    let mut open_window: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    if let Some(set) = set {
+        for rule in &set.rules {
+            let Some(goal) = &rule.goal else { continue };
+            for (grp, n) in store.open_window(&rule.id, since, until, goal.within).await? {
+                if let Some(g) = groups.iter_mut().find(|g| g.rule_id == rule.id && g.grp == grp) {
+                    g.n -= n;
+                }
+                *open_window.entry(rule.id.clone()).or_default() += n;
+            }
+        }
+    }
     // Rules in the set first (their order), then any retired rule that still has history.
     let mut rules: Vec<String> =
         set.map_or_else(Vec::new, |s| s.rules.iter().map(|r| r.id.clone()).collect());
@@ -97,6 +112,9 @@ pub async fn rule_reports(
         rules.retain(|r| r == id);
     }
     let mut reports = report::build(&rules, &decisions, &messages, &groups);
+    for r in &mut reports {
+        r.open_window = open_window.get(&r.rule).copied().unwrap_or(0);
+    }
     // A rule with history that is no longer in the rules directory is named as such.
     if let Some(set) = set {
         for r in &mut reports {

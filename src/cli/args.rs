@@ -36,6 +36,13 @@ pub(crate) enum Format {
     Json,
 }
 
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+pub(crate) enum ReportFormat {
+    Text,
+    Json,
+    Html,
+}
+
 #[derive(Subcommand)]
 pub(crate) enum Command {
     /// Build a demo café (a year of generated history), replay its last four weeks into the outboxes, print the report
@@ -94,9 +101,15 @@ pub(crate) enum Command {
         /// Only this rule
         #[arg(long)]
         rule: Option<String>,
-        /// Output format
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
+        /// Output format: html is one self-contained page (charts included) for a browser or an email attachment
+        #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+        format: ReportFormat,
+        /// Write to this file instead of standard output
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+        /// Also show what the rules would send in the next N days (rules simulate) [default: 14 for html, else 0]
+        #[arg(long, value_parser = clap::value_parser!(u32).range(0..=90))]
+        coming_days: Option<u32>,
     },
     /// Run the service: rules on their schedules, delivery workers, the HTTP API (until SIGTERM)
     Serve,

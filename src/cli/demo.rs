@@ -53,6 +53,10 @@ pub async fn run(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
         r.at_risk,
         r.critical
     );
+    // Weekly snapshots of the quarter before, as `serve` takes them: the report's health chart.
+    for week in (1..=12).rev() {
+        rekindle::recompute::recompute_health(&store, &config.health, end - week * 7 * 86_400).await?;
+    }
     let set = super::rules::load(&config.rules_dir, &config.history.favourite_properties)?;
     let (mut sent, mut decided, mut returned) = (0, 0, 0);
     let mut rng = fastrand::Rng::with_seed(rekindle::demo::DEMO_SEED);
@@ -80,13 +84,24 @@ pub async fn run(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
         &config.messages.currency,
     )
     .await?;
+    let text = rekindle::report::render_text(&reports, None);
+    // The owner's view, with the coming two weeks: one page to open in a browser.
+    let report =
+        rekindle::insights::owner_report(&store, &config, Some(&set), reports, None, end, None, 14).await?;
+    let page = files.config.with_file_name("report.html");
+    std::fs::write(
+        &page,
+        rekindle::insights::owner_page(&report, &config).map_err(anyhow::Error::msg)?,
+    )
+    .with_context(|| format!("writing {}", page.display()))?;
     store.close().await;
-    super::output::text(&format!("\n{}", rekindle::report::render_text(&reports, None)))?;
+    super::output::text(&format!("\n{text}"))?;
     out!(
         "Messages:\n  email: {}\n  sms:   {}",
         config.email.outbox_dir.display(),
         config.sms.outbox_dir.join("sms.jsonl").display()
     );
+    out!("\nThe owner's report (open it in a browser): {}", page.display());
     out!(
         "\nLook closer:\n  rekindle --config {cfg} customers show c000001\n  rekindle --config {cfg} rules preview",
         cfg = files.config.display()

@@ -132,7 +132,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             until,
             rule,
             format,
-        } => report::run(&ctx, since, until, rule, format).await?,
+            output,
+            coming_days,
+        } => report::run(&ctx, since, until, rule, format, output.as_deref(), coming_days).await?,
         Command::Evaluate { at } => evaluate::run(&ctx, &rules(), at).await?,
         Command::Migrate => {
             out!("database schema is up to date ({})", ctx.store.backend());

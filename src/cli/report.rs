@@ -1,21 +1,28 @@
-//! `rekindle report`: what each rule achieved, from what is recorded.
+//! `rekindle report`: what the business and each rule achieved, from what is recorded — as a
+//! terminal summary, JSON, or one self-contained HTML page.
 
+use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use rekindle::rules::RuleSet;
 
 use super::Ctx;
-use super::args::Format;
+use super::args::ReportFormat;
 use super::when::When;
 use crate::out;
+
+/// Days the HTML page looks ahead unless told otherwise.
+const COMING_DAYS_HTML: u32 = 14;
 
 pub async fn run(
     ctx: &Ctx,
     since: Option<When>,
     until: Option<When>,
     rule: Option<String>,
-    format: Format,
+    format: ReportFormat,
+    output: Option<&Path>,
+    coming_days: Option<u32>,
 ) -> anyhow::Result<ExitCode> {
     let since = ctx.maybe(since)?;
     let until = ctx.at(until)?;
@@ -51,12 +58,44 @@ pub async fn run(
     {
         bail!("no rule {id:?} in the rules directory or the history");
     }
+    if format == ReportFormat::Text {
+        let text =
+            rekindle::report::render_text(&reports, since.map(rekindle::domain::fmt_instant).as_deref());
+        return emit(output, &text);
+    }
+    let days = coming_days.unwrap_or(if format == ReportFormat::Html {
+        COMING_DAYS_HTML
+    } else {
+        0
+    });
+    let report = rekindle::insights::owner_report(
+        &ctx.store,
+        &ctx.config,
+        set.as_ref(),
+        reports,
+        since,
+        until,
+        rule.as_deref(),
+        days,
+    )
+    .await?;
     match format {
-        Format::Json => out!("{}", serde_json::to_string_pretty(&reports)?),
-        Format::Text => super::output::text(&rekindle::report::render_text(
-            &reports,
-            since.map(rekindle::domain::fmt_instant).as_deref(),
-        ))?,
+        ReportFormat::Json => emit(output, &serde_json::to_string_pretty(&report)?),
+        _ => emit(
+            output,
+            &rekindle::insights::owner_page(&report, &ctx.config).map_err(anyhow::Error::msg)?,
+        ),
+    }
+}
+
+/// Writes to the file and says where, or prints.
+fn emit(output: Option<&Path>, text: &str) -> anyhow::Result<ExitCode> {
+    match output {
+        Some(path) => {
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+            out!("wrote {}", path.display());
+        }
+        None => super::output::text(text)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -8,6 +8,9 @@ use serde::Serialize;
 
 use crate::store::{CountRow, GroupRow};
 
+pub mod business;
+pub mod charts;
+pub mod page;
 mod revenue;
 mod steps;
 
@@ -71,8 +74,17 @@ pub struct RuleReport {
     pub held_out_rate: Option<Interval>,
     /// Present only when both groups have at least [`MIN_GROUP`] customers.
     pub uplift: Option<Interval>,
+    /// Decisions (contacted and held out) not converted yet whose goal window is still open:
+    /// not counted in either group until it closes.
+    pub open_window: i64,
     /// One sentence a marketer can act on.
     pub verdict: String,
+    /// The same in plain words, as the HTML report says it.
+    pub summary: String,
+    /// Matched → decided to send → went out → delivered (when providers confirm) → came back.
+    pub funnel: Vec<FunnelStep>,
+    /// Why the others got nothing, in a marketer's words.
+    pub not_sent: Vec<FunnelStep>,
     /// The rule has history but is no longer in the rules directory.
     pub retired: bool,
     /// SMS that went out, and their segments (what the provider bills).
@@ -130,9 +142,96 @@ pub fn build(
                 );
             }
             r.verdict = verdict(&r);
+            r.summary = summary(&r);
+            r.funnel = funnel(&r);
+            r.not_sent = not_sent(&r);
             r
         })
         .collect()
+}
+
+/// One step of a funnel, or one reason for not sending.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct FunnelStep {
+    pub label: String,
+    pub n: i64,
+}
+
+fn funnel(r: &RuleReport) -> Vec<FunnelStep> {
+    let msgs = |s: &str| r.messages.get(s).copied().unwrap_or(0);
+    let step = |label: &str, n: i64| FunnelStep {
+        label: label.to_string(),
+        n,
+    };
+    let mut out = vec![
+        step("matched", r.decisions.values().sum()),
+        step("decided to send", r.decisions.get("send").copied().unwrap_or(0)),
+        step("went out", msgs("sent") + msgs("delivered")),
+    ];
+    if msgs("delivered") > 0 {
+        out.push(step("delivered", msgs("delivered")));
+    }
+    out.push(step("came back", r.contacted_converted));
+    out
+}
+
+/// A decision or skip reason in a marketer's words.
+fn in_words(key: &str) -> String {
+    match key {
+        "held_out" => "held out on purpose, to measure the effect".into(),
+        "deferred" => "waiting for room under the frequency cap".into(),
+        "suppressed" | "suppressed/once" => "already had this message once".into(),
+        "suppressed/cooldown" => "had this message recently (cooldown)".into(),
+        "suppressed/frequency_cap" => "had enough messages lately (frequency cap)".into(),
+        "skipped/no_contact" => "no email address or phone number".into(),
+        "skipped/no_consent" => "no consent for the channel".into(),
+        "skipped/unsubscribed" => "unsubscribed".into(),
+        "skipped/template_error" => "the message could not be written for them (template error)".into(),
+        "skipped/too_long" => "the SMS would have been too long".into(),
+        other => other.replace(['/', '_'], " "),
+    }
+}
+
+fn not_sent(r: &RuleReport) -> Vec<FunnelStep> {
+    r.decisions
+        .iter()
+        .filter(|(k, _)| k.as_str() != "send")
+        .map(|(k, n)| FunnelStep {
+            label: in_words(k),
+            n: *n,
+        })
+        .collect()
+}
+
+/// The verdict as an owner would say it.
+fn summary(r: &RuleReport) -> String {
+    match r.uplift {
+        Some(u) if u.low > 0.0 => format!(
+            "Brings people back: {:+.0} points, likely between {:+.0} and {:+.0}.",
+            pct(u.estimate),
+            pct(u.low),
+            pct(u.high)
+        ),
+        Some(u) if u.high < 0.0 => format!(
+            "Seems to keep people away: {:+.0} points, likely between {:+.0} and {:+.0}.",
+            pct(u.estimate),
+            pct(u.low),
+            pct(u.high)
+        ),
+        Some(u) => format!(
+            "No clear effect yet: {:+.0} points, somewhere between {:+.0} and {:+.0}.",
+            pct(u.estimate),
+            pct(u.low),
+            pct(u.high)
+        ),
+        None => {
+            let mut v = r.verdict.clone();
+            if let Some(first) = v.get_mut(0..1) {
+                first.make_ascii_uppercase();
+            }
+            format!("{v}.")
+        }
+    }
 }
 
 fn verdict(r: &RuleReport) -> String {
@@ -229,6 +328,13 @@ pub fn render_text(reports: &[RuleReport], since: Option<&str>) -> String {
             "  held out    {}",
             rate(r.held_out_converted, r.held_out, &r.held_out_rate)
         );
+        if r.open_window > 0 {
+            let _ = writeln!(
+                out,
+                "  too early   {} still inside their goal window (counted once it closes)",
+                r.open_window
+            );
+        }
         for st in &r.steps {
             let _ = writeln!(
                 out,

@@ -2,6 +2,7 @@
 //! `Store`; both run the same statements (`$N` placeholders work on both), so behaviour
 //! cannot drift between backends. Instants are Unix seconds in integer columns.
 
+mod business;
 mod copy;
 mod customers;
 mod evaluation;
@@ -27,6 +28,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use business::{BandCount, EventPoint, SentPoint};
 pub use copy::{CopyError, CopyReport, same_database};
 pub use customers::{CustomerRecord, NewCustomer};
 pub use evaluation::{DecisionRow, KindAggregate, NewDecision, NewOffer};

@@ -158,6 +158,24 @@ impl Store {
         on_pool!(self, pool => sqlx::query_as(SQL).bind(since).fetch(pool).map_err(StoreError::from).boxed())
     }
 
+    /// Per group (`send`, `held_out`) of a rule's step-1 decisions at or after `since`: how many
+    /// have not converted and are still inside their goal window (`within` seconds from the
+    /// message going out, or from the decision for the held out) at `until` — too early to call.
+    pub async fn open_window(
+        &self,
+        rule_id: &str,
+        since: i64,
+        until: i64,
+        within: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        const SQL: &str = "SELECT d.decision, count(*) FROM decisions d LEFT JOIN messages m ON m.decision_id = d.id \
+            WHERE d.rule_id = $1 AND d.decided_at >= $2 AND d.step = 1 AND d.converted_at IS NULL \
+            AND ((d.decision = 'held_out' AND d.decided_at > $3) OR (d.decision = 'send' AND m.sent_at > $3)) \
+            GROUP BY d.decision";
+        on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(rule_id).bind(since).bind(until - within)
+            .fetch_all(pool).await?))
+    }
+
     /// Size and conversions of the contacted group (messages that went out) and the held-out
     /// group per rule, for decisions at or after `since`.
     pub async fn conversion_groups(&self, since: i64) -> Result<Vec<GroupRow>, StoreError> {

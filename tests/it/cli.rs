@@ -95,6 +95,18 @@ fn demo_builds_a_workspace_that_the_other_commands_can_use() {
             .contains("Baross t=C3=A9r 3, 9021 Gy=C5=91r"),
         "{mail}"
     );
+    // The owner's report: one page, its path printed, with the business and every rule.
+    assert!(r.stdout.contains("cafe/report.html"), "{r:?}");
+    let page = std::fs::read_to_string(ws.join("report.html")).unwrap();
+    assert!(
+        page.contains("Café Aroma: how your customers are doing"),
+        "{page}"
+    );
+    assert!(page.contains("id=\"rule-win-back-30d\"") && page.contains("The next 14 days"));
+    assert!(
+        page.contains("<svg") && !page.contains("<script"),
+        "charts inline, no script"
+    );
     // The printed next step works as printed (relative to where demo ran).
     let r = rekindle_in(
         dir.path(),

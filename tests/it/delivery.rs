@@ -205,7 +205,7 @@ async fn conversions_are_counted_for_contacted_and_held_out_customers() {
         let r = ws.rekindle(&["report", "--format", "json", "--rule", "win-back"]);
         assert_eq!(r.code, 0, "{backend:?}: {r:?}");
         let v: Value = serde_json::from_str(&r.stdout).unwrap();
-        let w = &v[0];
+        let w = &v["rules"][0];
         assert_eq!(
             (
                 w["contacted"].as_i64().unwrap(),

@@ -387,7 +387,7 @@ fn rules_check_finds_email_parts_that_cannot_work() {
 
 /// Headless Chromium: Debian's `chromium`. Under `CI=true` it must be there (`.ci/run`
 /// installs it); elsewhere a missing browser skips the test, loudly.
-fn chromium() -> Option<PathBuf> {
+pub fn chromium() -> Option<PathBuf> {
     let found = ["chromium", "chromium-browser", "google-chrome"]
         .iter()
         .find(|b| {
@@ -407,7 +407,7 @@ fn chromium() -> Option<PathBuf> {
 }
 
 /// Where screenshots are kept for people to look at (CI keeps the target directory).
-fn artifacts() -> PathBuf {
+pub fn artifacts() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
     std::fs::create_dir_all(&dir).unwrap();
     dir

@@ -17,6 +17,7 @@ mod locale_history;
 mod offers_api;
 mod pipeline;
 mod recompute;
+mod report_page;
 mod rules_check;
 mod rules_cli;
 mod rules_support;

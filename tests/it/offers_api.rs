@@ -172,9 +172,9 @@ async fn a_code_is_redeemed_once_over_http_and_refusals_say_why() {
         drop(svc);
         let r = ws.rekindle(&["report", "--format", "json"]);
         let report: Value = serde_json::from_str(&r.stdout).unwrap();
-        assert_eq!(report[0]["offers"]["issued"], 4, "{backend:?}: {report}");
-        assert_eq!(report[0]["offers"]["redeemed"], 2);
-        assert_eq!(report[0]["offers"]["redeemed_revenue"], 21.5);
+        assert_eq!(report["rules"][0]["offers"]["issued"], 4, "{backend:?}: {report}");
+        assert_eq!(report["rules"][0]["offers"]["redeemed"], 2);
+        assert_eq!(report["rules"][0]["offers"]["redeemed_revenue"], 21.5);
         store.close().await;
     }
 }

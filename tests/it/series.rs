@@ -338,7 +338,7 @@ async fn check_series(backend: Backend) {
     ]);
     assert_eq!(r.code, 0, "{r:?}");
     let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    let rule = &report[0];
+    let rule = &report["rules"][0];
     let steps_json = rule["steps"].as_array().expect("steps");
     assert_eq!(steps_json.len(), 3);
     assert_eq!(

@@ -234,7 +234,7 @@ async fn ingest_evaluate_deliver_receipt_report() {
         let r = ws.rekindle(&["report", "--format", "json"]);
         assert_eq!(r.code, 0, "{r:?}");
         let report: Value = serde_json::from_str(&r.stdout).unwrap();
-        let wb = report
+        let wb = report["rules"]
             .as_array()
             .unwrap()
             .iter()
@@ -593,7 +593,13 @@ async fn erasure_forgets_the_person_but_keeps_counts_and_the_opt_out() {
         assert_eq!(counts, [("sent".to_string(), 1)], "the outcome still counts");
         let body = store.message_body(1).await.unwrap().unwrap();
         assert_eq!(body, "", "no rendered text is kept");
+        // Sent just now: the send still counts, inside its goal window until that closes.
         let r = ws.rekindle(&["report", "--format", "json"]);
+        let report: Value = serde_json::from_str(&r.stdout).unwrap();
+        let rule = &report["rules"][0];
+        assert_eq!(rule["decisions"]["send"], 1, "{r:?}");
+        assert_eq!(rule["open_window"], 1, "{r:?}");
+        let r = ws.rekindle(&["report", "--format", "json", "--until", "2100-01-01"]);
         assert!(r.stdout.contains("\"contacted\": 1"), "{r:?}");
 
         // Re-created with the same address (in another case): still unsubscribed.

@@ -66,7 +66,7 @@ fn a_long_sms_is_skipped_as_too_long_and_gsm7_makes_it_fit() {
         assert_eq!(ws.rekindle(&["run", "--once", "--at", T]).code, 0);
         let r = ws.rekindle(&["report", "--format", "json"]);
         let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-        assert_eq!(report[0]["decisions"]["skipped/too_long"], 3, "{r:?}");
+        assert_eq!(report["rules"][0]["decisions"]["skipped/too_long"], 3, "{r:?}");
     }
 }
 
@@ -86,12 +86,15 @@ fn a_transliterated_sms_goes_out_as_previewed_and_the_report_says_what_it_cost()
     let r = ws.rekindle(&["report", "--format", "json"]);
     let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(
-        (report[0]["sms_sent"].as_i64(), report[0]["sms_segments"].as_i64()),
+        (
+            report["rules"][0]["sms_sent"].as_i64(),
+            report["rules"][0]["sms_segments"].as_i64()
+        ),
         (Some(2), Some(2)),
         "{r:?}"
     );
     assert!(
-        (report[0]["sms_cost"].as_f64().unwrap() - 0.14).abs() < 1e-9,
+        (report["rules"][0]["sms_cost"].as_f64().unwrap() - 0.14).abs() < 1e-9,
         "{r:?}"
     );
     let r = ws.rekindle(&["report"]);

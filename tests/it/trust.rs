@@ -161,7 +161,10 @@ fn a_template_that_fails_for_one_customer_is_recorded_as_a_skip_not_dropped() {
         );
         let r = ws.rekindle(&["report", "--format", "json"]);
         let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-        assert_eq!(report[0]["decisions"]["skipped/template_error"], 1, "{r:?}");
+        assert_eq!(
+            report["rules"][0]["decisions"]["skipped/template_error"], 1,
+            "{r:?}"
+        );
         let r = ws.rekindle(&["customers", "show", "zero"]);
         assert!(
             r.stdout.contains("win-back") && r.stdout.contains("skipped (template_error)"),
@@ -552,7 +555,7 @@ async fn moving_to_postgresql_with_store_copy_keeps_every_opt_out() {
     // The history came along: the report counts the same sends, and new rows get new ids.
     let r = pg.rekindle(&["report", "--format", "json"]);
     let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {r:?}"));
-    assert_eq!(report[0]["decisions"]["send"], 3, "{r:?}");
+    assert_eq!(report["rules"][0]["decisions"]["send"], 3, "{r:?}");
     pg.write(
         "later.csv",
         &format!("{EVENTS_HEADER}\nlater,c00,visit,2026-07-01T10:00:00Z,,\n"),
