@@ -27,4 +27,5 @@ pub mod run_once;
 pub mod serve;
 pub mod simulate;
 pub mod store;
+pub mod users;
 pub mod wording;

@@ -18,6 +18,8 @@ pub enum LinkKind {
     Unsubscribe,
     Click,
     Open,
+    /// A dashboard session cookie (never a URL).
+    Session,
 }
 
 impl LinkKind {
@@ -26,6 +28,7 @@ impl LinkKind {
             LinkKind::Unsubscribe => "u",
             LinkKind::Click => "c",
             LinkKind::Open => "o",
+            LinkKind::Session => "s",
         }
     }
 }
@@ -101,6 +104,18 @@ impl LinkSigner {
     /// The message id an unsubscribe or open token stands for, if the token is genuine.
     pub fn verify(&self, kind: LinkKind, token: &str) -> Option<i64> {
         self.open(kind, token)?.parse().ok()
+    }
+
+    /// A session cookie's value: the user and when it expires, signed.
+    pub fn session_token(&self, user: &str, expires: i64) -> String {
+        self.sign(LinkKind::Session, &format!("{user}.{expires}"))
+    }
+
+    /// The user of a genuine session cookie that has not expired at `now`.
+    pub fn verify_session(&self, token: &str, now: i64) -> Option<String> {
+        let payload = self.open(LinkKind::Session, token)?;
+        let (user, expires) = payload.rsplit_once('.')?;
+        (expires.parse::<i64>().ok()? > now).then(|| user.to_string())
     }
 
     /// The message id and link number of a genuine click token.

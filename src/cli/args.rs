@@ -144,11 +144,23 @@ pub(crate) enum Command {
         #[arg(short = 'o', long = "output")]
         output: Option<PathBuf>,
     },
+    /// Who may sign in to the report at /report
+    #[command(subcommand)]
+    Users(UsersCommand),
     /// Apply an unsubscribe request that reached the `unsubscribe_mailto` mailbox
     Unsubscribe {
         /// The token from the request's subject line (`unsubscribe-…`; the whole subject works too)
         #[arg(long)]
         token: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum UsersCommand {
+    /// Add a user (or set their new password): reads the password from standard input and writes its argon2id hash into the configuration file's [http.dashboard_users]
+    Add {
+        /// The name they sign in with
+        name: String,
     },
 }
 

@@ -19,6 +19,7 @@ mod run_once;
 mod store_copy;
 mod suppressions;
 mod unsubscribe;
+mod users;
 pub mod when;
 
 use std::process::ExitCode;
@@ -68,6 +69,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out,
         } => return generate::run(*customers, *seed, *until, out),
         _ => {}
+    }
+    // Adding a user edits the file itself, and works before there is one.
+    if let Command::Users(args::UsersCommand::Add { name }) = &cli.command {
+        return users::add(cli.config.as_deref(), name);
     }
     let config = Config::load(cli.config.as_deref())?;
     if let Command::Rules(RulesCommand::Check { dir }) = &cli.command {
@@ -175,7 +180,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             unsubscribe::apply(&ctx.store, &ctx.config.secrets, &token, now()).await?;
             ExitCode::SUCCESS
         }
-        Command::Rules(RulesCommand::Check { .. }) | Command::Demo { .. } | Command::Generate { .. } => {
+        Command::Rules(RulesCommand::Check { .. })
+        | Command::Demo { .. }
+        | Command::Generate { .. }
+        | Command::Users(_) => {
             unreachable!("handled before the store is opened")
         }
     };

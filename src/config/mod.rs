@@ -39,6 +39,14 @@ pub enum ConfigError {
     },
 }
 
+/// A dashboard user's name: printable, no spaces, short (it travels in the session cookie).
+pub fn is_user_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'))
+}
+
 /// `#rgb` or `#rrggbb`: what every email client understands in an inline style.
 fn is_hex_colour(s: &str) -> bool {
     s.strip_prefix('#')
@@ -160,6 +168,9 @@ pub struct HttpConfig {
     /// Connections open at once; more wait to be accepted. Keep it below the process's file
     /// limit (systemd's `LimitNOFILE`, 1024 by default) minus the database pool.
     pub max_connections: usize,
+    /// Who may log in to the report at `/report`: name → argon2id hash, written by
+    /// `rekindle users add NAME`.
+    pub dashboard_users: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for HttpConfig {
@@ -170,6 +181,7 @@ impl Default for HttpConfig {
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
             max_connections: 512,
+            dashboard_users: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -644,6 +656,20 @@ impl Config {
                  most providers require it): set [business] address = \"Street 1, 1234 Town\""
                     .into(),
             ));
+        }
+        for (name, hash) in &self.http.dashboard_users {
+            if !is_user_name(name) {
+                return Err(invalid(
+                    "http.dashboard_users",
+                    format!("{name:?} is not a user name (letters, digits, `-`, `_`, `.`, `@`; at most 64)"),
+                ));
+            }
+            if !hash.starts_with("$argon2id$") {
+                return Err(invalid(
+                    "http.dashboard_users",
+                    format!("{name}: not an argon2id hash; set passwords with `rekindle users add {name}`"),
+                ));
+            }
         }
         if self.http.max_connections == 0 {
             return Err(invalid("http.max_connections", "must be at least 1".into()));

@@ -4,6 +4,7 @@
 
 mod api;
 mod auth;
+mod dashboard;
 mod offers;
 mod ops;
 mod public;
@@ -39,6 +40,9 @@ pub struct AppState {
     pub rules: watch::Receiver<Option<Arc<RuleSet>>>,
     pub tokens: ApiTokens,
     pub links: Option<LinkSigner>,
+    /// Signs the dashboard's session cookies (`REKINDLE_LINK_SECRET`, with or without
+    /// `public_url`).
+    pub sessions: Option<LinkSigner>,
     pub twilio_auth_token: Option<String>,
     pub gateway_secret: Option<String>,
     pub metrics: Option<PrometheusHandle>,
@@ -55,12 +59,19 @@ impl AppState {
         metrics: Option<PrometheusHandle>,
     ) -> Result<AppState, crate::links::SecretError> {
         let s = &config.secrets;
-        let links =
-            LinkSigner::from_secrets(config.public_url.as_deref(), s)?.filter(LinkSigner::has_public_url);
+        let signer = LinkSigner::from_secrets(config.public_url.as_deref(), s)?;
+        if signer.is_none() && !config.http.dashboard_users.is_empty() {
+            return Err(crate::links::SecretError::Missing {
+                what: "http.dashboard_users",
+            });
+        }
+        let sessions = signer.clone();
+        let links = signer.filter(LinkSigner::has_public_url);
         let expose = |v: &Option<crate::config::Secret>| v.as_ref().map(|s| s.expose().to_string());
         Ok(AppState {
             tokens: ApiTokens::parse(s.api_tokens.as_ref().map_or("", |t| t.expose())),
             links,
+            sessions,
             twilio_auth_token: expose(&s.twilio_auth_token),
             gateway_secret: expose(&s.gateway),
             store,
@@ -99,6 +110,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/o/{token}", get(public::open_pixel))
         .route("/webhooks/twilio", post(webhooks::twilio))
         .route("/webhooks/gateway", post(webhooks::gateway))
+        .route("/report", get(dashboard::report))
+        .route("/report/rules/{id}", get(dashboard::report_rule))
+        .route("/login", get(dashboard::login_form).post(dashboard::login))
+        .route("/logout", post(dashboard::logout))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

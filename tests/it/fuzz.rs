@@ -202,6 +202,7 @@ fn api_state(ws: &Workspace) -> Arc<rekindle::http::AppState> {
         rules: rx,
         tokens: rekindle::http::ApiTokens::parse("t"),
         links: None,
+        sessions: None,
         twilio_auth_token: None,
         gateway_secret: None,
         metrics: None,

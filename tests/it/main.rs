@@ -2,6 +2,7 @@
 //! against a real SQLite file and, where configured, the real PostgreSQL.
 
 mod cli;
+mod dashboard;
 mod delivery;
 mod email_look;
 mod fuzz;
