@@ -39,6 +39,25 @@ async fn series_and_offers(
             let rows = store.series_rows(&rule.id, since).await?;
             r.steps = report::step_reports(&rows, rule.steps.len() as u8);
         }
+        if let Some(goal) = &rule.goal {
+            let per_customer = store
+                .revenue_per_customer(&rule.id, goal.within, since, until)
+                .await?;
+            let group = |g: &str| -> Vec<f64> {
+                per_customer
+                    .iter()
+                    .filter(|(d, _)| d == g)
+                    .map(|(_, v)| *v)
+                    .collect()
+            };
+            let (contacted, held) = (group("send"), group("held_out"));
+            r.revenue = Some(report::RevenueReport {
+                currency: currency.to_string(),
+                contacted_per_customer: report::mean(&contacted),
+                held_out_per_customer: report::mean(&held),
+                incremental_per_customer: report::welch(&contacted, &held),
+            });
+        }
         let Some(offer) = &rule.offer else { continue };
         let c = counts.iter().find(|c| c.rule_id == rule.id);
         let (issued, redeemed, revenue) = c.map_or((0, 0, 0.0), |c| (c.issued, c.redeemed, c.revenue));
@@ -111,7 +130,13 @@ pub async fn rule_reports(
     if let Some(id) = only {
         rules.retain(|r| r == id);
     }
-    let mut reports = report::build(&rules, &decisions, &messages, &groups);
+    let engagement = store.engagement_by_rule(since).await?;
+    let mut reports = report::build(&rules, &decisions, &messages, &groups, &engagement);
+    let origin = until - report::TREND_WEEKS * 7 * 86_400;
+    let weeks = store.weekly_sends(since, origin).await?;
+    for r in &mut reports {
+        r.weekly = report::weekly(&r.rule, &weeks, origin);
+    }
     for r in &mut reports {
         r.open_window = open_window.get(&r.rule).copied().unwrap_or(0);
     }

@@ -87,6 +87,19 @@ pub struct RuleReport {
     pub not_sent: Vec<FunnelStep>,
     /// The rule has history but is no longer in the rules directory.
     pub retired: bool,
+    /// Emails opened and clicked (with open and click tracking), messages bounced, and
+    /// unsubscribes from the message's channel within 7 days of it.
+    pub opened: i64,
+    pub clicked: i64,
+    pub bounced: i64,
+    pub unsubscribed: i64,
+    /// The last 12 weeks before `until`: messages that went out each week and how many of their
+    /// customers came back (so far).
+    pub weekly: Vec<WeekCount>,
+    /// A rule with a goal: the `amount` of its customers' events in the goal window after the
+    /// message (after the decision, for the held out), per customer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revenue: Option<RevenueReport>,
     /// SMS that went out, and their segments (what the provider bills).
     pub sms_sent: i64,
     pub sms_segments: i64,
@@ -106,6 +119,7 @@ pub fn build(
     decisions: &[CountRow],
     messages: &[CountRow],
     groups: &[GroupRow],
+    engagement: &[crate::store::Engagement],
 ) -> Vec<RuleReport> {
     rules
         .iter()
@@ -131,6 +145,10 @@ pub fn build(
                     (r.contacted, r.contacted_converted) = (g.n, g.converted);
                 }
             }
+            if let Some(e) = engagement.iter().find(|e| &e.rule_id == rule) {
+                (r.opened, r.clicked, r.bounced, r.unsubscribed) =
+                    (e.opened, e.clicked, e.bounced, e.unsubscribed);
+            }
             r.contacted_rate = wilson(r.contacted_converted, r.contacted);
             r.held_out_rate = wilson(r.held_out_converted, r.held_out);
             if r.contacted >= MIN_GROUP && r.held_out >= MIN_GROUP {
@@ -148,6 +166,42 @@ pub fn build(
             r
         })
         .collect()
+}
+
+/// One week of a rule's trend.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct WeekCount {
+    /// The week's first day (UTC), `YYYY-MM-DD`.
+    pub week: String,
+    pub sent: i64,
+    pub converted: i64,
+}
+
+/// Weeks in a rule's trend.
+pub const TREND_WEEKS: i64 = 12;
+
+/// The trend of each rule over the `TREND_WEEKS` weeks from `origin`, zeros included.
+pub fn weekly(rule: &str, rows: &[crate::store::WeekRow], origin: i64) -> Vec<WeekCount> {
+    (0..TREND_WEEKS)
+        .map(|w| {
+            let row = rows.iter().find(|r| r.rule_id == rule && r.week == w);
+            WeekCount {
+                week: crate::domain::fmt_instant(origin + w * 7 * 86_400)[..10].to_string(),
+                sent: row.map_or(0, |r| r.sent),
+                converted: row.map_or(0, |r| r.converted),
+            }
+        })
+        .collect()
+}
+
+/// Revenue per customer of the contacted and held-out groups, and the difference.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RevenueReport {
+    pub currency: String,
+    pub contacted_per_customer: Option<f64>,
+    pub held_out_per_customer: Option<f64>,
+    /// Contacted minus held out, with its 95 % (Welch) interval; from 10 customers per group.
+    pub incremental_per_customer: Option<Interval>,
 }
 
 /// One step of a funnel, or one reason for not sending.
@@ -170,6 +224,10 @@ fn funnel(r: &RuleReport) -> Vec<FunnelStep> {
     ];
     if msgs("delivered") > 0 {
         out.push(step("delivered", msgs("delivered")));
+    }
+    if r.opened + r.clicked > 0 {
+        out.push(step("opened", r.opened));
+        out.push(step("clicked", r.clicked));
     }
     out.push(step("came back", r.contacted_converted));
     out
@@ -390,6 +448,109 @@ pub fn render_text(reports: &[RuleReport], since: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn count(rule: &str, label: &str, reason: Option<&str>, n: i64) -> CountRow {
+        CountRow {
+            rule_id: rule.into(),
+            label: label.into(),
+            reason: reason.map(String::from),
+            n,
+        }
+    }
+
+    #[test]
+    fn the_funnel_and_the_reasons_are_in_a_marketers_words() {
+        let decisions = [
+            count("r", "send", None, 30),
+            count("r", "held_out", None, 8),
+            count("r", "skipped", Some("no_consent"), 22),
+        ];
+        let messages = [count("r", "sent", None, 25), count("r", "failed", None, 5)];
+        let groups = [GroupRow {
+            rule_id: "r".into(),
+            grp: "send".into(),
+            n: 25,
+            converted: 6,
+        }];
+        let engagement = [crate::store::Engagement {
+            rule_id: "r".into(),
+            opened: 12,
+            clicked: 3,
+            bounced: 1,
+            unsubscribed: 2,
+        }];
+        let r = &build(&["r".into()], &decisions, &messages, &groups, &engagement)[0];
+        let funnel: Vec<(&str, i64)> = r.funnel.iter().map(|f| (f.label.as_str(), f.n)).collect();
+        assert_eq!(
+            funnel,
+            [
+                ("matched", 60),
+                ("decided to send", 30),
+                ("went out", 25),
+                ("opened", 12),
+                ("clicked", 3),
+                ("came back", 6)
+            ]
+        );
+        let reasons: Vec<(&str, i64)> = r.not_sent.iter().map(|f| (f.label.as_str(), f.n)).collect();
+        assert_eq!(
+            reasons,
+            [
+                ("held out on purpose, to measure the effect", 8),
+                ("no consent for the channel", 22)
+            ]
+        );
+        assert_eq!((r.bounced, r.unsubscribed), (1, 2));
+        assert_eq!(
+            r.summary,
+            "No control group (holdout_percent = 0): uplift cannot be measured."
+        );
+    }
+
+    #[test]
+    fn the_summary_says_the_uplift_and_its_range_in_words() {
+        let groups = [
+            GroupRow {
+                rule_id: "r".into(),
+                grp: "send".into(),
+                n: 200,
+                converted: 80,
+            },
+            GroupRow {
+                rule_id: "r".into(),
+                grp: "held_out".into(),
+                n: 200,
+                converted: 40,
+            },
+        ];
+        let r = &build(&["r".into()], &[], &[], &groups, &[])[0];
+        let u = r.uplift.unwrap();
+        assert_eq!(
+            r.summary,
+            format!(
+                "Brings people back: +20 points, likely between {:+.0} and {:+.0}.",
+                100.0 * u.low,
+                100.0 * u.high
+            )
+        );
+        assert!(u.low > 0.10 && u.high < 0.30, "{u:?}");
+    }
+
+    #[test]
+    fn the_weekly_trend_has_every_week_with_zeros_where_nothing_went_out() {
+        let origin = 1_780_000_000 - 1_780_000_000 % 86_400;
+        let rows = [crate::store::WeekRow {
+            rule_id: "r".into(),
+            week: 2,
+            sent: 5,
+            converted: 1,
+        }];
+        let w = weekly("r", &rows, origin);
+        assert_eq!(w.len(), TREND_WEEKS as usize);
+        assert_eq!((w[2].sent, w[2].converted), (5, 1));
+        assert_eq!((w[0].sent, w[3].sent), (0, 0));
+        assert_eq!(w[1].week, crate::domain::fmt_instant(origin + 7 * 86_400)[..10]);
+    }
 
     #[test]
     fn wilson_matches_published_values() {

@@ -136,7 +136,30 @@ pub fn render_html(r: &OwnerReport, title: &str, currency: &str, generated: &str
                 ])
             })
             .transpose()?;
+        let trend = rule
+            .weekly
+            .iter()
+            .any(|w| w.sent > 0)
+            .then(|| {
+                let labels: Vec<String> = rule.weekly.iter().map(|w| w.week.clone()).collect();
+                charts::bars(
+                    &labels,
+                    &[
+                        Series {
+                            name: "sent",
+                            values: rule.weekly.iter().map(|w| Some(w.sent as f64)).collect(),
+                        },
+                        Series {
+                            name: "came back",
+                            values: rule.weekly.iter().map(|w| Some(w.converted as f64)).collect(),
+                        },
+                    ],
+                    "messages",
+                )
+            })
+            .transpose()?;
         rules.push(context! {
+            trend => trend.map(Value::from_safe_string),
             report => Value::from(Serde(rule)),
             verdict => &rule.summary,
             funnel => funnel,

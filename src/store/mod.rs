@@ -36,7 +36,7 @@ pub use events::{EventRecord, HealthInputs, NewEvent};
 pub use inspect::{FailureCount, HistoryRow, MessageFilter, MessageRow};
 pub use messages::{ClaimedMessage, Finish};
 pub use offers::{OfferRecord, Redemption};
-pub use outcomes::{CountRow, GroupRow, OfferCounts, SeriesRow};
+pub use outcomes::{CountRow, Engagement, GroupRow, OfferCounts, SeriesRow, WeekRow};
 pub use receipts::{Receipt, SentMessage};
 pub use service::Share;
 pub use snapshots::Snapshot;

@@ -12,6 +12,25 @@ pub struct CountRow {
     pub n: i64,
 }
 
+/// One rule's sends in one week.
+#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
+pub struct WeekRow {
+    pub rule_id: String,
+    pub week: i64,
+    pub sent: i64,
+    pub converted: i64,
+}
+
+/// What a rule's messages caused besides conversions.
+#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
+pub struct Engagement {
+    pub rule_id: String,
+    pub opened: i64,
+    pub clicked: i64,
+    pub bounced: i64,
+    pub unsubscribed: i64,
+}
+
 #[derive(Debug, Clone, FromRow, PartialEq, Eq)]
 pub struct GroupRow {
     pub rule_id: String,
@@ -129,6 +148,31 @@ impl Store {
                   WHERE d.rule_id = $1 AND d.step = 1 AND d.decided_at >= $3 \
                   AND (d.decision = 'held_out' OR (d.decision = 'send' AND m.sent_at IS NOT NULL))) x";
         on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(rule_id).bind(window).bind(since).bind(until).fetch_all(pool).await?))
+    }
+
+    /// Per rule, of the messages of decisions at or after `since`: opened, clicked, bounced,
+    /// and how many of their customers unsubscribed from that channel within 7 days of it.
+    pub async fn engagement_by_rule(&self, since: i64) -> Result<Vec<Engagement>, StoreError> {
+        const SQL: &str = "SELECT m.rule_id, count(m.opened_at) AS opened, count(m.clicked_at) AS clicked, \
+            COALESCE(sum(CASE WHEN m.status = 'bounced' THEN 1 ELSE 0 END), 0) AS bounced, \
+            COALESCE(sum(CASE WHEN m.sent_at IS NOT NULL AND \
+                ((m.channel = 'email' AND c.unsubscribed_email_at >= m.sent_at AND c.unsubscribed_email_at <= m.sent_at + 604800) \
+              OR (m.channel = 'sms' AND c.unsubscribed_sms_at >= m.sent_at AND c.unsubscribed_sms_at <= m.sent_at + 604800)) \
+                THEN 1 ELSE 0 END), 0) AS unsubscribed \
+            FROM messages m JOIN decisions d ON d.id = m.decision_id JOIN customers c ON c.id = m.customer_id \
+            WHERE d.decided_at >= $1 GROUP BY m.rule_id";
+        on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(since).fetch_all(pool).await?))
+    }
+
+    /// Per rule and week (`(sent_at - origin) / 7 days`, from 0) since `origin`: the step-1
+    /// messages that went out and how many of their customers converted.
+    pub async fn weekly_sends(&self, since: i64, origin: i64) -> Result<Vec<WeekRow>, StoreError> {
+        const SQL: &str = "SELECT d.rule_id, (m.sent_at - $2) / 604800 AS week, count(*) AS sent, \
+            count(d.converted_at) AS converted \
+            FROM decisions d JOIN messages m ON m.decision_id = d.id \
+            WHERE d.decided_at >= $1 AND d.step = 1 AND m.sent_at IS NOT NULL AND m.sent_at >= $2 \
+            GROUP BY d.rule_id, (m.sent_at - $2) / 604800 ORDER BY d.rule_id, week";
+        on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(since).bind(origin).fetch_all(pool).await?))
     }
 
     /// Decisions per (rule, decision, reason) decided at or after `since`.
