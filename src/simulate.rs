@@ -116,6 +116,30 @@ pub async fn simulate(
 }
 
 /// The terminal form: per day, each rule's sends by channel and its deferrals.
+/// Per day and rule (a series' step named): sends by email, by SMS, and deferrals — the rows
+/// with anything in them.
+fn rows(s: &Simulation) -> Vec<(String, String, [u64; 3])> {
+    let mut rows: BTreeMap<(String, String), [u64; 3]> = BTreeMap::new();
+    for c in &s.days {
+        let rule = if c.step > 1 {
+            format!("{} step {}", c.rule, c.step)
+        } else {
+            c.rule.clone()
+        };
+        let r = rows.entry((c.day.clone(), rule)).or_default();
+        match (c.decision, c.channel.as_deref()) {
+            (Outcome::Send, Some("email")) => r[0] += c.count,
+            (Outcome::Send, Some("sms")) => r[1] += c.count,
+            (Outcome::Deferred, _) => r[2] += c.count,
+            _ => {}
+        }
+    }
+    rows.into_iter()
+        .filter(|(_, n)| n.iter().any(|x| *x > 0))
+        .map(|((day, rule), n)| (day, rule, n))
+        .collect()
+}
+
 pub fn render_text(s: &Simulation) -> String {
     use std::fmt::Write;
     let mut out = String::from("What the rules would do (nothing is recorded or sent)\n\n");
@@ -124,22 +148,7 @@ pub fn render_text(s: &Simulation) -> String {
         "{:<12} {:<28} {:>6} {:>6} {:>9}",
         "day", "rule", "email", "sms", "deferred"
     );
-    let mut rows: BTreeMap<(&str, String), [u64; 3]> = BTreeMap::new();
-    for c in &s.days {
-        let rule = if c.step > 1 {
-            format!("{} step {}", c.rule, c.step)
-        } else {
-            c.rule.clone()
-        };
-        let r = rows.entry((&c.day, rule)).or_default();
-        match (c.decision, c.channel.as_deref()) {
-            (Outcome::Send, Some("email")) => r[0] += c.count,
-            (Outcome::Send, Some("sms")) => r[1] += c.count,
-            (Outcome::Deferred, _) => r[2] += c.count,
-            _ => {}
-        }
-    }
-    for ((day, rule), [email, sms, deferred]) in rows.into_iter().filter(|(_, n)| n.iter().any(|x| *x > 0)) {
+    for (day, rule, [email, sms, deferred]) in rows(s) {
         let _ = writeln!(out, "{day:<12} {rule:<28} {email:>6} {sms:>6} {deferred:>9}");
     }
     if !s.busiest.is_empty() {
@@ -149,4 +158,67 @@ pub fn render_text(s: &Simulation) -> String {
         }
     }
     out
+}
+
+/// The same as one self-contained page: a chart of each day's emails, SMS and deferrals, and
+/// the table.
+pub fn render_html(s: &Simulation, title: &str) -> Result<String, String> {
+    use crate::compose::markdown::escape;
+    use crate::report::charts::{Series, bars};
+    let rows = rows(s);
+    let mut days: Vec<String> = s.days.iter().map(|d| d.day.clone()).collect();
+    days.dedup();
+    let per_day = |k: usize| -> Vec<Option<f64>> {
+        days.iter()
+            .map(|d| Some(rows.iter().filter(|r| &r.0 == d).map(|r| r.2[k]).sum::<u64>() as f64))
+            .collect()
+    };
+    let chart = bars(
+        &days,
+        &[
+            Series {
+                name: "email",
+                values: per_day(0),
+            },
+            Series {
+                name: "SMS",
+                values: per_day(1),
+            },
+            Series {
+                name: "deferred (frequency cap)",
+                values: per_day(2),
+            },
+        ],
+        "messages",
+    )?;
+    let mut table = String::new();
+    for (day, rule, [email, sms, deferred]) in &rows {
+        table.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{email}</td><td>{sms}</td><td>{deferred}</td></tr>\n",
+            escape(day),
+            escape(rule)
+        ));
+    }
+    let busiest: String = s
+        .busiest
+        .iter()
+        .map(|(c, n)| format!("<li>{}: {n} messages</li>", escape(c)))
+        .collect();
+    Ok(format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <style>body{{font:15px/1.5 -apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;max-width:980px;margin:0 auto;padding:24px 16px;color:#222}}\
+         svg{{max-width:100%;height:auto}}table{{border-collapse:collapse;width:100%}}td,th{{padding:4px 8px;border-bottom:1px solid #eee;text-align:right}}\
+         td:nth-child(-n+2),th:nth-child(-n+2){{text-align:left}}</style></head><body>\
+         <h1>{title}</h1><p>What the rules would send each day if nothing else happened (no new visits assumed). Nothing was recorded or sent.</p>\
+         <figure>{chart}<figcaption>Messages per day by channel, and those held back by the frequency cap.</figcaption></figure>\
+         <table><thead><tr><th>Day</th><th>Rule</th><th>Email</th><th>SMS</th><th>Deferred</th></tr></thead><tbody>{table}</tbody></table>\
+         {busiest}</body></html>",
+        title = escape(title),
+        busiest = if busiest.is_empty() {
+            String::new()
+        } else {
+            format!("<h2>Contacted most</h2><ul>{busiest}</ul>")
+        },
+    ))
 }

@@ -292,9 +292,12 @@ pub(crate) enum RulesCommand {
         /// How many days
         #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..=366))]
         days: u32,
-        /// Output format (json: one line per day, rule, channel and decision)
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
+        /// Output format (json: one line per day, rule, channel and decision; html: one page with a chart)
+        #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+        format: ReportFormat,
+        /// Write to this file instead of standard output
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
     },
 }
 

@@ -125,7 +125,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             from,
             days,
             format,
-        }) => rules::simulate(&ctx, &rules(), &rule_ids, from, days, format).await?,
+            output,
+        }) => rules::simulate(&ctx, &rules(), &rule_ids, from, days, format, output.as_deref()).await?,
         Command::Serve => {
             let metrics = rekindle::metrics::install().context("installing the metrics recorder")?;
             rekindle::serve::serve(ctx.store.clone(), ctx.config.clone(), Some(metrics)).await?;

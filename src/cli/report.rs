@@ -95,7 +95,8 @@ fn emit(output: Option<&Path>, text: &str) -> anyhow::Result<ExitCode> {
             std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
             out!("wrote {}", path.display());
         }
-        None => super::output::text(text)?,
+        None if text.ends_with('\n') => super::output::text(text)?,
+        None => super::output::text(&format!("{text}\n"))?,
     }
     Ok(ExitCode::SUCCESS)
 }

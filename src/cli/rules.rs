@@ -3,11 +3,12 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use rekindle::config::Config;
 use rekindle::rules::RuleSet;
 
 use super::Ctx;
-use super::args::Format;
+use super::args::{Format, ReportFormat};
 use super::when::When;
 use crate::out;
 
@@ -126,17 +127,32 @@ pub async fn simulate(
     rule_ids: &[String],
     from: Option<When>,
     days: u32,
-    format: Format,
+    format: ReportFormat,
+    output: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
     let from = ctx.at(from)?;
     let s = rekindle::simulate::simulate(&ctx.store, &ctx.config, set, rule_ids, from, days).await?;
-    match format {
-        Format::Json => {
+    let text = match format {
+        ReportFormat::Json => {
+            let mut lines = String::new();
             for line in &s.days {
-                out!("{}", serde_json::to_string(line)?);
+                lines.push_str(&serde_json::to_string(line)?);
+                lines.push('\n');
             }
+            lines
         }
-        Format::Text => super::output::text(&rekindle::simulate::render_text(&s))?,
+        ReportFormat::Text => rekindle::simulate::render_text(&s),
+        ReportFormat::Html => {
+            let title = format!("The next {days} days");
+            rekindle::simulate::render_html(&s, &title).map_err(anyhow::Error::msg)?
+        }
+    };
+    match output {
+        Some(path) => {
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+            out!("wrote {}", path.display());
+        }
+        None => super::output::text(&text)?,
     }
     Ok(ExitCode::SUCCESS)
 }

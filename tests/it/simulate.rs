@@ -113,5 +113,27 @@ async fn the_coming_weeks_show_each_step_on_its_day_and_nothing_is_recorded() {
         ]);
         assert!(text.stdout.contains("win-back step 2"), "{text:?}");
         assert!(text.stdout.contains("nothing is recorded or sent"), "{text:?}");
+        // One page for the owner: a chart of the days and the same rows, nothing to load.
+        let r = ws.rekindle(&[
+            "rules",
+            "simulate",
+            "--from",
+            "2026-06-01T12:00:00Z",
+            "--days",
+            "21",
+            "--format",
+            "html",
+            "-o",
+            "next.html",
+        ]);
+        assert_eq!(r.code, 0, "{r:?}");
+        let page = std::fs::read_to_string(ws.path("next.html")).unwrap();
+        assert!(page.contains("<svg") && !page.contains("<script") && !page.contains("src=\"http"));
+        assert!(
+            page.contains(
+                "<tr><td>2026-06-15</td><td>win-back step 2</td><td>1</td><td>0</td><td>0</td></tr>"
+            ),
+            "{page}"
+        );
     }
 }
