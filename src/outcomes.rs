@@ -98,9 +98,14 @@ pub async fn rule_reports(
     price_per_segment: Option<f64>,
     currency: &str,
 ) -> Result<Vec<RuleReport>, StoreError> {
+    let started = std::time::Instant::now();
     if let Some(set) = set {
         mark_conversions(store, set, until).await?;
     }
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "report: conversions marked"
+    );
     let decisions = store.decision_breakdown(since).await?;
     let messages = store.message_breakdown(since).await?;
     let mut groups = store.conversion_groups(since).await?;

@@ -74,20 +74,9 @@ pub async fn run(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
     out!(
         "  simulated: {returned} customers answered the win-back series (synthetic responses; the model is in src/demo/response.rs)"
     );
-    let reports = rekindle::outcomes::rule_reports(
-        &store,
-        Some(&set),
-        i64::MIN,
-        end,
-        None,
-        config.sms.price_per_segment,
-        &config.messages.currency,
-    )
-    .await?;
-    let text = rekindle::report::render_text(&reports, None);
     // The owner's view, with the coming two weeks: one page to open in a browser.
-    let report =
-        rekindle::insights::owner_report(&store, &config, Some(&set), reports, None, end, None, 14).await?;
+    let report = rekindle::insights::owner_report(&store, &config, Some(&set), None, end, None, 14).await?;
+    let text = rekindle::report::render_text(&report.rules, None);
     let page = files.config.with_file_name("report.html");
     std::fs::write(
         &page,

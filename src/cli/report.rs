@@ -43,22 +43,20 @@ pub async fn run(
             None
         }
     };
-    let reports = rekindle::outcomes::rule_reports(
-        &ctx.store,
-        set.as_ref(),
-        since.unwrap_or(i64::MIN),
-        until,
-        rule.as_deref(),
-        ctx.config.sms.price_per_segment,
-        &ctx.config.messages.currency,
-    )
-    .await?;
-    if let Some(id) = &rule
-        && reports.is_empty()
-    {
-        bail!("no rule {id:?} in the rules directory or the history");
-    }
     if format == ReportFormat::Text {
+        let reports = rekindle::outcomes::rule_reports(
+            &ctx.store,
+            set.as_ref(),
+            since.unwrap_or(i64::MIN),
+            until,
+            rule.as_deref(),
+            ctx.config.sms.price_per_segment,
+            &ctx.config.messages.currency,
+        )
+        .await?;
+        if let Some(id) = rule.as_deref().filter(|_| reports.is_empty()) {
+            bail!("no rule {id:?} in the rules directory or the history");
+        }
         let text =
             rekindle::report::render_text(&reports, since.map(rekindle::domain::fmt_instant).as_deref());
         return emit(output, &text);
@@ -72,13 +70,15 @@ pub async fn run(
         &ctx.store,
         &ctx.config,
         set.as_ref(),
-        reports,
         since,
         until,
         rule.as_deref(),
         days,
     )
     .await?;
+    if let Some(id) = rule.as_deref().filter(|_| report.rules.is_empty()) {
+        bail!("no rule {id:?} in the rules directory or the history");
+    }
     match format {
         ReportFormat::Json => emit(output, &serde_json::to_string_pretty(&report)?),
         _ => emit(

@@ -200,6 +200,9 @@ pub struct ServeConfig {
     /// How often the rules directory is checked for changed files (SIGHUP reloads at once).
     #[serde(deserialize_with = "read::duration")]
     pub reload_poll: Duration,
+    /// How many days the live report at `/report` looks ahead (`rules simulate`, one
+    /// evaluation per day: seconds per day on a 100k-customer book); 0 leaves it out.
+    pub report_coming_days: u32,
 }
 
 impl Default for ServeConfig {
@@ -208,6 +211,7 @@ impl Default for ServeConfig {
             health_schedule: Schedule::parse("15 3 * * *").expect("the default schedule parses"),
             shutdown_grace: Duration::from_secs(30),
             reload_poll: Duration::from_secs(2),
+            report_coming_days: 14,
         }
     }
 }

@@ -18,8 +18,6 @@ use crate::compose::markdown::escape;
 
 const COOKIE_NAME: &str = "rekindle_session";
 const SESSION_SECONDS: i64 = 12 * 3600;
-/// Days the live page looks ahead (`rules simulate`).
-const COMING_DAYS: u32 = 14;
 
 fn now() -> i64 {
     jiff::Timestamp::now().as_second()
@@ -207,30 +205,19 @@ async fn build(state: &AppState, rule: Option<&str>) -> anyhow::Result<Option<St
     let set = state.rules.borrow().clone();
     let cfg = &state.config;
     let until = now();
-    let reports = crate::outcomes::rule_reports(
-        &state.store,
-        set.as_deref(),
-        i64::MIN,
-        until,
-        rule,
-        cfg.sms.price_per_segment,
-        &cfg.messages.currency,
-    )
-    .await?;
-    if rule.is_some() && reports.is_empty() {
-        return Ok(None);
-    }
     let report = crate::insights::owner_report(
         &state.store,
         cfg,
         set.as_deref(),
-        reports,
         None,
         until,
         rule,
-        COMING_DAYS,
+        cfg.serve.report_coming_days,
     )
     .await?;
+    if rule.is_some() && report.rules.is_empty() {
+        return Ok(None);
+    }
     Ok(Some(
         crate::insights::owner_page(&report, cfg).map_err(anyhow::Error::msg)?,
     ))

@@ -13,7 +13,7 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use serde::Serialize;
 
-use crate::health::{Band, cadence_days};
+use crate::health::Band;
 
 const DAY: i64 = 86_400;
 /// Cohort columns: share still active this many months after the cohort's month began.
@@ -185,20 +185,48 @@ impl Business {
         }
     }
 
-    /// When a customer whose activity so far is `before` (sorted, non-empty) lapses if nothing
-    /// else happens: twice the cadence of their last year after their last activity.
-    fn lapse_after(&self, before: &[i64]) -> i64 {
-        let last = *before.last().expect("non-empty");
-        let year_start = before.partition_point(|t| *t <= last - 365 * DAY);
-        let cadence = cadence_days(&before[year_start..], self.default_cadence);
-        last + (2.0 * cadence * DAY as f64).round() as i64
+    /// For each activity `a[i]`: when the customer lapses if nothing follows it — twice the
+    /// cadence of their year up to it (`health::cadence_days` over `a[..=i]`'s last 365 days)
+    /// after it. One pass, the year's gaps kept sorted, instead of a sort per activity.
+    fn lapse_instants(&self, a: &[i64]) -> Vec<i64> {
+        let mut out = Vec::with_capacity(a.len());
+        let mut window: Vec<i64> = Vec::new(); // sorted gaps between times in the window
+        let mut start = 0; // first time in the window
+        for i in 0..a.len() {
+            if i > 0 {
+                let gap = a[i] - a[i - 1];
+                let at = window.partition_point(|g| *g < gap);
+                window.insert(at, gap);
+            }
+            // Times at or before a year before a[i] leave the window, with the gap after them.
+            while a[start] <= a[i] - 365 * DAY {
+                let gap = a[start + 1] - a[start];
+                if let Ok(at) = window.binary_search(&gap) {
+                    window.remove(at);
+                }
+                start += 1;
+            }
+            let cadence = if i - start + 1 < 3 {
+                self.default_cadence.clamp(1.0, 365.0)
+            } else {
+                let n = window.len();
+                let median = if n % 2 == 1 {
+                    window[n / 2] as f64
+                } else {
+                    (window[n / 2 - 1] + window[n / 2]) as f64 / 2.0
+                };
+                (median / DAY as f64).clamp(1.0, 365.0)
+            };
+            out.push(a[i] + (2.0 * cadence * DAY as f64).round() as i64);
+        }
+        out
     }
 
     /// Whether the customer is active at `t`: has begun, and has not lapsed since their last
-    /// activity before `t`.
-    fn active_at(&self, activity: &[i64], t: i64) -> bool {
+    /// activity before `t` (`lapses` from [`Self::lapse_instants`]).
+    fn active_at(activity: &[i64], lapses: &[i64], t: i64) -> bool {
         let n = activity.partition_point(|a| *a < t);
-        n > 0 && self.lapse_after(&activity[..n]) > t
+        n > 0 && lapses[n - 1] > t
     }
 
     pub fn add(&mut self, c: &CustomerHistory) {
@@ -206,9 +234,10 @@ impl Business {
         let Some(&first) = a.first() else {
             return;
         };
+        let lapses = self.lapse_instants(a);
         // Lapses, and returns after them, as instants.
         for i in 0..a.len() {
-            let lapse = self.lapse_after(&a[..=i]);
+            let lapse = lapses[i];
             let next = a.get(i + 1).copied();
             if lapse >= next.unwrap_or(self.until + 1) || lapse > self.until {
                 continue;
@@ -227,7 +256,7 @@ impl Business {
             }
         }
         for (m, month) in self.months.iter().enumerate() {
-            if self.active_at(a, month.start) {
+            if Self::active_at(a, &lapses, month.start) {
                 self.flows[m].active_at_start += 1;
             }
         }
@@ -235,7 +264,7 @@ impl Business {
             self.cohorts[m].0 += 1;
             for (j, mark) in self.cohort_marks[m].iter().enumerate() {
                 if let Some(t) = mark
-                    && self.active_at(a, *t)
+                    && Self::active_at(a, &lapses, *t)
                 {
                     self.cohorts[m].1[j] += 1;
                 }
@@ -402,6 +431,26 @@ mod tests {
             .parse::<jiff::Timestamp>()
             .unwrap()
             .as_second()
+    }
+
+    #[test]
+    fn the_lapse_after_each_visit_uses_the_cadence_health_would_compute() {
+        // Irregular visits over two years: every prefix's lapse equals the one computed from
+        // scratch with `health::cadence_days` over that prefix's last year.
+        let mut a = Vec::new();
+        let mut t = t("2025-01-01");
+        for i in 0..80i64 {
+            t += DAY * (1 + (i * 7919) % 23);
+            a.push(t);
+        }
+        let b = Business::new(Vec::new(), t, 30.0, &utc());
+        let fast = b.lapse_instants(&a);
+        for i in 0..a.len() {
+            let before = &a[..=i];
+            let start = before.partition_point(|x| *x <= a[i] - 365 * DAY);
+            let cadence = crate::health::cadence_days(&before[start..], 30.0);
+            assert_eq!(fast[i], a[i] + (2.0 * cadence * DAY as f64).round() as i64, "{i}");
+        }
     }
 
     #[test]

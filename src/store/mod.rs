@@ -28,7 +28,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-pub use business::{BandCount, EventPoint, SentPoint};
+pub use business::{BandCount, CustomerActivity};
 pub use copy::{CopyError, CopyReport, same_database};
 pub use customers::{CustomerRecord, NewCustomer};
 pub use evaluation::{DecisionRow, KindAggregate, NewDecision, NewOffer};

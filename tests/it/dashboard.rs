@@ -38,7 +38,22 @@ fn no_redirects() -> reqwest::Client {
 #[tokio::test]
 async fn the_report_is_shown_only_after_signing_in() {
     let ws = Workspace::with_config(Backend::Sqlite, &config("[business]\nname = \"Café Aroma\"\n"));
-    ws.write("rules/win-back.toml", &rule("email", "Come back"));
+    // Disabled: nothing changes while the page and the JSON are compared.
+    ws.write(
+        "rules/win-back.toml",
+        &rule("email", "Come back").replace("name = \"Win back\"", "name = \"Win back\"\nenabled = false"),
+    );
+    crate::helpers::load(
+        &ws,
+        &format!(
+            "{}\nann,Ann,ann@example.com,,,UTC,yes,,\nbo,Bo,bo@example.com,,,UTC,yes,,\n",
+            crate::helpers::CUSTOMERS_HEADER
+        ),
+        &format!(
+            "{}\na1,ann,visit,2026-01-10T10:00:00Z,12,\na2,ann,visit,2026-02-10T10:00:00Z,8,\nb1,bo,feedback,2026-02-11T10:00:00Z,,9\n",
+            crate::helpers::EVENTS_HEADER
+        ),
+    );
 
     let r = add_user(&ws, "anna", "short");
     assert_ne!(r.code, 0);
@@ -108,6 +123,10 @@ async fn the_report_is_shown_only_after_signing_in() {
         "{page}"
     );
     assert!(page.contains("id=\"rule-win-back\""), "{page}");
+    // The live page shows the numbers `report --format json` gives for the same data.
+    let json = ws.rekindle(&["report", "--format", "json", "--coming-days", "14"]);
+    let json: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    crate::report_page::assert_numbers_match(&page, &json);
     let r = http
         .get(svc.url("/report/rules/win-back"))
         .header(COOKIE, &session)

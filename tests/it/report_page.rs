@@ -28,7 +28,10 @@ holdout_percent = 20
 /// Forty customers who came weekly from January and stopped in April or later (some came back
 /// after the message), each with a feedback score; health snapshots every week of May.
 fn workspace(backend: Backend) -> Workspace {
-    let ws = Workspace::with_config(backend, "[business]\nname = \"Café Aroma\"\n");
+    let ws = Workspace::with_config(
+        backend,
+        "[business]\nname = \"Café Aroma\"\n[health]\nactivity_events = [\"visit\", \"booking\"]\n",
+    );
     ws.write("rules/win-back.toml", RULE);
     let mut customers = format!("{CUSTOMERS_HEADER}\n");
     let mut events = format!("{EVENTS_HEADER}\n");
@@ -101,7 +104,7 @@ fn same_number(json: &Value, shown: &str) -> bool {
     }
 }
 
-fn assert_numbers_match(html: &str, json: &Value) {
+pub(crate) fn assert_numbers_match(html: &str, json: &Value) {
     let shown = numbers(html);
     assert!(shown.len() >= 12, "the page marks its numbers: {shown:?}");
     for (path, value) in &shown {
