@@ -507,3 +507,47 @@ fn the_shipped_layout_reads_well_in_a_browser_at_phone_and_desktop_widths() {
         assert!(shot.exists(), "screenshot {}: {status:?}", shot.display());
     }
 }
+
+/// The email example of rules/README.md, with its Hungarian translation, is a rule that checks
+/// and renders as the guide says (the button's URL stays the untranslated one).
+#[test]
+fn the_marketers_guide_email_example_checks_and_renders_in_hungarian() {
+    let guide =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/README.md")).unwrap();
+    let section = &guide[guide.find("## Emails that look like your business").unwrap()..];
+    let start = section.find("```toml\n").unwrap() + "```toml\n".len();
+    let example = &section[start..start + section[start..].find("```\n").unwrap()];
+    let ws = Workspace::with_config(
+        Backend::Sqlite,
+        "[history]\nfavourite_properties = [\"item\"]\n[business]\nname = \"Café Aroma\"\naddress = \"Baross tér 3, 9021 Győr\"\n",
+    );
+    ws.write(
+        "rules/win-back.toml",
+        &format!(
+            "id = \"win-back\"\nname = \"Win back\"\n[trigger]\ntype = \"inactive\"\nevents = [\"visit\"]\ndays = 30\n{example}"
+        ),
+    );
+    let r = ws.rekindle(&["rules", "check"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    load(
+        &ws,
+        "id,name,email,phone,birthday,timezone,consent_email,consent_sms,tags,language\n\
+         eszter,Eszter Kiss,eszter@example.com,,,Europe/Budapest,yes,,,hu\n",
+        "id,customer_id,kind,occurred_at,amount,score,item\ne1,eszter,visit,2026-05-01T10:00:00Z,,,flat white\n",
+    );
+    let r = ws.rekindle(&["render", "win-back", "eszter", "--at", "2026-06-15T12:00:00Z"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("Subject: Hiányzol, Eszter"), "{r:?}");
+    assert!(r.stdout.contains("Preheader: Vár a szokásos asztalod"), "{r:?}");
+    assert!(r.stdout.contains("Már 45 napja nem láttunk."), "{r:?}");
+    assert!(
+        r.stdout
+            .contains("Asztalfoglalás: https://cafe-aroma.example/book"),
+        "{r:?}"
+    );
+    assert!(
+        r.stdout
+            .contains("Azért kapja ezt az üzenetet, mert a(z) Café Aroma vendége."),
+        "{r:?}"
+    );
+}
