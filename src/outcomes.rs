@@ -40,50 +40,57 @@ async fn series_and_offers(
             r.steps = report::step_reports(&rows, rule.steps.len() as u8);
         }
         if let Some(goal) = &rule.goal {
-            let per_customer = store
-                .revenue_per_customer(&rule.id, goal.within, since, until)
-                .await?;
-            let group = |g: &str| -> Vec<f64> {
-                per_customer
-                    .iter()
-                    .filter(|(d, _)| d == g)
-                    .map(|(_, v)| *v)
-                    .collect()
-            };
-            let (contacted, held) = (group("send"), group("held_out"));
-            r.revenue = Some(report::RevenueReport {
-                currency: currency.to_string(),
-                contacted_per_customer: report::mean(&contacted),
-                held_out_per_customer: report::mean(&held),
-                incremental_per_customer: report::welch(&contacted, &held),
-            });
+            r.revenue = Some(revenue(store, &rule.id, goal.within, since, until, currency).await?);
         }
         let Some(offer) = &rule.offer else { continue };
         let c = counts.iter().find(|c| c.rule_id == rule.id);
-        let (issued, redeemed, revenue) = c.map_or((0, 0, 0.0), |c| (c.issued, c.redeemed, c.revenue));
-        // Revenue is compared over the goal's window, or the offer's validity without a goal.
-        let window = rule.goal.as_ref().map_or(offer.valid, |g| g.within);
-        let per_customer = store.revenue_per_customer(&rule.id, window, since, until).await?;
-        let group = |g: &str| -> Vec<f64> {
-            per_customer
-                .iter()
-                .filter(|(d, _)| d == g)
-                .map(|(_, v)| *v)
-                .collect()
+        let (issued, redeemed, revenue_of_codes) =
+            c.map_or((0, 0, 0.0), |c| (c.issued, c.redeemed, c.revenue));
+        // Revenue is compared over the goal's window (already measured above), or the offer's
+        // validity without a goal.
+        let rev = match &r.revenue {
+            Some(rev) => rev.clone(),
+            None => revenue(store, &rule.id, offer.valid, since, until, currency).await?,
         };
-        let (contacted, held) = (group("send"), group("held_out"));
         r.offers = Some(report::OfferReport {
             issued,
             redeemed,
             redemption_rate: report::wilson(redeemed, issued),
-            redeemed_revenue: revenue,
+            redeemed_revenue: revenue_of_codes,
             currency: currency.to_string(),
-            contacted_revenue_per_customer: report::mean(&contacted),
-            held_out_revenue_per_customer: report::mean(&held),
-            incremental_revenue_per_customer: report::welch(&contacted, &held),
+            contacted_revenue_per_customer: rev.contacted_per_customer,
+            held_out_revenue_per_customer: rev.held_out_per_customer,
+            incremental_revenue_per_customer: rev.incremental_per_customer,
         });
     }
     Ok(())
+}
+
+/// Revenue per contacted and held-out customer over `window` after the message (after the
+/// decision, for the held out), and the difference with its interval.
+async fn revenue(
+    store: &Store,
+    rule_id: &str,
+    window: i64,
+    since: i64,
+    until: i64,
+    currency: &str,
+) -> Result<report::RevenueReport, StoreError> {
+    let per_customer = store.revenue_per_customer(rule_id, window, since, until).await?;
+    let group = |g: &str| -> Vec<f64> {
+        per_customer
+            .iter()
+            .filter(|(d, _)| d == g)
+            .map(|(_, v)| *v)
+            .collect()
+    };
+    let (contacted, held) = (group("send"), group("held_out"));
+    Ok(report::RevenueReport {
+        currency: currency.to_string(),
+        contacted_per_customer: report::mean(&contacted),
+        held_out_per_customer: report::mean(&held),
+        incremental_per_customer: report::welch(&contacted, &held),
+    })
 }
 
 /// The report per rule for decisions since `since` (Unix seconds); `only` limits it to one rule.
