@@ -5,7 +5,7 @@
 use futures_util::TryStreamExt;
 
 use crate::config::Config;
-use crate::health::{Band, FEEDBACK_KIND};
+use crate::health::Band;
 use crate::report::business::{
     self, BandMove, Business, BusinessReport, CustomerHistory, HealthWeek, NpsMonth,
 };
@@ -25,33 +25,33 @@ pub async fn business(
     let months = business::months(since, until, &zone);
     let mut acc = Business::new(months.clone(), until, cfg.health.default_cadence_days, &zone);
     let started = std::time::Instant::now();
-    let mut customers =
-        store.activity_by_customer(until, until - 365 * DAY, cfg.health.activity_events.as_deref());
-    let instants = |list: Option<&str>| -> Vec<i64> {
-        let mut v: Vec<i64> = list
-            .unwrap_or("")
-            .split(',')
-            .filter_map(|t| t.trim().parse().ok())
-            .collect();
-        v.sort_unstable();
-        v
+    // The activity pass, and the snapshots' band counts beside it: on two cores the report
+    // takes the longer of the two.
+    let activity = async {
+        let mut customers = store.activity_by_customer(
+            until,
+            until - 365 * DAY,
+            since,
+            cfg.health.activity_events.as_deref(),
+        );
+        let (sent, bands) = tokio::try_join!(store.sent_by_customer(until), store.latest_bands(until))?;
+        let mut scores: Vec<(i64, f64)> = Vec::new();
+        while let Some(c) = customers.try_next().await? {
+            acc.add(&CustomerHistory {
+                activity: instants(c.times.as_deref()),
+                sent: instants(sent.get(&c.customer_id).map(String::as_str)),
+                spend_last_year: c.spend.unwrap_or(0.0),
+                band: bands.get(&c.customer_id).and_then(|b| Band::parse(b)),
+            });
+            scores.extend(scored(c.scores.as_deref()));
+        }
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "report: activity pass"
+        );
+        Ok::<_, StoreError>((acc.finish(), scores))
     };
-    let (sent, bands) = tokio::try_join!(store.sent_by_customer(until), store.latest_bands(until))?;
-    while let Some(c) = customers.try_next().await? {
-        acc.add(&CustomerHistory {
-            activity: instants(c.times.as_deref()),
-            sent: instants(sent.get(&c.customer_id).map(String::as_str)),
-            spend_last_year: c.spend.unwrap_or(0.0),
-            band: bands.get(&c.customer_id).and_then(|b| Band::parse(b)),
-        });
-    }
-    let flows = acc.finish();
-    tracing::debug!(
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "report: activity pass"
-    );
-
-    let scores = store.scores(FEEDBACK_KIND, since, until).await?;
+    let ((flows, scores), counts) = tokio::try_join!(activity, store.band_counts(since, until))?;
     let nps = business::nps(scores.iter().map(|(_, s)| *s));
     let nps_months = months
         .iter()
@@ -65,13 +65,6 @@ pub async fn business(
             ),
         })
         .collect();
-
-    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "report: nps");
-    let counts = store.band_counts(since, until).await?;
-    tracing::debug!(
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "report: band counts"
-    );
     let local_date = |t: i64| {
         jiff::Timestamp::from_second(t)
             .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
@@ -200,4 +193,23 @@ pub fn owner_page(report: &crate::report::page::OwnerReport, cfg: &Config) -> Re
         &cfg.messages.currency,
         &crate::domain::fmt_instant(jiff::Timestamp::now().as_second()),
     )
+}
+
+/// Instants from the store's comma-separated list, in order.
+fn instants(list: Option<&str>) -> Vec<i64> {
+    let mut v: Vec<i64> = list
+        .unwrap_or("")
+        .split(',')
+        .filter_map(|t| t.trim().parse().ok())
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+/// Feedback scores from the store's comma-separated `instant:score` list.
+fn scored(list: Option<&str>) -> impl Iterator<Item = (i64, f64)> + '_ {
+    list.unwrap_or("").split(',').filter_map(|item| {
+        let (at, score) = item.split_once(':')?;
+        Some((at.trim().parse().ok()?, score.trim().parse().ok()?))
+    })
 }

@@ -19,7 +19,7 @@ use crate::health::YEAR_WINDOW;
 use crate::rules::facts::CustomerFacts;
 use crate::rules::pipeline::{Decision, Outcome, Policy, Reason, decide};
 use crate::rules::series::step_key;
-use crate::rules::trigger::lookback;
+use crate::rules::trigger::{id_lookback, lookback};
 use crate::rules::{
     Channel, Offer, OfferValue, Rule, RuleSet, body_name, button_text_name, button_url_name, preheader_name,
     step_template_id, subject_name,
@@ -156,6 +156,13 @@ pub async fn evaluate(
     } else {
         &[]
     };
+    // Events' ids only as far back as a trigger keys on them; favourite values need the row
+    // anyway, so with them every recent event carries its id too.
+    let id_window = if favourites.is_empty() {
+        rules.iter().map(|r| id_lookback(&r.trigger)).max().unwrap_or(0)
+    } else {
+        window
+    };
     let policy = policy_of(cfg);
     let default_zone = cfg.default_timezone.tz().clone();
     let now = jiff::Timestamp::now().as_second();
@@ -168,8 +175,16 @@ pub async fn evaluate(
         return Ok(out);
     }
     let series = rules.iter().any(|r| r.is_series() || r.offer.is_some());
-    let mut stream =
-        CustomerStream::open(store, req.at, req.at - window, default_zone, series, favourites).await?;
+    let mut stream = CustomerStream::open(
+        store,
+        req.at,
+        req.at - window,
+        req.at - id_window,
+        default_zone,
+        series,
+        favourites,
+    )
+    .await?;
     while let Some(CustomerInput {
         mut facts,
         mut past,

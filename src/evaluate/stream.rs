@@ -42,17 +42,19 @@ pub struct CustomerStream<'s> {
 }
 
 impl<'s> CustomerStream<'s> {
-    /// Aggregates cover events in (`since`, `at`]: the longest look-back the rules need.
+    /// Aggregates cover events in (`since`, `at`]: the longest look-back the rules need; those
+    /// after `ids_since` carry their external ids.
     pub async fn open(
         store: &'s Store,
         at: i64,
         since: i64,
+        ids_since: i64,
         default_zone: jiff::tz::TimeZone,
         series: bool,
         favourites: &[String],
     ) -> Result<CustomerStream<'s>, StoreError> {
         let customers = store.customers_ordered();
-        let mut aggregates = store.kind_aggregates(at, since, favourites);
+        let mut aggregates = store.kind_aggregates(at, since, ids_since, favourites);
         let mut history = store.decision_history(series);
         let next_agg = aggregates.try_next().await?;
         let next_past = history.try_next().await?;

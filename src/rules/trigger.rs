@@ -34,6 +34,21 @@ pub fn lookback(trigger: &Trigger) -> i64 {
     }
 }
 
+/// How far back a trigger reads events' external ids (its occurrence keys): only triggers
+/// keyed on one event need them, and only inside their own window. Older events are read
+/// without their ids, which the covering index then answers without visiting the table.
+pub fn id_lookback(trigger: &Trigger) -> i64 {
+    match trigger {
+        Trigger::FirstEvent { .. } | Trigger::Event { .. } | Trigger::Absence { .. } => lookback(trigger),
+        Trigger::Milestone { .. }
+        | Trigger::Overdue { .. }
+        | Trigger::Inactive { .. }
+        | Trigger::Birthday { .. }
+        | Trigger::Anniversary { .. }
+        | Trigger::HealthBelow { .. } => 0,
+    }
+}
+
 pub fn occurrences(trigger: &Trigger, c: &CustomerFacts, at: i64, cfg: &HealthConfig) -> Vec<Occurrence> {
     let vars = |pairs: Vec<(&str, Value)>| pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     match trigger {

@@ -8,6 +8,7 @@ use futures_util::TryStreamExt;
 use futures_util::stream::BoxStream;
 
 use super::{Store, StoreError, on_pool};
+use crate::health::FEEDBACK_KIND;
 
 /// One customer's activity, as the business report reads it: one row per customer, so that
 /// millions of events cross from the database as a hundred thousand rows.
@@ -18,6 +19,9 @@ pub struct CustomerActivity {
     pub times: Option<String>,
     /// The `amount` of all their events after the `spend_since` instant.
     pub spend: Option<f64>,
+    /// Their feedback scores from `scores_since` on, as `instant:score`, comma-separated: read
+    /// in the same pass, so NPS costs no second scan of the events.
+    pub scores: Option<String>,
 }
 
 /// How many customers a health snapshot batch put in a band.
@@ -30,41 +34,46 @@ pub struct BandCount {
 
 impl Store {
     /// Per customer with events at or before `until`, by customer: their activity instants
-    /// (events of `activity` kinds; `None`: every kind but feedback) and their spend after
-    /// `spend_since`. One grouped pass along the (customer, kind, time) index: a row per
+    /// (events of `activity` kinds; `None`: every kind but feedback), their spend after
+    /// `spend_since` and their feedback scores from `scores_since` on. One grouped pass along the (customer, kind, time) index: a row per
     /// customer crosses from the database, not a row per event (sqlx hands each row between
     /// threads, which at millions of rows costs more than the query).
     pub fn activity_by_customer(
         &self,
         until: i64,
         spend_since: i64,
+        scores_since: i64,
         activity: Option<&[String]>,
     ) -> BoxStream<'_, Result<CustomerActivity, StoreError>> {
         let kinds = serde_json::to_string(&activity.unwrap_or(&[])).expect("strings serialize");
-        let (list, concat) = match self {
+        let (list, concat, scores) = match self {
             Store::Sqlite(_) => (
                 "(SELECT value FROM json_each($3))",
                 "group_concat(CASE WHEN {act} THEN occurred_at END)",
+                "group_concat(CASE WHEN {fb} THEN occurred_at || ':' || score END)",
             ),
             Store::Postgres(_) => (
                 "(SELECT json_array_elements_text($3::json))",
                 "string_agg(CASE WHEN {act} THEN occurred_at::text END, ',')",
+                "string_agg(CASE WHEN {fb} THEN occurred_at::text || ':' || score::text END, ',')",
             ),
         };
+        let fb = format!("kind = '{FEEDBACK_KIND}' AND score IS NOT NULL AND occurred_at >= $4");
         let act = match activity {
             Some(_) => format!("kind IN {list}"),
             // $3 is bound either way; PostgreSQL must see it used to know its type.
             None => "kind <> 'feedback' AND length($3) > 0".to_string(),
         };
         let sql = format!(
-            "SELECT customer_id, {} AS times, sum(CASE WHEN occurred_at > $2 THEN amount END) AS spend \
-             FROM events WHERE occurred_at <= $1 GROUP BY customer_id ORDER BY customer_id",
-            concat.replace("{act}", &act)
+            "SELECT customer_id, {} AS times, sum(CASE WHEN occurred_at > $2 THEN amount END) AS spend, \
+             {} AS scores FROM events WHERE occurred_at <= $1 GROUP BY customer_id ORDER BY customer_id",
+            concat.replace("{act}", &act),
+            scores.replace("{fb}", &fb)
         );
         // The statement varies only with the backend and whether kinds are listed: the kinds
         // themselves are bound.
         on_pool!(self, pool => Box::pin(
-            sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(until).bind(spend_since).bind(kinds).fetch(pool).map_err(StoreError::from)
+            sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(until).bind(spend_since).bind(kinds).bind(scores_since).fetch(pool).map_err(StoreError::from)
         ))
     }
 
@@ -96,13 +105,6 @@ impl Store {
             let rows: Vec<(i64, String)> = sqlx::query_as(SQL).bind(until).fetch_all(pool).await?;
             Ok(rows.into_iter().collect())
         })
-    }
-
-    /// The scores of `kind` events in [since, until], with their instants.
-    pub async fn scores(&self, kind: &str, since: i64, until: i64) -> Result<Vec<(i64, f64)>, StoreError> {
-        const SQL: &str = "SELECT occurred_at, score FROM events \
-            WHERE kind = $1 AND score IS NOT NULL AND occurred_at >= $2 AND occurred_at <= $3 ORDER BY occurred_at";
-        on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(kind).bind(since).bind(until).fetch_all(pool).await?))
     }
 
     /// Band counts of every snapshot batch in [since, until].
