@@ -2,7 +2,6 @@
 
 use std::process::ExitCode;
 
-use rekindle::domain::Outcome;
 use rekindle::rules::RuleSet;
 
 use super::Ctx;
@@ -19,15 +18,15 @@ pub async fn run(ctx: &Ctx, set: &RuleSet, at: Option<When>) -> anyhow::Result<E
         imagined: None,
         customer: None,
     };
-    let e = rekindle::evaluate::evaluate(&ctx.store, &ctx.config, set, &req).await?;
-    let sends = e.decisions.iter().filter(|d| d.decision == Outcome::Send).count();
+    // Recorded, so nothing is kept in memory: the counts are enough to report.
+    let e = rekindle::evaluate::evaluate_each(&ctx.store, &ctx.config, set, &req, &mut |_| Ok(())).await?;
     out!(
         "evaluated {} rules over {} customers at {}: {} decisions ({} sends), {} newly recorded",
         set.rules.iter().filter(|r| r.enabled).count(),
         e.customers,
         rekindle::domain::fmt_instant(at),
-        e.decisions.len(),
-        sends,
+        e.decided,
+        e.sends,
         e.recorded
     );
     if e.render_errors > 0 {

@@ -1,5 +1,6 @@
 //! `rekindle rules check` and `rekindle rules preview`.
 
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -98,14 +99,20 @@ pub async fn preview(
         imagined: None,
         customer: None,
     };
-    let e = rekindle::evaluate::evaluate(&ctx.store, &ctx.config, set, &req).await?;
     match format {
+        // One line per decision, written as it is made: a preview of a million customers
+        // never holds their messages in memory.
         Format::Json => {
-            for d in &e.decisions {
-                out!("{}", serde_json::to_string(d)?);
-            }
+            let mut stdout = std::io::BufWriter::new(std::io::stdout());
+            rekindle::evaluate::evaluate_each(&ctx.store, &ctx.config, set, &req, &mut |d| {
+                serde_json::to_writer(&mut stdout, &d)?;
+                stdout.write_all(b"\n")
+            })
+            .await?;
+            stdout.flush()?;
         }
         Format::Text => {
+            let e = rekindle::evaluate::evaluate(&ctx.store, &ctx.config, set, &req).await?;
             let order: Vec<String> = set.selected(rule_ids).map(|r| r.id.clone()).collect();
             let price = ctx
                 .config

@@ -20,7 +20,7 @@ pub async fn run(ctx: &Ctx, set: &RuleSet, once: bool, at: Option<When>) -> anyh
     let t = s.attempts;
     out!(
         "decisions: {} ({} newly recorded); messages queued: {}; sent {}, retry later {}, failed {}, bounced {}, skipped {}, expired {}; waiting for later: {}",
-        s.evaluation.decisions.len(),
+        s.evaluation.decided,
         s.evaluation.recorded,
         s.messages_created,
         t.sent,

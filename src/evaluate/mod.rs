@@ -35,6 +35,8 @@ pub enum EvalError {
     UnknownRule(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("writing a decision out")]
+    Output(#[source] std::io::Error),
 }
 
 pub struct Request<'a> {
@@ -122,7 +124,12 @@ pub struct DecisionOut {
 
 #[derive(Debug, Default)]
 pub struct Evaluation {
+    /// Every decision, when collected (`evaluate`); empty from `evaluate_each`, whose caller
+    /// was handed each one.
     pub decisions: Vec<DecisionOut>,
+    /// How many decisions were made, and how many of them are sends.
+    pub decided: u64,
+    pub sends: u64,
     /// Newly recorded (a decision another run recorded first is not counted).
     pub recorded: u64,
     pub customers: u64,
@@ -130,11 +137,36 @@ pub struct Evaluation {
     pub render_errors: u64,
 }
 
+/// Where `evaluate_each` hands each decision as it is made; an error stops the evaluation
+/// (a preview whose reader went away).
+pub type Sink<'a> = dyn FnMut(DecisionOut) -> std::io::Result<()> + Send + 'a;
+
+/// Evaluates and returns every decision with the counts.
 pub async fn evaluate(
     store: &Store,
     cfg: &Config,
     set: &RuleSet,
     req: &Request<'_>,
+) -> Result<Evaluation, EvalError> {
+    let mut decisions = Vec::new();
+    let mut e = evaluate_each(store, cfg, set, req, &mut |d| {
+        decisions.push(d);
+        Ok(())
+    })
+    .await?;
+    e.decisions = decisions;
+    Ok(e)
+}
+
+/// Evaluates and hands each decision to `sink` as it is made, keeping none: memory stays flat
+/// however large the book (a service's tick, a recorded evaluation, a JSON preview that
+/// prints as it goes).
+pub async fn evaluate_each(
+    store: &Store,
+    cfg: &Config,
+    set: &RuleSet,
+    req: &Request<'_>,
+    sink: &mut Sink<'_>,
 ) -> Result<Evaluation, EvalError> {
     for id in req.only {
         if !set.rules.iter().any(|r| &r.id == id) {
@@ -307,7 +339,9 @@ pub async fn evaluate(
                     pending.clear();
                 }
             }
-            out.decisions.push(DecisionOut {
+            out.decided += 1;
+            out.sends += u64::from(d.outcome == Outcome::Send);
+            sink(DecisionOut {
                 rule: rule.id.clone(),
                 customer: facts.external_id.clone(),
                 decision: d.outcome,
@@ -319,7 +353,8 @@ pub async fn evaluate(
                 message,
                 sms,
                 fell_back,
-            });
+            })
+            .map_err(EvalError::Output)?;
         }
     }
     drop(stream);

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::domain::Schedule;
-use crate::evaluate::{Request, evaluate};
+use crate::evaluate::{Request, evaluate_each};
 use crate::rules::RuleSet;
 use crate::store::Store;
 
@@ -176,7 +176,14 @@ impl Scheduler {
             imagined: None,
             customer: None,
         };
-        let result = evaluate(&self.store, &self.config, set, &request).await;
+        // Counted as they are made, never kept: a tick's memory does not grow with the book.
+        let mut counts: HashMap<(String, &'static str, &'static str), u64> = HashMap::new();
+        let result = evaluate_each(&self.store, &self.config, set, &request, &mut |d| {
+            let reason = d.reason.map_or("", |r| r.as_str());
+            *counts.entry((d.rule, d.decision.as_str(), reason)).or_default() += 1;
+            Ok(())
+        })
+        .await;
         let seconds = started.elapsed().as_secs_f64();
         for id in rule_ids {
             let outcome = if result.is_ok() { "ok" } else { "error" };
@@ -193,13 +200,6 @@ impl Scheduler {
             }
         };
         self.health.succeeded();
-        let mut counts: HashMap<(String, &'static str, &'static str), u64> = HashMap::new();
-        for d in &evaluation.decisions {
-            let reason = d.reason.map_or("", |r| r.as_str());
-            *counts
-                .entry((d.rule.clone(), d.decision.as_str(), reason))
-                .or_default() += 1;
-        }
         for ((rule, decision, reason), n) in counts {
             metrics::counter!(crate::metrics::DECISIONS, "rule" => rule, "decision" => decision, "reason" => reason)
                 .increment(n);
@@ -220,7 +220,7 @@ impl Scheduler {
         tracing::info!(
             rules = ?rule_ids,
             customers = evaluation.customers,
-            decisions = evaluation.decisions.len(),
+            decisions = evaluation.decided,
             recorded = evaluation.recorded,
             queued,
             converted,

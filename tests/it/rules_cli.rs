@@ -145,10 +145,9 @@ fn text_preview_counts_per_rule_and_renders_samples() {
 async fn evaluate_records_each_decision_once_even_when_run_twice_or_concurrently() {
     for backend in backends() {
         let ws = workspace(backend, "");
-        let expected: usize = preview_json(&ws, &[])
-            .iter()
-            .filter(|d| d["decision"] != "deferred")
-            .count();
+        let preview = preview_json(&ws, &[]);
+        let expected: usize = preview.iter().filter(|d| d["decision"] != "deferred").count();
+        let sends = preview.iter().filter(|d| d["decision"] == "send").count();
         // Two processes at the same instant, then a third run.
         let (a, b) = std::thread::scope(|s| {
             let a = s.spawn(|| ws.rekindle(&["evaluate", "--at", AT]));
@@ -156,6 +155,13 @@ async fn evaluate_records_each_decision_once_even_when_run_twice_or_concurrently
             (a.join().unwrap(), b.join().unwrap())
         });
         assert_eq!((a.code, b.code), (0, 0), "{backend:?}: {a:?} {b:?}");
+        // The summary counts what the preview showed (a run that started after the other
+        // had recorded everything finds nothing left to decide).
+        let said = format!("{} decisions ({sends} sends)", preview.len());
+        assert!(
+            [&a, &b].iter().any(|r| r.stdout.contains(&said)),
+            "{backend:?}: {said} in {a:?} {b:?}"
+        );
         let again = ws.rekindle(&["evaluate", "--at", AT]);
         assert!(
             again.stdout.contains(", 0 newly recorded"),
