@@ -6,6 +6,7 @@ mod cli;
 use std::process::ExitCode;
 
 use clap::Parser;
+use cli::args::{Cli, Command, LogFormat};
 
 /// Evaluation and rendering allocate a few small values per row and per message on several
 /// threads (sqlx's SQLite workers and Tokio's); glibc's allocator took a fifth of a preview's
@@ -13,7 +14,6 @@ use clap::Parser;
 /// (BENCHMARKS.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use cli::args::{Cli, Command, LogFormat};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

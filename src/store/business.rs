@@ -35,9 +35,10 @@ pub struct BandCount {
 impl Store {
     /// Per customer with events at or before `until`, by customer: their activity instants
     /// (events of `activity` kinds; `None`: every kind but feedback), their spend after
-    /// `spend_since` and their feedback scores from `scores_since` on. One grouped pass along the (customer, kind, time) index: a row per
-    /// customer crosses from the database, not a row per event (sqlx hands each row between
-    /// threads, which at millions of rows costs more than the query).
+    /// `spend_since` and their feedback scores from `scores_since` on. One grouped pass along
+    /// the (customer, kind, time, amount, score) index: a row per customer crosses from the
+    /// database, not a row per event (sqlx hands each row between threads, which at millions
+    /// of rows costs more than the query).
     pub fn activity_by_customer(
         &self,
         until: i64,
@@ -62,7 +63,7 @@ impl Store {
         let act = match activity {
             Some(_) => format!("kind IN {list}"),
             // $3 is bound either way; PostgreSQL must see it used to know its type.
-            None => "kind <> 'feedback' AND length($3) > 0".to_string(),
+            None => format!("kind <> '{FEEDBACK_KIND}' AND length($3) > 0"),
         };
         let sql = format!(
             "SELECT customer_id, {} AS times, sum(CASE WHEN occurred_at > $2 THEN amount END) AS spend, \
