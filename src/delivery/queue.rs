@@ -1,10 +1,18 @@
 //! The apalis job queue on the store's own database (apalis-sqlite or apalis-postgres). A job
-//! carries a message id and nothing else; the ledger decides what an attempt does.
+//! carries a batch of message ids and nothing else; the ledger decides what each attempt does.
+//!
+//! Why batches: apalis's fetch, lock and acknowledgement cost the same for a job whatever it
+//! carries, and one job per message made that bookkeeping most of a delivery's cost
+//! (BENCHMARKS.md). A batch changes nothing of the crash story: each message in it is still
+//! claimed on its own, just before it is sent, and at most `concurrency` of them are between
+//! claim and finish at any moment — so a process killed in the middle of a batch can only
+//! duplicate those, and the batch's unstarted messages are still `queued` in the ledger for
+//! the next process to push again.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use apalis::prelude::*;
@@ -13,7 +21,7 @@ use apalis_sqlite::SqliteStorage;
 use serde::{Deserialize, Serialize};
 
 use super::{Attempted, Deliverer};
-use crate::store::{Share, Store};
+use crate::store::{Share, Store, StoreError};
 
 /// The queue's name in apalis's tables.
 pub const QUEUE: &str = "rekindle-deliveries";
@@ -29,8 +37,26 @@ fn queue_err(e: impl Into<BoxDynError>) -> QueueError {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DeliveryJob {
-    pub message_id: i64,
+    /// The messages of this batch, oldest first.
+    #[serde(default)]
+    pub message_ids: Vec<i64>,
+    /// A one-message job pushed by a version before batches, still in the queue after an
+    /// upgrade: it is honoured, not dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<i64>,
 }
+
+impl DeliveryJob {
+    fn ids(&self) -> impl Iterator<Item = i64> + '_ {
+        self.message_id
+            .into_iter()
+            .chain(self.message_ids.iter().copied())
+    }
+}
+
+/// Most messages one job carries. Large enough that apalis's per-job work is spread thin,
+/// small enough that a backlog still spreads over several jobs (and instances) at once.
+pub const BATCH: usize = 64;
 
 /// Counts of how attempts ended in one drain.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -71,8 +97,9 @@ pub struct PushWindow {
     share: Share,
 }
 
-/// Jobs waiting per process: several fetch batches, so workers never starve between top-ups.
-pub const WINDOW: usize = 400;
+/// Messages waiting in jobs per process: several batches, so workers never starve between
+/// top-ups.
+pub const WINDOW: usize = 32 * BATCH;
 
 impl PushWindow {
     pub fn new(nonce: &str) -> PushWindow {
@@ -121,24 +148,38 @@ impl PushWindow {
     }
 }
 
-/// Pushes one job per (message, attempts so far): a message is due again after each retry,
-/// and each attempt gets its own job. `nonce` (the process's instance id) makes the keys
-/// unique to this process, so a job left behind by a killed process can never block the new
-/// one; the ledger's claim makes the duplicate harmless.
+/// Pushes jobs of up to `BATCH` (message, attempts so far) each: a message is due again after
+/// each retry, and each attempt goes out in a job of its own. A job's key names its first
+/// message and attempt, which no other job of this process can share (a message is pushed
+/// again only once it has left the window, that is once its attempts changed). `nonce` (the
+/// process's instance id) makes the keys unique to this process, so a job left behind by a
+/// killed process can never block the new one; the ledger's claim makes the duplicate
+/// harmless.
 pub async fn push_attempts(store: &Store, due: &[(i64, i64)], nonce: &str) -> Result<(), QueueError> {
-    let tasks: Vec<_> = due
-        .iter()
-        .map(|(id, attempts)| task(*id, format!("m{id}-a{attempts}-{nonce}"), Duration::ZERO))
+    let tasks: Vec<_> = batches(due)
+        .map(|batch| {
+            let (first, attempts) = batch[0];
+            let ids = batch.iter().map(|(id, _)| *id).collect();
+            task(ids, format!("m{first}-a{attempts}-{nonce}"), Duration::ZERO)
+        })
         .collect();
     push_tasks(store, tasks).await
 }
 
-fn task(message_id: i64, key: String, delay: Duration) -> Task<DeliveryJob> {
-    TaskBuilder::new(DeliveryJob { message_id })
-        .idempotency_key(key)
-        .max_attempts(5)
-        .run_after(delay)
-        .build()
+/// The due messages cut into jobs, in order.
+fn batches(due: &[(i64, i64)]) -> impl Iterator<Item = &[(i64, i64)]> {
+    due.chunks(BATCH)
+}
+
+fn task(message_ids: Vec<i64>, key: String, delay: Duration) -> Task<DeliveryJob> {
+    TaskBuilder::new(DeliveryJob {
+        message_ids,
+        message_id: None,
+    })
+    .idempotency_key(key)
+    .max_attempts(5)
+    .run_after(delay)
+    .build()
 }
 
 async fn push_tasks(store: &Store, tasks: Vec<Task<DeliveryJob>>) -> Result<(), QueueError> {
@@ -165,7 +206,7 @@ async fn push_tasks(store: &Store, tasks: Vec<Task<DeliveryJob>>) -> Result<(), 
 const FETCH_BATCH: usize = 100;
 
 /// How often an idle worker asks the queue for jobs.
-const IDLE_POLL: Duration = Duration::from_millis(250);
+const IDLE_POLL: Duration = Duration::from_millis(100);
 
 /// The named queue on each storage (apalis would otherwise name it after the type).
 fn sqlite_storage(pool: &sqlx::SqlitePool) -> SqliteStorage<DeliveryJob> {
@@ -197,22 +238,45 @@ struct WorkerState {
     deliverer: Arc<Deliverer>,
     tally: std::sync::Mutex<Tally>,
     in_flight: AtomicUsize,
+    /// Deliveries in flight across every job at once: the configured concurrency, whatever
+    /// the number of jobs (batches) being worked on.
+    slots: tokio::sync::Semaphore,
+    /// Set when the stop signal came: no message not yet started is started (it stays
+    /// `queued` in the ledger), while those in flight finish within the grace period.
+    stopping: AtomicBool,
 }
 
 async fn handle(job: DeliveryJob, state: Data<Arc<WorkerState>>) -> Result<(), BoxDynError> {
+    let attempts = job.ids().map(|id| deliver_one(&state, id));
+    let results = futures_util::future::join_all(attempts).await;
+    // A store error leaves its message claimed; apalis retries the job (the rest of the batch
+    // is then not claimed again), and the orphan recovery returns the message to the queue if
+    // this process dies.
+    match results.into_iter().find_map(Result::err) {
+        None => Ok(()),
+        Some(e) => Err(Box::new(e)),
+    }
+}
+
+/// One message of a batch, when a delivery slot is free.
+async fn deliver_one(state: &WorkerState, id: i64) -> Result<(), StoreError> {
+    let Ok(_slot) = state.slots.acquire().await else {
+        return Ok(());
+    };
+    if state.stopping.load(Ordering::SeqCst) {
+        return Ok(());
+    }
     state.in_flight.fetch_add(1, Ordering::SeqCst);
-    let result = state.deliverer.deliver(job.message_id).await;
+    let result = state.deliverer.deliver(id).await;
     state.in_flight.fetch_sub(1, Ordering::SeqCst);
     match result {
         Ok(a) => {
             state.tally.lock().expect("tally lock").add(a);
             Ok(())
         }
-        // A store error leaves the message claimed; apalis retries the job and the orphan
-        // recovery returns the message to the queue if this process dies.
         Err(e) => {
-            tracing::warn!(message = job.message_id, error = %e, "delivery attempt could not be recorded");
-            Err(Box::new(e))
+            tracing::warn!(message = id, error = %e, "delivery attempt could not be recorded");
+            Err(e)
         }
     }
 }
@@ -233,13 +297,17 @@ where
         deliverer: deliverer.clone(),
         tally: std::sync::Mutex::new(Tally::default()),
         in_flight: AtomicUsize::new(0),
+        slots: tokio::sync::Semaphore::new(concurrency),
+        stopping: AtomicBool::new(false),
     });
     let watched = state.clone();
     let in_flight: Arc<dyn Fn() -> usize + Send + Sync> =
         Arc::new(move || watched.in_flight.load(Ordering::SeqCst));
     let stop = stop(in_flight);
+    let stopping = state.clone();
     let signal = async move {
         stop.await;
+        stopping.stopping.store(true, Ordering::SeqCst);
         Ok(())
     };
     let name = deliverer.instance.clone();
@@ -272,4 +340,30 @@ where
     run.map_err(queue_err)?;
     let tally = *state.tally.lock().expect("tally lock");
     Ok(tally)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_pushed_before_batches_still_names_its_message() {
+        let old: DeliveryJob = serde_json::from_str(r#"{"message_id":42}"#).unwrap();
+        assert_eq!(old.ids().collect::<Vec<_>>(), [42]);
+        let new: DeliveryJob = serde_json::from_str(r#"{"message_ids":[7,8,9]}"#).unwrap();
+        assert_eq!(new.ids().collect::<Vec<_>>(), [7, 8, 9]);
+        let written = serde_json::to_string(&new).unwrap();
+        assert_eq!(written, r#"{"message_ids":[7,8,9]}"#);
+    }
+
+    #[test]
+    fn due_messages_go_out_in_batches_in_order() {
+        let due: Vec<(i64, i64)> = (1..=150).map(|id| (id, 0)).collect();
+        let cut: Vec<&[(i64, i64)]> = batches(&due).collect();
+        assert_eq!(
+            cut.iter().map(|b| b.len()).collect::<Vec<_>>(),
+            [BATCH, BATCH, 150 - 2 * BATCH]
+        );
+        assert_eq!(cut.concat(), due, "every message once, oldest first");
+    }
 }

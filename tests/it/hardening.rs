@@ -27,15 +27,11 @@ fn recipient(payload: &str) -> String {
         .expect("a To header")
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn serve_killed_repeatedly_delivers_everything_with_duplicates_only_in_flight() {
-    let smtp = SmtpServer::start();
-    smtp.script(std::iter::repeat_n(
-        AfterData::Slow(Duration::from_millis(40)),
-        5000,
-    ));
+/// A service that sends a win-back email every two seconds to lapsed customers, through the
+/// test SMTP server, `CONCURRENCY` at a time.
+fn win_back_over_smtp(backend: Backend, smtp: &SmtpServer) -> Workspace {
     let ws = Workspace::with_config(
-        Backend::Sqlite,
+        backend,
         &format!(
             "public_url = \"https://rekindle.example\"\n[http]\nlisten = \"127.0.0.1:0\"\n\
              [quiet_hours]\nemail = \"\"\n[business]\naddress = \"Baross tér 3, 9021 Győr\"\n[email]\ntransport = \"smtp\"\nfrom = \"Café <hello@cafe.example>\"\n\
@@ -49,6 +45,17 @@ async fn serve_killed_repeatedly_delivers_everything_with_duplicates_only_in_fli
         "id = \"win-back\"\nname = \"Win back\"\nschedule = \"*/2 * * * * *\"\n[trigger]\ntype = \"inactive\"\ndays = 30\n\
          [message]\nchannel = \"email\"\nsubject = \"We miss you\"\nbody = \"Hello\"\n",
     );
+    ws
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_killed_repeatedly_delivers_everything_with_duplicates_only_in_flight() {
+    let smtp = SmtpServer::start();
+    smtp.script(std::iter::repeat_n(
+        AfterData::Slow(Duration::from_millis(40)),
+        5000,
+    ));
+    let ws = win_back_over_smtp(Backend::Sqlite, &smtp);
     crate::helpers::load_lapsed(&ws, CUSTOMERS, |i| format!("c{i}@example.com,,,UTC,yes,"));
     let env = [("REKINDLE_LINK_SECRET", crate::helpers::TEST_LINK_SECRET)];
     let accepted = || smtp.state.lock().unwrap().accepted.len();
@@ -106,6 +113,85 @@ async fn serve_killed_repeatedly_delivers_everything_with_duplicates_only_in_fli
         duplicates <= kills * CONCURRENCY,
         "{duplicates} duplicates after {kills} kills: only messages in flight may repeat"
     );
+}
+
+/// One queue job carries many messages. A SIGKILL in the middle of such a batch loses none of
+/// its messages and repeats at most the ones being sent at that moment (the delivery
+/// concurrency), on either store.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_in_the_middle_of_a_batch_loses_nothing() {
+    const MESSAGES: usize = 48;
+    const { assert!(MESSAGES <= rekindle::delivery::queue::BATCH, "one batch") };
+    for backend in crate::helpers::backends() {
+        let smtp = SmtpServer::start();
+        smtp.script(std::iter::repeat_n(
+            AfterData::Slow(Duration::from_millis(150)),
+            500,
+        ));
+        let ws = win_back_over_smtp(backend, &smtp);
+        crate::helpers::load_lapsed(&ws, MESSAGES, |i| format!("c{i}@example.com,,,UTC,yes,"));
+        let env = [("REKINDLE_LINK_SECRET", crate::helpers::TEST_LINK_SECRET)];
+        let accepted = || smtp.state.lock().unwrap().accepted.len();
+        let store = ws.store().await;
+
+        let svc = Service::start(&ws, &env);
+        eventually(Duration::from_secs(60), "the batch under way", || async {
+            (accepted() >= 8).then_some(())
+        })
+        .await;
+        svc.signal("KILL");
+        drop(svc);
+        let at_kill = accepted();
+        assert!(
+            at_kill < MESSAGES,
+            "{backend:?}: killed mid-batch ({at_kill} accepted)"
+        );
+        let counts = store.message_status_counts().await.unwrap();
+        let count = |status: &str| {
+            counts
+                .iter()
+                .find(|(s, _)| s == status)
+                .map_or(0, |(_, n)| *n as usize)
+        };
+        assert!(
+            count("sending") <= CONCURRENCY,
+            "{backend:?}: only the messages in flight were claimed: {counts:?}"
+        );
+        assert!(
+            count("queued") >= MESSAGES - at_kill - CONCURRENCY,
+            "{backend:?}: the batch's unstarted messages are still queued: {counts:?}"
+        );
+
+        let last = Service::start(&ws, &env);
+        eventually(Duration::from_secs(60), "every message sent", || async {
+            let c = store.message_status_counts().await.unwrap();
+            (c == [("sent".to_string(), MESSAGES as i64)]).then_some(())
+        })
+        .await;
+        assert_eq!(last.stop(Duration::from_secs(20)), 0);
+
+        let payloads = smtp.state.lock().unwrap().accepted.clone();
+        let mut per_recipient: std::collections::HashMap<String, Vec<String>> = Default::default();
+        for p in &payloads {
+            per_recipient.entry(recipient(p)).or_default().push(message_id(p));
+        }
+        assert_eq!(
+            per_recipient.len(),
+            MESSAGES,
+            "{backend:?}: every customer got their message"
+        );
+        assert!(
+            per_recipient
+                .values()
+                .all(|ids| ids.iter().all(|id| id == &ids[0])),
+            "{backend:?}: a copy is the same message (one Message-ID)"
+        );
+        let duplicates = payloads.len() - MESSAGES;
+        assert!(
+            duplicates <= CONCURRENCY,
+            "{backend:?}: {duplicates} duplicates: only the batch's in-flight messages may repeat"
+        );
+    }
 }
 
 /// Rule text never becomes SQL: names, tags and attribute names with quotes and statements in
