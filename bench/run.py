@@ -143,15 +143,21 @@ class Bench:
         cmd, env = self.rekindle(["import", "events", events], self.work, url)
         o, _ = run(cmd, cwd=self.work, env=env)
         self.pg_url = url
+        # The floor: COPY into a bare table, then the indexes events has (an identity key, the
+        # unique external id, the per-customer index), built once after the load - the fastest
+        # way PostgreSQL itself offers to the same indexed table.
         floor_url = fresh_pg("rekindle_bench_floor")
         with open(events) as f:
             columns = f.readline().strip().split(",")
-        psql(floor_url, "CREATE TABLE events (" + ", ".join(f"{c} TEXT" for c in columns) + ")")
+        psql(floor_url, "CREATE TABLE events (row_id BIGINT GENERATED ALWAYS AS IDENTITY, "
+             + ", ".join(f"{c} TEXT" for c in columns) + ")")
         f, _ = run(["psql", "-q", "-v", "ON_ERROR_STOP=1", floor_url, "-c",
-                    f"\\copy events FROM '{events}' CSV HEADER",
+                    f"\\copy events ({', '.join(columns)}) FROM '{events}' CSV HEADER",
+                    "-c", "ALTER TABLE events ADD PRIMARY KEY (row_id)",
+                    "-c", "ALTER TABLE events ADD UNIQUE (id)",
                     "-c", "CREATE INDEX ON events (customer_id, kind, occurred_at)"])
-        self.record("import events, PostgreSQL", o, f, "s", "COPY + 1 index", "(none set)",
-                    "(one run each)")
+        self.record("import events, PostgreSQL", o, f, "s", "COPY + the same indexes", "<= 2x",
+                    "(one run each; first import into an empty table)")
 
     # -- 2. evaluation ---------------------------------------------------------------------
 

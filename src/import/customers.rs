@@ -1,9 +1,9 @@
 use csv::StringRecord;
 
-use super::Table;
 use super::columns::{Columns, external_id, non_empty};
+use super::{Stored, Table};
 use crate::domain::{Birthday, Email, Phone, TimeZoneName, parse_flag};
-use crate::store::{NewCustomer, Store, StoreError};
+use crate::store::{BulkLoad, NewCustomer, Store, StoreError};
 
 /// The columns the customer import knows (any other becomes an attribute).
 pub const KNOWN: [&str; 10] = [
@@ -102,8 +102,14 @@ impl Table for CustomerColumns {
         })
     }
 
-    async fn upsert(store: &Store, rows: &[NewCustomer], now: i64) -> Result<u64, StoreError> {
-        store.upsert_customers(rows, now).await
+    async fn upsert(
+        store: Store,
+        bulk: Option<BulkLoad>,
+        rows: Vec<NewCustomer>,
+        now: i64,
+    ) -> Stored<NewCustomer> {
+        let result = store.upsert_customers(&rows, now).await;
+        Stored { rows, bulk, result }
     }
 
     async fn count(store: &Store) -> Result<i64, StoreError> {

@@ -3,9 +3,9 @@ use std::sync::Arc;
 
 use csv::StringRecord;
 
-use super::Table;
 use super::columns::{Columns, external_id, non_empty};
-use crate::store::{NewEvent, Store, StoreError};
+use super::{Stored, Table};
+use crate::store::{BulkLoad, NewEvent, Store, StoreError};
 
 /// The columns the event import knows (any other becomes a property).
 pub const KNOWN: [&str; 6] = ["id", "customer_id", "kind", "occurred_at", "amount", "score"];
@@ -84,8 +84,23 @@ impl Table for EventColumns {
         })
     }
 
-    async fn upsert(store: &Store, rows: &[NewEvent], now: i64) -> Result<u64, StoreError> {
-        store.upsert_events(rows, now).await
+    async fn upsert(store: Store, bulk: Option<BulkLoad>, rows: Vec<NewEvent>, now: i64) -> Stored<NewEvent> {
+        let (bulk, result) = match bulk {
+            Some(mut load) => {
+                let result = load.copy(&rows, now).await;
+                (Some(load), result)
+            }
+            None => (None, store.upsert_events(&rows, now).await),
+        };
+        Stored { rows, bulk, result }
+    }
+
+    async fn begin_bulk(store: &Store) -> Result<Option<BulkLoad>, StoreError> {
+        store.begin_event_bulk_load().await
+    }
+
+    fn sets_off(&self, row: &NewEvent) -> bool {
+        crate::offers::code_of_event(&row.properties).is_some()
     }
 
     async fn count(store: &Store) -> Result<i64, StoreError> {

@@ -5,6 +5,7 @@ mod columns;
 mod customers;
 mod events;
 mod json;
+mod loader;
 pub mod suppressions;
 
 use std::path::Path;
@@ -16,7 +17,8 @@ pub use customers::{CustomerColumns, KNOWN as CUSTOMER_COLUMNS};
 pub use events::{EventColumns, KNOWN as EVENT_COLUMNS, MAX_AMOUNT, parse_instant};
 pub use json::{ItemError, customer_from_json, events_from_json};
 
-use crate::store::{Store, StoreError};
+use crate::store::{BulkLoad, Store, StoreError};
+use loader::{Loader, Stored};
 
 /// Rows handed to the store per transaction: large enough to amortise the commit, small enough
 /// that a crash loses little work and memory stays flat.
@@ -33,6 +35,9 @@ pub enum ImportError {
     Read { path: String, source: csv::Error },
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The runtime shut down while a batch was being stored (its transaction did not commit).
+    #[error("the import was interrupted: {0}")]
+    Interrupted(String),
 }
 
 /// A row that was not imported, with the file line it started on.
@@ -63,12 +68,27 @@ impl std::fmt::Display for Summary {
 
 /// What differs between importing customers and importing events.
 trait Table: Sized {
-    type Row;
+    type Row: Send + 'static;
     /// Maps the header's columns; fails when a required one is missing.
     fn from_header(header: &StringRecord) -> Result<Self, String>;
     /// Validates one record; the error text becomes the rejection reason.
     fn parse(&self, record: &StringRecord) -> Result<Self::Row, String>;
-    async fn upsert(store: &Store, rows: &[Self::Row], now: i64) -> Result<u64, StoreError>;
+    /// Stores a batch on its own task (the next batch is parsed meanwhile), through the bulk
+    /// load when there is one, and hands the rows back for `after_upsert`.
+    fn upsert(
+        store: Store,
+        bulk: Option<BulkLoad>,
+        rows: Vec<Self::Row>,
+        now: i64,
+    ) -> impl Future<Output = Stored<Self::Row>> + Send + 'static;
+    /// A bulk load of the whole file, when the store can take one (`store::BulkLoad`).
+    async fn begin_bulk(_store: &Store) -> Result<Option<BulkLoad>, StoreError> {
+        Ok(None)
+    }
+    /// Whether `after_upsert` has anything to do for this row (kept until a bulk load commits).
+    fn sets_off(&self, _row: &Self::Row) -> bool {
+        false
+    }
     async fn count(store: &Store) -> Result<i64, StoreError>;
     /// What a stored batch sets off (an event redeeming an offer code); `lines[i]` is row i's
     /// file line. A warning names its line like a rejection, but the row stays imported.
@@ -200,9 +220,9 @@ async fn run<T: Table>(
     let now = jiff::Timestamp::now().as_second();
     let before = T::count(store).await?;
     let mut summary = Summary::default();
-    let mut affected = 0;
     let mut batch = Vec::with_capacity(ROWS_PER_TRANSACTION);
     let mut lines = Vec::with_capacity(ROWS_PER_TRANSACTION);
+    let mut loader = Loader::new(&table, store, now).await?;
     let mut record = StringRecord::new();
     let mut bytes = csv::ByteRecord::new();
     loop {
@@ -242,17 +262,16 @@ async fn run<T: Table>(
             Err(source) => return Err(ImportError::Read { path: name, source }),
         }
         if batch.len() >= ROWS_PER_TRANSACTION {
-            affected += T::upsert(store, &batch, now).await?;
-            table.after_upsert(store, &batch, &lines, &mut on_reject).await?;
-            batch.clear();
-            lines.clear();
+            let rows = std::mem::replace(&mut batch, Vec::with_capacity(ROWS_PER_TRANSACTION));
+            let rows_lines = std::mem::replace(&mut lines, Vec::with_capacity(ROWS_PER_TRANSACTION));
+            loader.store(rows, rows_lines, &mut on_reject).await?;
             progress.set_position(reader.position().byte());
         }
     }
     if !batch.is_empty() {
-        affected += T::upsert(store, &batch, now).await?;
-        table.after_upsert(store, &batch, &lines, &mut on_reject).await?;
+        loader.store(batch, lines, &mut on_reject).await?;
     }
+    let affected = loader.finish(&mut on_reject).await?;
     progress.finish_and_clear();
     let inserted = (T::count(store).await? - before).max(0) as u64;
     summary.imported = inserted;

@@ -2,6 +2,7 @@
 //! `Store`; both run the same statements (`$N` placeholders work on both), so behaviour
 //! cannot drift between backends. Instants are Unix seconds in integer columns.
 
+mod bulk_load;
 mod business;
 mod copy;
 mod customers;
@@ -28,6 +29,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use bulk_load::BulkLoad;
 pub use business::{BandCount, CustomerActivity};
 pub use copy::{CopyError, CopyReport, same_database};
 pub use customers::{CustomerRecord, NewCustomer};

@@ -244,18 +244,53 @@ async fn large_files_import_across_many_transactions() {
         for i in 0..45_000 {
             events.push_str(&format!("\ne{i},c{},visit,2026-01-01T00:00:00Z,,", i % 500));
         }
-        events.push('\n');
+        // A line repeated two batches later replaces the first, even in a first bulk load.
+        events.push_str("\ne5,c5,booking,2026-01-02T00:00:00Z,,\n");
         ws.write("customers.csv", &customers);
         ws.write("events.csv", &events);
         assert_eq!(ws.rekindle(&["import", "customers", "customers.csv"]).code, 0);
         let r = ws.rekindle(&["import", "events", "events.csv"]);
         assert_eq!(
             r.stdout.trim(),
-            "imported 45000, updated 0, rejected 0",
+            "imported 45000, updated 1, rejected 0",
             "{backend:?}: {r:?}"
         );
         let store = ws.store().await;
         assert_eq!(store.count_events().await.unwrap(), 45_000);
+        let c5 = store.customer_by_external_id("c5").await.unwrap().unwrap();
+        let c5_events = store.events_of_customer(c5.id, i64::MAX).await.unwrap();
+        let e5: Vec<_> = c5_events.iter().filter(|e| e.external_id == "e5").collect();
+        assert_eq!(e5.len(), 1, "{backend:?}");
+        assert_eq!(e5[0].kind, "booking", "{backend:?}: the later line wins");
+
+        // A later export: each batch starts with new rows and then meets rows already stored
+        // (one of them changed), so the new rows copied so far must not count or stay twice.
+        let mut later = String::from(EVENTS_HEADER);
+        for i in 0..30_000 {
+            if i % 10_000 == 9_000 {
+                later.push_str(&format!("\ne{i},c{},booking,2026-01-01T00:00:00Z,,", i % 500));
+            } else if i % 10_000 > 9_000 {
+                later.push_str(&format!("\ne{i},c{},visit,2026-01-01T00:00:00Z,,", i % 500));
+            } else {
+                later.push_str(&format!("\nn{i},c{},visit,2026-02-01T00:00:00Z,,", i % 500));
+            }
+        }
+        later.push('\n');
+        ws.write("later.csv", &later);
+        let r = ws.rekindle(&["import", "events", "later.csv"]);
+        assert_eq!(
+            r.stdout.trim(),
+            "imported 27000, updated 3, rejected 0",
+            "{backend:?}: {r:?}"
+        );
+        assert_eq!(store.count_events().await.unwrap(), 72_000);
+        let c0 = store.customer_by_external_id("c0").await.unwrap().unwrap();
+        let events = store.events_of_customer(c0.id, i64::MAX).await.unwrap();
+        assert_eq!(
+            events.iter().filter(|e| e.kind == "booking").count(),
+            3,
+            "{backend:?}: the changed rows are updated in place"
+        );
         store.close().await;
     }
 }

@@ -178,3 +178,55 @@ async fn a_code_is_redeemed_once_over_http_and_refusals_say_why() {
         store.close().await;
     }
 }
+
+/// A café that starts with birthday codes and loads its till's history afterwards: the first
+/// events import goes into an empty table (PostgreSQL's bulk load, where what rows set off waits
+/// for the commit), and its `offer_code` still redeems the code and names bad lines.
+#[tokio::test]
+async fn the_first_events_import_redeems_codes_too() {
+    for backend in backends() {
+        let mut ws = Workspace::with_config(backend, &crate::serve::config(""));
+        ws.env = ENV.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        ws.write(
+            "rules/birthday.toml",
+            &RULE
+                .replace("id = \"come-back\"", "id = \"birthday\"")
+                .replace("type = \"inactive\"\ndays = 30", "type = \"birthday\""),
+        );
+        let today = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
+        let birthday = format!("1990-{:02}-{:02}", today.month(), today.day());
+        let customers = format!("{CUSTOMERS_HEADER}\nb1,Bori,b1@example.com,,{birthday},UTC,yes,,\n");
+        ws.write("customers.csv", &customers);
+        assert_eq!(ws.rekindle(&["import", "customers", "customers.csv"]).code, 0);
+        let r = ws.rekindle(&["run", "--once"]);
+        assert_eq!(r.code, 0, "{r:?}");
+        let store = ws.store().await;
+        let offers = store.customer_offers("b1").await.unwrap();
+        assert_eq!(offers.len(), 1, "{backend:?}: {r:?}");
+        assert!(offers[0].issued_at.is_some(), "{backend:?}");
+
+        let till = format!(
+            "id,customer_id,kind,occurred_at,amount,score,offer_code\n\
+             t1,b1,visit,{},12.0,,{}\nt2,b1,visit,{},3.0,,CAFE-ZZZZZ-ZZZZZ\n",
+            days_ago(0),
+            offers[0].code,
+            days_ago(0)
+        );
+        ws.write("till.csv", &till);
+        let r = ws.rekindle(&["import", "events", "till.csv"]);
+        assert_eq!(r.code, 0, "{backend:?}: {r:?}");
+        assert_eq!(
+            r.stdout.trim(),
+            "imported 2, updated 0, rejected 0",
+            "{backend:?}"
+        );
+        assert!(
+            r.stderr.contains("till.csv:3: offer_code: no such offer code"),
+            "{backend:?}: {r:?}"
+        );
+        let offers = store.customer_offers("b1").await.unwrap();
+        assert_eq!(offers[0].redeemed_event.as_deref(), Some("t1"), "{backend:?}");
+        assert_eq!(offers[0].redeemed_amount, Some(12.0), "{backend:?}");
+        store.close().await;
+    }
+}
