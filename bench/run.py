@@ -10,6 +10,7 @@ smtp-source, wrk. Results go to stdout as a Markdown table and to bench/results.
 """
 
 import argparse
+import datetime
 import json
 import os
 import shutil
@@ -173,11 +174,40 @@ class Bench:
         f, _ = median_of(self.args.runs, lambda: run(["sqlite3", self.sqlite_db, query]))
         self.record("evaluate example rules, SQLite", o, f, "s", "sqlite3 GROUP BY pass", "<= 3x",
                     f"(peak {rss:.0f} MiB; goal <= 500)")
+        # Ticks on a copy: the recorded decisions must not change what later rows measure.
+        ticks_db = os.path.join(self.work, "ticks.db")
+        fresh_sqlite(ticks_db)
+        for suffix in ("", "-wal"):
+            if os.path.exists(self.sqlite_db + suffix):
+                shutil.copy(self.sqlite_db + suffix, ticks_db + suffix)
+        self.ticks("SQLite", f"sqlite://{ticks_db}", f, "sqlite3 GROUP BY pass")
         if getattr(self, "pg_url", None):
             o, rss = median_of(self.args.runs, ours(self.pg_url))
             f, _ = median_of(self.args.runs, lambda: run(["psql", "-q", self.pg_url, "-c", query]))
             self.record("evaluate example rules, PostgreSQL", o, f, "s", "psql GROUP BY pass", "<= 3x",
                         f"(peak {rss:.0f} MiB)")
+            psql(PG_ADMIN, "DROP DATABASE IF EXISTS rekindle_bench_ticks WITH (FORCE)")
+            psql(PG_ADMIN, "CREATE DATABASE rekindle_bench_ticks TEMPLATE rekindle_bench")
+            self.ticks("PostgreSQL", pg_url("rekindle_bench_ticks"), f, "psql GROUP BY pass")
+
+    def ticks(self, backend, url, group_by, floor_name):
+        """A recorded full evaluation at AT, then hourly ticks with nothing new: each looks only
+        at the customers who changed or are due (the first also at those decided at AT)."""
+        start = datetime.datetime.fromisoformat(AT.replace("Z", "+00:00"))
+
+        def at(hours):
+            return (start + datetime.timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+        cmd, env = self.rekindle(["evaluate", "--at", AT, "--full"], self.work, url)
+        full, rss = run(cmd, cwd=self.work, env=env)
+        self.record(f"recorded full evaluation, {backend}", full, group_by, "s", floor_name, "info",
+                    f"(decisions and every customer's wake written; peak {rss:.0f} MiB)")
+        walls = []
+        for hour in range(1, 4):
+            cmd, env = self.rekindle(["evaluate", "--at", at(hour)], self.work, url)
+            walls.append(run(cmd, cwd=self.work, env=env)[0])
+        self.record(f"tick with nothing changed, {backend}", statistics.median(walls), group_by, "s", floor_name,
+                    "<= 0.3x", f"(hourly ticks after the full one: {', '.join(f'{w:.2f}' for w in walls)} s)")
 
     # -- 3. email delivery -----------------------------------------------------------------
 

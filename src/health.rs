@@ -82,11 +82,17 @@ pub enum Band {
 }
 
 impl Band {
+    /// The lowest scores of at-risk and of healthy.
+    pub const THRESHOLDS: [u8; 2] = [40, 70];
+
     pub fn of(score: u8) -> Band {
-        match score {
-            70.. => Band::Healthy,
-            40..=69 => Band::AtRisk,
-            _ => Band::Critical,
+        let [at_risk, healthy] = Band::THRESHOLDS;
+        if score >= healthy {
+            Band::Healthy
+        } else if score >= at_risk {
+            Band::AtRisk
+        } else {
+            Band::Critical
         }
     }
 
@@ -190,32 +196,86 @@ impl Facts {
     }
 
     pub fn assess(&mut self, cfg: &HealthConfig) -> Health {
-        self.recent_activity.sort_unstable();
-        let cadence = cadence_days(&self.recent_activity, cfg.default_cadence_days);
-        let days_since_last = self
-            .last_activity
-            .map(|t| (self.at - t) as f64 / DAY_SECONDS as f64);
-        let recency = match days_since_last {
-            None => 0.0,
-            Some(d) => (1.0 - (d - cadence).max(0.0) / (2.0 * cadence)).clamp(0.0, 1.0),
-        };
-        let since = self.at - FREQUENCY_WINDOW;
-        let in_90 = self.recent_activity.iter().filter(|t| **t > since).count();
-        let frequency = (in_90 as f64 * cadence / 90.0).clamp(0.0, 1.0);
-        let feedback = self.latest_feedback.map_or(0.5, |(_, s)| s / 10.0);
-        let w = cfg.weights;
-        let raw = w.recency * recency + w.frequency * frequency + w.feedback * feedback;
-        // The epsilon keeps x.5 from rounding down when floating point lands on x.4999….
-        let score = (100.0 * raw + 1e-9).round().clamp(0.0, 100.0) as u8;
+        let curve = self.curve(cfg);
+        let days_since_last = curve.days_since_last(self.at);
+        let recency = curve.recency(self.at);
+        let score = curve.score(self.at);
         Health {
             score,
             band: Band::of(score),
             recency: round4(recency),
-            frequency: round4(frequency),
-            feedback: round4(feedback),
-            cadence_days: round4(cadence),
+            frequency: round4(curve.frequency),
+            feedback: round4(curve.feedback),
+            cadence_days: round4(curve.cadence),
             days_since_last: days_since_last.map(round4),
         }
+    }
+
+    /// The score as time moves on from T with nothing new happening: only recency changes,
+    /// until an activity or a feedback answer leaves one of the windows (`until`).
+    pub fn curve(&mut self, cfg: &HealthConfig) -> ScoreCurve {
+        self.recent_activity.sort_unstable();
+        let cadence = cadence_days(&self.recent_activity, cfg.default_cadence_days);
+        let since = self.at - FREQUENCY_WINDOW;
+        let in_90 = self.recent_activity.iter().filter(|t| **t > since).count();
+        let frequency = (in_90 as f64 * cadence / 90.0).clamp(0.0, 1.0);
+        let feedback = self.latest_feedback.map_or(0.5, |(_, s)| s / 10.0);
+        // The first activity to leave the 90 days, the oldest to leave the year (cadence), the
+        // feedback answer to leave the year.
+        let until = [
+            self.recent_activity
+                .iter()
+                .find(|t| **t > since)
+                .map(|t| t + FREQUENCY_WINDOW),
+            self.recent_activity.first().map(|t| t + YEAR_WINDOW),
+            self.latest_feedback.map(|(t, _)| t + YEAR_WINDOW),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        ScoreCurve {
+            last_activity: self.last_activity,
+            cadence,
+            frequency,
+            feedback,
+            weights: cfg.weights,
+            until,
+        }
+    }
+}
+
+/// A customer's score as a function of time between T and `until`, when nothing new happens:
+/// what incremental evaluation uses to find when a health threshold is crossed. `assess` reads
+/// its score from here, so the two cannot disagree.
+#[derive(Debug, Clone, Copy)]
+pub struct ScoreCurve {
+    last_activity: Option<i64>,
+    cadence: f64,
+    frequency: f64,
+    feedback: f64,
+    weights: HealthWeights,
+    /// The first instant after T at which an input leaves its window (the curve no longer holds).
+    pub until: Option<i64>,
+}
+
+impl ScoreCurve {
+    fn days_since_last(&self, at: i64) -> Option<f64> {
+        self.last_activity.map(|t| (at - t) as f64 / DAY_SECONDS as f64)
+    }
+
+    fn recency(&self, at: i64) -> f64 {
+        match self.days_since_last(at) {
+            None => 0.0,
+            Some(d) => (1.0 - (d - self.cadence).max(0.0) / (2.0 * self.cadence)).clamp(0.0, 1.0),
+        }
+    }
+
+    /// The score at `at`; never increases with `at` (recency only decays).
+    pub fn score(&self, at: i64) -> u8 {
+        let w = self.weights;
+        let raw = w.recency * self.recency(at) + w.frequency * self.frequency + w.feedback * self.feedback;
+        // The epsilon keeps x.5 from rounding down when floating point lands on x.4999….
+        (100.0 * raw + 1e-9).round().clamp(0.0, 100.0) as u8
     }
 }
 

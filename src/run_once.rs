@@ -48,6 +48,7 @@ pub async fn run_once(
     cfg: &Config,
     set: &RuleSet,
     at: Option<i64>,
+    incremental: bool,
 ) -> Result<RunSummary, RunError> {
     let clock = at.map_or(Clock::System, Clock::Fixed);
     let t = clock.now();
@@ -62,6 +63,7 @@ pub async fn run_once(
             samples_per_rule: 0,
             imagined: None,
             customer: None,
+            incremental,
         },
         // Recorded: the counts are all the summary needs, and memory stays flat.
         &mut |_| Ok(()),

@@ -64,6 +64,7 @@ pub async fn simulate(
             samples_per_rule: 0,
             imagined: Some(&imagined),
             customer: None,
+            incremental: false,
         };
         let e = evaluate(store, cfg, set, &req).await?;
         for out in e.decisions {

@@ -89,6 +89,9 @@ pub(crate) enum Command {
         /// Act as of this instant instead of now (a date = midnight in default_timezone, or RFC 3339)
         #[arg(long, value_parser = parse_when)]
         at: Option<When>,
+        /// Look at every customer, not only those who changed or are due since the last evaluation of the same rules
+        #[arg(long)]
+        full: bool,
     },
     /// What each rule achieved: decisions, deliveries, conversions against the held-out group
     Report {
@@ -118,6 +121,9 @@ pub(crate) enum Command {
         /// Evaluate as of this instant instead of now (a date = midnight in default_timezone, or RFC 3339)
         #[arg(long, value_parser = parse_when)]
         at: Option<When>,
+        /// Look at every customer, not only those who changed or are due since the last evaluation of the same rules
+        #[arg(long)]
+        full: bool,
     },
     /// Look up and redeem personal offer codes (for a till without an integration)
     #[command(subcommand)]

@@ -62,7 +62,7 @@ pub async fn run(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
     let mut rng = fastrand::Rng::with_seed(rekindle::demo::DEMO_SEED);
     for day in (0..rekindle::demo::DEMO_DAYS).rev() {
         let at = end - day * 86_400;
-        let s = rekindle::run_once::run_once(&store, &config, &set, Some(at)).await?;
+        let s = rekindle::run_once::run_once(&store, &config, &set, Some(at), true).await?;
         sent += s.attempts.sent;
         decided += s.evaluation.recorded;
         returned += rekindle::demo::response::respond(&store, &mut rng, at, end).await?;

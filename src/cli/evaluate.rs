@@ -8,7 +8,7 @@ use super::Ctx;
 use super::when::When;
 use crate::out;
 
-pub async fn run(ctx: &Ctx, set: &RuleSet, at: Option<When>) -> anyhow::Result<ExitCode> {
+pub async fn run(ctx: &Ctx, set: &RuleSet, at: Option<When>, full: bool) -> anyhow::Result<ExitCode> {
     let at = ctx.at(at)?;
     let req = rekindle::evaluate::Request {
         at,
@@ -17,13 +17,19 @@ pub async fn run(ctx: &Ctx, set: &RuleSet, at: Option<When>) -> anyhow::Result<E
         samples_per_rule: 0,
         imagined: None,
         customer: None,
+        incremental: !full,
     };
     // Recorded, so nothing is kept in memory: the counts are enough to report.
     let e = rekindle::evaluate::evaluate_each(&ctx.store, &ctx.config, set, &req, &mut |_| Ok(())).await?;
     out!(
-        "evaluated {} rules over {} customers at {}: {} decisions ({} sends), {} newly recorded",
+        "evaluated {} rules over {} customers{} at {}: {} decisions ({} sends), {} newly recorded",
         set.rules.iter().filter(|r| r.enabled).count(),
         e.customers,
+        if e.incremental {
+            " (changed or due since the last evaluation)"
+        } else {
+            ""
+        },
         rekindle::domain::fmt_instant(at),
         e.decided,
         e.sends,

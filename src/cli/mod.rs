@@ -132,7 +132,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             rekindle::serve::serve(ctx.store.clone(), ctx.config.clone(), Some(metrics)).await?;
             ExitCode::SUCCESS
         }
-        Command::Run { once, at } => run_once::run(&ctx, &rules(), once, at).await?,
+        Command::Run { once, at, full } => run_once::run(&ctx, &rules(), once, at, full).await?,
         Command::Report {
             since,
             until,
@@ -141,7 +141,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output,
             coming_days,
         } => report::run(&ctx, since, until, rule, format, output.as_deref(), coming_days).await?,
-        Command::Evaluate { at } => evaluate::run(&ctx, &rules(), at).await?,
+        Command::Evaluate { at, full } => evaluate::run(&ctx, &rules(), at, full).await?,
         Command::Migrate => {
             out!("database schema is up to date ({})", ctx.store.backend());
             ExitCode::SUCCESS

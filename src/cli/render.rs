@@ -48,6 +48,7 @@ pub async fn run(
         samples_per_rule: usize::MAX,
         imagined: None,
         customer: Some(customer_id),
+        incremental: false,
     };
     let e = rekindle::evaluate::evaluate(&ctx.store, &ctx.config, set, &req).await?;
     let when = rekindle::domain::fmt_instant(at);

@@ -98,6 +98,7 @@ pub async fn preview(
         samples_per_rule: samples,
         imagined: None,
         customer: None,
+        incremental: false,
     };
     match format {
         // One line per decision, written as it is made: a preview of a million customers

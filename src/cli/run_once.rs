@@ -10,13 +10,19 @@ use super::Ctx;
 use super::when::When;
 use crate::out;
 
-pub async fn run(ctx: &Ctx, set: &RuleSet, once: bool, at: Option<When>) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    ctx: &Ctx,
+    set: &RuleSet,
+    once: bool,
+    at: Option<When>,
+    full: bool,
+) -> anyhow::Result<ExitCode> {
     if !once {
         bail!("`run` needs --once; the long-running service is `rekindle serve`");
     }
     let at = ctx.maybe(at)?;
     let started = at.unwrap_or_else(super::now);
-    let s = rekindle::run_once::run_once(&ctx.store, &ctx.config, set, at).await?;
+    let s = rekindle::run_once::run_once(&ctx.store, &ctx.config, set, at, !full).await?;
     let t = s.attempts;
     out!(
         "decisions: {} ({} newly recorded); messages queued: {}; sent {}, retry later {}, failed {}, bounced {}, skipped {}, expired {}; waiting for later: {}",

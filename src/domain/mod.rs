@@ -36,6 +36,17 @@ pub use timezone::{TimeZoneName, Zone};
 #[error("{0}")]
 pub struct Invalid(pub String);
 
+/// FNV-1a over bytes: a hash that stays the same on every machine and every release (std's
+/// hasher may change between releases), for hold-out buckets and evaluation scopes.
+pub fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
 /// At most `max` characters of `text`, with `…` when something was cut: error messages quote
 /// what a person sent, and a huge value must not come back in full.
 pub fn clip(text: &str, max: usize) -> String {

@@ -3,9 +3,10 @@
 //! (`stream`), fed to the pure pipeline; decisions are recorded in batches or, for a preview,
 //! only returned.
 
+mod scope;
 mod stream;
 
-use stream::{CustomerInput, CustomerStream, KnownOffer};
+use stream::{CustomerInput, CustomerStream, KnownOffer, Reads};
 
 use std::collections::BTreeMap;
 
@@ -20,14 +21,20 @@ use crate::rules::facts::CustomerFacts;
 use crate::rules::pipeline::{Decision, Outcome, Policy, Reason, decide};
 use crate::rules::series::step_key;
 use crate::rules::trigger::{id_lookback, lookback};
+use crate::rules::wake::next_wake;
 use crate::rules::{
     Channel, Offer, OfferValue, Rule, RuleSet, body_name, button_text_name, button_url_name, preheader_name,
     step_template_id, subject_name,
 };
-use crate::store::{CustomerRecord, NewDecision, NewOffer, Store, StoreError};
+use crate::store::{CustomerRecord, CustomerWake, NewDecision, NewOffer, ScopeState, Store, StoreError};
 
 /// Decisions written per transaction while the evaluation streams on.
 const DECISIONS_PER_WRITE: usize = 5_000;
+/// Customers' wakes written per transaction.
+const WAKES_PER_WRITE: usize = 10_000;
+/// Past this many customers to look at, an incremental evaluation reads everyone's rows in
+/// one pass (the same decisions; a long list of ids costs more than it spares).
+const MOST_CUSTOMERS_BY_ID: usize = 100_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
@@ -52,6 +59,11 @@ pub struct Request<'a> {
     pub imagined: Option<&'a std::collections::HashMap<String, Vec<crate::rules::pipeline::PastDecision>>>,
     /// Only this customer (external id): `rekindle render`.
     pub customer: Option<&'a str>,
+    /// A recorded evaluation of every customer looks only at those who changed or reach a
+    /// boundary of their own since the last evaluation of the same rules (`rules::wake`),
+    /// when that was at an earlier instant and nothing was imported in bulk since; `false`
+    /// forces a full pass. The decisions are the same either way.
+    pub incremental: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -133,6 +145,8 @@ pub struct Evaluation {
     /// Newly recorded (a decision another run recorded first is not counted).
     pub recorded: u64,
     pub customers: u64,
+    /// Only the customers who changed or were due were looked at (see `Request::incremental`).
+    pub incremental: bool,
     /// Sends whose template failed to render: recorded as `skipped` / `template_error`.
     pub render_errors: u64,
 }
@@ -207,20 +221,33 @@ pub async fn evaluate_each(
         return Ok(out);
     }
     let series = rules.iter().any(|r| r.is_series() || r.offer.is_some());
+    // A recorded evaluation of everyone keeps each customer's wake for the next one.
+    let mut tracking = match req.record && req.customer.is_none() && req.imagined.is_none() {
+        true => Some(Tracking::begin(store, &rules, cfg, req).await?),
+        false => None,
+    };
+    let only = tracking.as_ref().and_then(|t| t.only.as_deref());
+    out.incremental = only.is_some();
     let mut stream = CustomerStream::open(
         store,
         req.at,
-        req.at - window,
-        req.at - id_window,
-        default_zone,
-        series,
-        favourites,
+        Reads {
+            since: req.at - window,
+            ids_since: req.at - id_window,
+            default_zone,
+            series,
+            favourites,
+            later_events: tracking.is_some(),
+            only,
+        },
     )
     .await?;
     while let Some(CustomerInput {
         mut facts,
         mut past,
         offers,
+        revision,
+        next_event,
     }) = stream.next().await?
     {
         if req.customer.is_some_and(|only| only != facts.external_id) {
@@ -233,7 +260,27 @@ pub async fn evaluate_each(
             facts.health = Some(facts.compute_health(&cfg.health, req.at));
         }
         out.customers += 1;
-        for mut d in decide(&rules, &facts, &past, req.at, &policy, &cfg.health) {
+        let decisions = decide(&rules, &facts, &past, req.at, &policy, &cfg.health);
+        if let Some(t) = tracking.as_mut() {
+            let wake_at = next_wake(
+                &rules,
+                &facts,
+                &past,
+                !decisions.is_empty(),
+                next_event,
+                req.at,
+                &cfg.health,
+            );
+            t.wakes.push(CustomerWake {
+                customer_id: facts.id,
+                revision,
+                wake_at,
+            });
+            if t.wakes.len() >= WAKES_PER_WRITE {
+                t.flush(store).await?;
+            }
+        }
+        for mut d in decisions {
             let rule = &rules[d.rule];
             // Every send is rendered, in a preview too: a template that fails for a customer's
             // data must show there as it will when recorded. The text is kept for samples.
@@ -361,7 +408,67 @@ pub async fn evaluate_each(
     if !pending.is_empty() {
         out.recorded += store.record_decisions(&pending, now).await?;
     }
+    if let Some(t) = tracking {
+        t.finish(store, req.at).await?;
+    }
     Ok(out)
+}
+
+/// What a recorded evaluation of everyone keeps for the next one (`store::wakes`).
+struct Tracking {
+    scope: i64,
+    /// The book's generation read before anything else.
+    generation: i64,
+    /// The customers to look at, when this evaluation is incremental.
+    only: Option<Vec<i64>>,
+    wakes: Vec<CustomerWake>,
+}
+
+impl Tracking {
+    /// Reads the scope's last evaluation and decides who is looked at. The scope is forgotten
+    /// until this evaluation completes: one that fails half-way leaves a full one to the next.
+    async fn begin(
+        store: &Store,
+        rules: &[Rule],
+        cfg: &Config,
+        req: &Request<'_>,
+    ) -> Result<Tracking, StoreError> {
+        let scope = scope::fingerprint(rules, cfg);
+        let generation = store.book_generation().await?;
+        let last = store.scope_state(scope).await?;
+        store.forget_scope(scope).await?;
+        let resumable = last.is_some_and(|s| s.generation == generation && s.evaluated_at < req.at);
+        let mut only = None;
+        if req.incremental && resumable {
+            let ids = store.customers_to_wake(scope, req.at).await?;
+            only = (ids.len() <= MOST_CUSTOMERS_BY_ID).then_some(ids);
+        }
+        Ok(Tracking {
+            scope,
+            generation,
+            only,
+            wakes: Vec::new(),
+        })
+    }
+
+    async fn flush(&mut self, store: &Store) -> Result<(), StoreError> {
+        store.save_wakes(self.scope, &self.wakes).await?;
+        self.wakes.clear();
+        Ok(())
+    }
+
+    async fn finish(mut self, store: &Store, at: i64) -> Result<(), StoreError> {
+        self.flush(store).await?;
+        store
+            .save_scope(
+                self.scope,
+                ScopeState {
+                    evaluated_at: at,
+                    generation: self.generation,
+                },
+            )
+            .await
+    }
 }
 
 /// The limits that hold across all rules, from the configuration (the pipeline sees only these).

@@ -9,7 +9,7 @@ use crate::domain::MessageStatus;
 use crate::rules::facts::{CustomerFacts, KindStats};
 use crate::rules::pipeline::{Delivery, PastDecision};
 use crate::rules::series::series_key;
-use crate::store::{CustomerRecord, DecisionRow, KindAggregate, Store, StoreError};
+use crate::store::{DecisionRow, KindAggregate, NextEvent, RevisedCustomer, Store, StoreError};
 
 /// One customer with what the pipeline needs: their facts (health not yet computed) and the
 /// decisions already recorded for them.
@@ -18,6 +18,10 @@ pub struct CustomerInput {
     pub past: Vec<PastDecision>,
     /// Their series' offer codes (read only when a rule has steps or an offer).
     pub offers: Vec<KnownOffer>,
+    /// The customer's revision as read (their wake is kept against it).
+    pub revision: i64,
+    /// Their earliest event dated after T: it becomes a fact when T reaches it.
+    pub next_event: Option<i64>,
 }
 
 /// An offer code a series already has.
@@ -33,45 +37,80 @@ pub struct KnownOffer {
 }
 
 pub struct CustomerStream<'s> {
-    customers: BoxStream<'s, Result<CustomerRecord, StoreError>>,
+    customers: BoxStream<'s, Result<RevisedCustomer, StoreError>>,
     aggregates: BoxStream<'s, Result<KindAggregate, StoreError>>,
     history: BoxStream<'s, Result<DecisionRow, StoreError>>,
+    /// Each customer's earliest event after T, ascending customer id (read out first: they are
+    /// few, and a fourth statement open beside the others would need one more connection).
+    later: std::vec::IntoIter<NextEvent>,
+    next_customer: Option<RevisedCustomer>,
     next_agg: Option<KindAggregate>,
     next_past: Option<DecisionRow>,
+    next_later: Option<NextEvent>,
     default_zone: jiff::tz::TimeZone,
+}
+
+/// What a `CustomerStream` reads besides the customers themselves.
+pub struct Reads<'a> {
+    /// The start of the look-back for individual events.
+    pub since: i64,
+    /// Events after this carry their external ids.
+    pub ids_since: i64,
+    pub default_zone: jiff::tz::TimeZone,
+    /// Recorded decisions carry their message's delivery and their offer.
+    pub series: bool,
+    pub favourites: &'a [String],
+    /// Each customer's earliest event after T (for their wake).
+    pub later_events: bool,
+    /// Only these customers (ascending ids); `None`: everyone.
+    pub only: Option<&'a [i64]>,
 }
 
 impl<'s> CustomerStream<'s> {
     /// Aggregates cover events in (`since`, `at`]: the longest look-back the rules need; those
     /// after `ids_since` carry their external ids.
-    pub async fn open(
-        store: &'s Store,
-        at: i64,
-        since: i64,
-        ids_since: i64,
-        default_zone: jiff::tz::TimeZone,
-        series: bool,
-        favourites: &[String],
-    ) -> Result<CustomerStream<'s>, StoreError> {
-        let customers = store.customers_ordered();
-        let mut aggregates = store.kind_aggregates(at, since, ids_since, favourites);
-        let mut history = store.decision_history(series);
+    pub async fn open(store: &'s Store, at: i64, reads: Reads<'_>) -> Result<CustomerStream<'s>, StoreError> {
+        // The customers' statement starts first: a change committed after it started leaves a
+        // revision that no longer matches the one read, so the customer is looked at again
+        // even if the other statements, started later, saw the change already.
+        let mut customers = store.customers_ordered(reads.only);
+        let next_customer = customers.try_next().await?;
+        let mut later = match reads.later_events {
+            true => store.next_events(at, reads.only).try_collect::<Vec<_>>().await?,
+            false => Vec::new(),
+        }
+        .into_iter();
+        let next_later = later.next();
+        let mut aggregates =
+            store.kind_aggregates(at, reads.since, reads.ids_since, reads.favourites, reads.only);
+        let mut history = store.decision_history(reads.series, reads.only);
         let next_agg = aggregates.try_next().await?;
         let next_past = history.try_next().await?;
         Ok(CustomerStream {
             customers,
             aggregates,
             history,
+            later,
+            next_customer,
             next_agg,
             next_past,
-            default_zone,
+            next_later,
+            default_zone: reads.default_zone,
         })
     }
 
     pub async fn next(&mut self) -> Result<Option<CustomerInput>, StoreError> {
-        let Some(record) = self.customers.try_next().await? else {
+        let Some(RevisedCustomer { record, revision }) = self.next_customer.take() else {
             return Ok(None);
         };
+        self.next_customer = self.customers.try_next().await?;
+        let mut next_event = None;
+        while let Some(n) = self.next_later.take_if(|n| n.customer_id <= record.id) {
+            if n.customer_id == record.id {
+                next_event = Some(n.next_at);
+            }
+            self.next_later = self.later.next();
+        }
         let mut facts = super::customer_facts(&record, &self.default_zone);
         while let Some(a) = self.next_agg.take_if(|a| a.customer_id <= record.id) {
             if a.customer_id == record.id {
@@ -122,6 +161,12 @@ impl<'s> CustomerStream<'s> {
             }
             self.next_past = self.history.try_next().await?;
         }
-        Ok(Some(CustomerInput { facts, past, offers }))
+        Ok(Some(CustomerInput {
+            facts,
+            past,
+            offers,
+            revision,
+            next_event,
+        }))
     }
 }

@@ -102,6 +102,15 @@ impl CustomerFacts {
 
     /// The health score from the same aggregates; needs a look-back of at least a year.
     pub fn compute_health(&self, cfg: &HealthConfig, at: i64) -> Health {
+        self.health_inputs(cfg, at).assess(cfg)
+    }
+
+    /// How the score moves on from `at` while nothing new happens (see `health::ScoreCurve`).
+    pub fn score_curve(&self, cfg: &HealthConfig, at: i64) -> crate::health::ScoreCurve {
+        self.health_inputs(cfg, at).curve(cfg)
+    }
+
+    fn health_inputs(&self, cfg: &HealthConfig, at: i64) -> Facts {
         let mut facts = Facts::new(at);
         for (kind, stats) in &self.kinds {
             if cfg.is_activity(kind) {
@@ -118,7 +127,7 @@ impl CustomerFacts {
                 }
             }
         }
-        facts.assess(cfg)
+        facts
     }
 
     /// First name for greetings: the first word of the name, or "" when unknown.

@@ -14,6 +14,7 @@ pub mod locale;
 pub mod pipeline;
 pub mod series;
 pub mod trigger;
+pub mod wake;
 
 use std::path::{Path, PathBuf};
 

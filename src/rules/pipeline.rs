@@ -292,12 +292,7 @@ fn schedule(message: &Message, channel: Channel, c: &CustomerFacts, at: i64, pol
 }
 
 /// A stable bucket 0–99 for (rule, customer): the same customer stays in the same group on
-/// every evaluation and every machine. FNV-1a, because std's hasher may change between releases.
+/// every evaluation and every machine.
 pub fn holdout_bucket(rule_id: &str, customer: &str) -> u8 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in rule_id.bytes().chain([0]).chain(customer.bytes()) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    (h % 100) as u8
+    (crate::domain::fnv1a(rule_id.bytes().chain([0]).chain(customer.bytes())) % 100) as u8
 }

@@ -106,6 +106,52 @@ pub fn due_steps(
     due.into_iter().map(|(_, d)| d).collect()
 }
 
+/// When a series of `rule` can next change for this customer while nothing about them
+/// changes: its next step coming due, or `at + 1` while a step's message has not gone out
+/// (its clock is not known yet, and the next tick must look again). `None`: no series waits.
+pub fn next_step_at(rule: &Rule, history: &[PastDecision], at: i64) -> Option<i64> {
+    if !rule.is_series() {
+        return None;
+    }
+    let mut series: BTreeMap<&str, Vec<&PastDecision>> = BTreeMap::new();
+    for p in history.iter().filter(|p| p.rule_id == rule.id) {
+        series.entry(series_key(&p.key, p.step)).or_default().push(p);
+    }
+    series
+        .into_values()
+        .filter_map(|mut steps| {
+            steps.sort_by_key(|p| p.step);
+            let first = steps.first().filter(|p| p.step == 1)?;
+            let last = *steps.last().expect("not empty");
+            if usize::from(last.step) >= rule.steps.len()
+                || !matches!(first.outcome, Outcome::Send | Outcome::Skipped)
+            {
+                return None;
+            }
+            match step_clock(last) {
+                Some(clock) => Some(clock + rule.steps[usize::from(last.step)].after).filter(|t| *t > at),
+                None if awaiting_delivery(last) => Some(at + 1),
+                None => None,
+            }
+        })
+        .min()
+}
+
+/// A send whose message has neither gone out nor ended: the ledger will say more later.
+fn awaiting_delivery(p: &PastDecision) -> bool {
+    p.outcome == Outcome::Send
+        && p.delivery.is_none_or(|d| {
+            d.sent_at.is_none()
+                && !matches!(
+                    d.status,
+                    MessageStatus::Bounced
+                        | MessageStatus::Failed
+                        | MessageStatus::Skipped
+                        | MessageStatus::Expired
+                )
+        })
+}
+
 /// When the next step's clock starts from this step: when it went out, or when it was decided
 /// if it never will (skipped). `None`: not yet known (still queued) or the series ends here
 /// (bounced, failed).

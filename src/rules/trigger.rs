@@ -160,19 +160,12 @@ pub fn occurrences(trigger: &Trigger, c: &CustomerFacts, at: i64, cfg: &HealthCo
             }]
         }
         Trigger::Overdue { factor, events } => {
-            let kinds: Vec<&KindStats> = c.kinds_of(events.as_deref(), cfg).collect();
-            let Some(last) = kinds.iter().map(|s| s.last).max() else {
+            let Some((last, times)) = habit(c, events.as_deref(), at, cfg) else {
                 return vec![];
             };
-            let mut times: Vec<i64> = kinds
-                .iter()
-                .flat_map(|s| s.recent.iter().map(|e| e.at))
-                .filter(|t| *t > at - YEAR_WINDOW)
-                .collect();
             if times.len() < 3 {
                 return vec![];
             }
-            times.sort_unstable();
             let cadence = cadence_days(&times, 30.0);
             if ((at - last) as f64) < factor * cadence * DAY_SECONDS as f64 {
                 return vec![];
@@ -199,6 +192,136 @@ pub fn occurrences(trigger: &Trigger, c: &CustomerFacts, at: i64, cfg: &HealthCo
                 .collect()
         }
     }
+}
+
+/// The first instant after `at` at which `occurrences(trigger, c, ·)` can differ from what it
+/// is at `at`, while the customer's facts stay as they are (`None`: never). Each arm mirrors
+/// the one in `occurrences`: every comparison of `at` with an event's time there is a
+/// boundary here. Incremental evaluation sleeps a customer until the earliest of these.
+pub fn next_change(trigger: &Trigger, c: &CustomerFacts, at: i64, cfg: &HealthConfig) -> Option<i64> {
+    let after = |t: i64| (t > at).then_some(t);
+    // An occurrence window `start ≤ at < start + max_age` opens at `start` and closes at the end.
+    let window = |start: i64, max_age: i64| [after(start), after(start.saturating_add(max_age))];
+    match trigger {
+        Trigger::Inactive { days, events } => {
+            let last = c.kinds_of(events.as_deref(), cfg).map(|s| s.last).max()?;
+            after(last + days * DAY_SECONDS)
+        }
+        Trigger::FirstEvent {
+            event,
+            delay,
+            max_age,
+        } => {
+            let first = first_event(c.kinds.get(event)?)?;
+            window(first.at + delay, *max_age).into_iter().flatten().min()
+        }
+        Trigger::Event {
+            event,
+            delay,
+            max_age,
+        } => c
+            .kinds
+            .get(event)?
+            .recent
+            .iter()
+            .flat_map(|e| window(e.at + delay, *max_age))
+            .flatten()
+            .min(),
+        Trigger::Birthday { days_before } => {
+            let b = c.birthday?;
+            let today = local_date(at, c)?;
+            // The local day whose date plus `days_before` is the birthday, this year or a
+            // neighbouring one (a long lead reaches into the next year).
+            (today.year() - 1..=today.year() + 2)
+                .filter_map(|y| yearly_day(y, b.month, b.day))
+                .filter_map(|d| d.checked_sub(jiff::Span::new().days(*days_before)).ok())
+                .filter(|d| *d > today)
+                .filter_map(|d| day_start(d, c))
+                .min()
+        }
+        Trigger::Anniversary { event } => {
+            let first_day = local_date(c.kinds.get(event)?.first, c)?;
+            let today = local_date(at, c)?;
+            (today.year()..=today.year() + 1)
+                .filter(|y| *y > first_day.year())
+                .filter_map(|y| yearly_day(y, first_day.month(), first_day.day()))
+                .filter(|d| *d > today)
+                .filter_map(|d| day_start(d, c))
+                .min()
+        }
+        Trigger::Milestone {
+            event,
+            count,
+            max_age,
+        } => {
+            let stats = c.kinds.get(event)?;
+            let index = count - 1 - (stats.count - stats.recent.len() as i64);
+            let e = stats.recent.get(usize::try_from(index).ok()?)?;
+            window(e.at, *max_age).into_iter().flatten().min()
+        }
+        // The score crossing its threshold is found from the score's own curve (`wake`); the
+        // occurrence's key changes only with a new event.
+        Trigger::HealthBelow { .. } => None,
+        Trigger::Overdue { factor, events } => {
+            let (last, times) = habit(c, events.as_deref(), at, cfg)?;
+            // An activity leaving the year changes the cadence (or the three it needs).
+            let leaves = times.first().map(|t| t + YEAR_WINDOW);
+            let due = (times.len() >= 3).then(|| {
+                // `at - last ≥ x` for whole seconds first holds at `last + ceil(x)`.
+                let x = factor * cadence_days(&times, 30.0) * DAY_SECONDS as f64;
+                last + x.ceil() as i64
+            });
+            [leaves, due.and_then(after)].into_iter().flatten().min()
+        }
+        // A `missing` event arriving is a new fact (the customer changed); only windows move.
+        Trigger::Absence {
+            event,
+            within,
+            max_age,
+            ..
+        } => c
+            .kinds
+            .get(event)?
+            .recent
+            .iter()
+            .flat_map(|a| window(a.at + within, *max_age))
+            .flatten()
+            .min(),
+    }
+}
+
+/// What `overdue` reads of the kinds it names: the last one's instant, and the instants of
+/// those in the year before `at`, in order.
+fn habit(
+    c: &CustomerFacts,
+    events: Option<&[String]>,
+    at: i64,
+    cfg: &HealthConfig,
+) -> Option<(i64, Vec<i64>)> {
+    let kinds: Vec<&KindStats> = c.kinds_of(events, cfg).collect();
+    let last = kinds.iter().map(|s| s.last).max()?;
+    let mut times: Vec<i64> = kinds
+        .iter()
+        .flat_map(|s| s.recent.iter().map(|e| e.at))
+        .filter(|t| *t > at - YEAR_WINDOW)
+        .collect();
+    times.sort_unstable();
+    Some((last, times))
+}
+
+/// The date of the yearly day (month, day) in `year`; Feb 29 is Feb 28 in other years.
+fn yearly_day(year: i16, month: i8, day: i8) -> Option<Date> {
+    let d = Date::new(year, month, day).ok();
+    d.or_else(|| {
+        ((month, day) == (2, 29))
+            .then(|| Date::new(year, 2, 28).ok())
+            .flatten()
+    })
+}
+
+/// The first instant of a local day in the customer's zone.
+fn day_start(d: Date, c: &CustomerFacts) -> Option<i64> {
+    Some(d.to_zoned(c.zone.clone()).ok()?.timestamp().as_second())
 }
 
 /// A customer away since `last`: the occurrence is keyed on the last visit, so the next lapse

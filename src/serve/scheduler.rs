@@ -175,6 +175,8 @@ impl Scheduler {
             samples_per_rule: 0,
             imagined: None,
             customer: None,
+            // A tick looks only at who changed or is due since the rules' last tick.
+            incremental: true,
         };
         // Counted as they are made, never kept: a tick's memory does not grow with the book.
         let mut counts: HashMap<(String, &'static str, &'static str), u64> = HashMap::new();
@@ -220,6 +222,7 @@ impl Scheduler {
         tracing::info!(
             rules = ?rule_ids,
             customers = evaluation.customers,
+            incremental = evaluation.incremental,
             decisions = evaluation.decided,
             recorded = evaluation.recorded,
             queued,

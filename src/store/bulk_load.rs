@@ -144,6 +144,10 @@ impl BulkLoad {
                 Err(e) => return Err(e.into()),
             }
         }
+        // Every customer may have changed: the next evaluation of every scope is a full one.
+        sqlx::query(super::wakes::BUMP_GENERATION)
+            .execute(&mut *self.tx)
+            .await?;
         self.tx.commit().await?;
         if replaced > 0 {
             tracing::info!(

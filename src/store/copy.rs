@@ -42,7 +42,8 @@ use Kind::{Bool, Int, Real, Text};
 
 /// Every table that holds what the business and its customers did and said, parents first.
 /// (The job queue is not copied: the ledger is the source of truth, and the new store's
-/// service queues what is due.)
+/// service queues what is due. Nor is incremental evaluation's state: the new store's first
+/// evaluation of each set of rules is a full one.)
 const TABLES: &[Table] = &[
     Table {
         name: "customers",
@@ -68,6 +69,7 @@ const TABLES: &[Table] = &[
             ("erased_email_hash", Text),
             ("erased_phone_hash", Text),
             ("language", Text),
+            ("revision", Int),
         ],
         identity: true,
     },
@@ -457,6 +459,11 @@ impl Store {
             for t in TABLES.iter().rev() {
                 let sql = format!("DELETE FROM {}", t.name);
                 sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut *tx).await?;
+            }
+            // Wakes worked out for the customers being replaced must not be trusted for the
+            // copied ones (their revisions may well coincide).
+            for sql in ["DELETE FROM evaluation_scopes", "DELETE FROM customer_wakes"] {
+                sqlx::query(sql).execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok(())

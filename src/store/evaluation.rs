@@ -4,7 +4,33 @@ use futures_util::TryStreamExt;
 use futures_util::stream::BoxStream;
 use sqlx::{FromRow, QueryBuilder};
 
+use super::wakes::{json_ids, only_clause};
 use super::{CustomerRecord, ROWS_PER_STATEMENT, Store, StoreError, on_pool};
+
+/// Runs a `query_as` on the store's pool, binding the ids of a restricted read (`only`) as its
+/// one parameter: a JSON array on SQLite, an array on PostgreSQL.
+macro_rules! bind_only {
+    ($store:expr, $query:expr, $only:expr) => {
+        match ($store, $only) {
+            (Store::Sqlite(pool), only) => {
+                let q = $query;
+                let q = match only {
+                    Some(ids) => q.bind(json_ids(ids)),
+                    None => q,
+                };
+                Box::pin(q.fetch(pool).map_err(StoreError::from))
+            }
+            (Store::Postgres(pool), only) => {
+                let q = $query;
+                let q = match only {
+                    Some(ids) => q.bind(ids.to_vec()),
+                    None => q,
+                };
+                Box::pin(q.fetch(pool).map_err(StoreError::from))
+            }
+        }
+    };
+}
 use crate::rules::facts::RecentEvent;
 
 /// Separates recent events inside one aggregate cell; external ids never contain control
@@ -35,6 +61,14 @@ struct RawKindAggregate {
     last: i64,
     amount: f64,
     recent: Option<String>,
+}
+
+/// A customer as evaluation reads them, with the revision their wake is kept against.
+#[derive(Debug, Clone, FromRow)]
+pub struct RevisedCustomer {
+    #[sqlx(flatten)]
+    pub record: CustomerRecord,
+    pub revision: i64,
 }
 
 /// A recorded decision as the pipeline needs it.
@@ -107,12 +141,18 @@ pub enum NewOffer {
 const CODE_ATTEMPTS: usize = 5;
 
 impl Store {
-    /// Every customer not erased, ascending id.
-    pub fn customers_ordered(&self) -> BoxStream<'_, Result<CustomerRecord, StoreError>> {
-        const SQL: &str = "SELECT id, external_id, name, email, phone, birthday, timezone, consent_email, \
-            consent_sms, unsubscribed_email_at, unsubscribed_sms_at, email_bounced_at, attributes, tags, \
-            created_at, updated_at, language FROM customers WHERE erased_at IS NULL ORDER BY id";
-        on_pool!(self, pool => Box::pin(sqlx::query_as(SQL).fetch(pool).map_err(StoreError::from)))
+    /// Every customer not erased (these only, when given) with their revision, ascending id.
+    pub fn customers_ordered(
+        &self,
+        only: Option<&[i64]>,
+    ) -> BoxStream<'_, Result<RevisedCustomer, StoreError>> {
+        let filter = only.map_or(String::new(), |_| only_clause(self, "id", 1));
+        let sql = format!(
+            "SELECT id, external_id, name, email, phone, birthday, timezone, consent_email, \
+             consent_sms, unsubscribed_email_at, unsubscribed_sms_at, email_bounced_at, attributes, tags, \
+             created_at, updated_at, language, revision FROM customers WHERE erased_at IS NULL{filter} ORDER BY id"
+        );
+        bind_only!(self, sqlx::query_as(sqlx::AssertSqlSafe(sql)), only)
     }
 
     /// Per (customer, kind): count, first, last and summed amount of events at or before
@@ -125,6 +165,7 @@ impl Store {
         recent_from: i64,
         ids_from: i64,
         favourites: &[String],
+        only: Option<&[i64]>,
     ) -> BoxStream<'_, Result<KindAggregate, StoreError>> {
         // Property names are checked by the configuration ([a-z0-9_]) and bound anyway. A value
         // loses any separator character it holds, so it cannot split its own record.
@@ -141,6 +182,9 @@ impl Store {
                 }
             })
             .collect();
+        let filter = only.map_or(String::new(), |_| {
+            only_clause(self, "customer_id", 6 + favourites.len())
+        });
         // Most recent events are a bare instant: health, cadence and milestones need no more.
         // An event with a score, or inside the ids' window, is `instant:score:id`. Building
         // the long form for every event took half of the statement's time, and reading an id
@@ -154,39 +198,61 @@ impl Store {
                  ELSE CAST(occurred_at AS TEXT) || ':' || COALESCE(CAST(score AS TEXT), '') || ':' || \
                      CASE WHEN occurred_at > $5 THEN external_id{values} ELSE '' END END \
              END, $3) AS recent \
-             FROM events WHERE occurred_at <= $1 GROUP BY customer_id, kind ORDER BY customer_id, kind"
+             FROM events WHERE occurred_at <= $1{filter} GROUP BY customer_id, kind ORDER BY customer_id, kind"
         );
         let favourites = favourites.to_vec();
         let with_values = !favourites.is_empty();
-        on_pool!(self, pool => {
-            let mut q = sqlx::query_as::<_, RawKindAggregate>(sqlx::AssertSqlSafe(sql))
-                .bind(until)
-                .bind(recent_from)
-                .bind(RECORD_SEPARATOR)
-                .bind(VALUE_SEPARATOR)
-                .bind(ids_from);
-            for p in favourites {
-                q = q.bind(p);
-            }
-            Box::pin(q.fetch(pool).map_err(StoreError::from).and_then(move |raw| async move { raw.parse(with_values) }))
-        })
+        // The same statement on either pool; only the ids of a restricted read bind differently.
+        macro_rules! run {
+            ($pool:expr, $ids:expr) => {{
+                let mut q = sqlx::query_as::<_, RawKindAggregate>(sqlx::AssertSqlSafe(sql))
+                    .bind(until)
+                    .bind(recent_from)
+                    .bind(RECORD_SEPARATOR)
+                    .bind(VALUE_SEPARATOR)
+                    .bind(ids_from);
+                for p in favourites {
+                    q = q.bind(p);
+                }
+                if let Some(ids) = $ids {
+                    q = q.bind(ids);
+                }
+                Box::pin(
+                    q.fetch($pool)
+                        .map_err(StoreError::from)
+                        .and_then(move |raw| async move { raw.parse(with_values) }),
+                )
+            }};
+        }
+        match self {
+            Store::Sqlite(pool) => run!(pool, only.map(json_ids)),
+            Store::Postgres(pool) => run!(pool, only.map(<[i64]>::to_vec)),
+        }
     }
 
     /// Every recorded decision, ascending customer id. With `series`, each carries its
     /// message's delivery and its offer (what follow-up steps depend on); without, those are
     /// NULL and the two joins are not paid for.
-    pub fn decision_history(&self, series: bool) -> BoxStream<'_, Result<DecisionRow, StoreError>> {
+    pub fn decision_history(
+        &self,
+        series: bool,
+        only: Option<&[i64]>,
+    ) -> BoxStream<'_, Result<DecisionRow, StoreError>> {
         const PLAIN: &str = "SELECT customer_id, rule_id, occurrence_key, decision, decided_at, step, \
             CAST(NULL AS TEXT) AS message_status, CAST(NULL AS BIGINT) AS sent_at, CAST(NULL AS TEXT) AS offer_code, \
             CAST(NULL AS BIGINT) AS offer_expires_at, CAST(NULL AS BIGINT) AS offer_redeemed_at \
-            FROM decisions ORDER BY customer_id";
+            FROM decisions d WHERE true";
         const SERIES: &str = "SELECT d.customer_id, d.rule_id, d.occurrence_key, d.decision, d.decided_at, d.step, \
             m.status AS message_status, m.sent_at, o.code AS offer_code, o.expires_at AS offer_expires_at, \
             o.redeemed_at AS offer_redeemed_at \
             FROM decisions d LEFT JOIN messages m ON m.decision_id = d.id LEFT JOIN offers o ON o.decision_id = d.id \
-            ORDER BY d.customer_id";
-        let sql = if series { SERIES } else { PLAIN };
-        on_pool!(self, pool => Box::pin(sqlx::query_as(sql).fetch(pool).map_err(StoreError::from)))
+            WHERE true";
+        let filter = only.map_or(String::new(), |_| only_clause(self, "d.customer_id", 1));
+        let sql = format!(
+            "{}{filter} ORDER BY d.customer_id",
+            if series { SERIES } else { PLAIN }
+        );
+        bind_only!(self, sqlx::query_as(sqlx::AssertSqlSafe(sql)), only)
     }
 
     /// Records decisions; one already recorded for the same (rule, customer, occurrence) is

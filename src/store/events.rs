@@ -106,6 +106,7 @@ impl Store {
                     q.push(UPSERT_EVENTS);
                     affected += q.build().execute(&mut *tx).await?.rows_affected();
                 }
+                super::wakes::mark_changed_sqlite(&mut tx, rows.iter().map(|e| e.customer_id)).await?;
                 tx.commit().await?;
                 Ok(affected)
             }
@@ -152,6 +153,7 @@ impl Store {
                     }
                     Err(e) => return Err(e.into()),
                 };
+                super::wakes::mark_changed_postgres(&mut tx, rows.iter().map(|e| e.customer_id)).await?;
                 tx.commit().await?;
                 Ok(affected)
             }

@@ -18,6 +18,7 @@ mod service;
 mod snapshots;
 mod suppression_list;
 mod suppressions;
+mod wakes;
 mod write_turns;
 
 use std::str::FromStr;
@@ -33,7 +34,7 @@ pub use bulk_load::BulkLoad;
 pub use business::{BandCount, CustomerActivity};
 pub use copy::{CopyError, CopyReport, same_database};
 pub use customers::{CustomerRecord, NewCustomer};
-pub use evaluation::{DecisionRow, KindAggregate, NewDecision, NewOffer};
+pub use evaluation::{DecisionRow, KindAggregate, NewDecision, NewOffer, RevisedCustomer};
 pub use events::{EventRecord, HealthInputs, NewEvent};
 pub use inspect::{FailureCount, HistoryRow, MessageFilter, MessageRow};
 pub use messages::{ClaimedMessage, Finish};
@@ -44,6 +45,7 @@ pub use service::Share;
 pub use snapshots::Snapshot;
 pub use suppression_list::Suppression;
 pub use suppressions::{address_hash, is_erased_id};
+pub use wakes::{CustomerWake, NextEvent, ScopeState};
 
 use crate::config::DatabaseConfig;
 

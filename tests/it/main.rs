@@ -12,6 +12,7 @@ mod helpers;
 mod http_server;
 mod import;
 mod in_process;
+mod incremental;
 mod languages;
 mod local_files;
 mod locale_history;

@@ -1,0 +1,231 @@
+//! What incremental evaluation keeps between ticks (migration 0014): per scope — one set of
+//! rules with the settings they are evaluated under — the instant of its last complete
+//! evaluation; per customer and scope, the instant they next need a look (`rules::wake`) with
+//! the customer's revision at the time. A customer whose revision moved on, who has no row
+//! yet, or whose instant came is evaluated; the others are not read at all.
+
+use futures_util::TryStreamExt;
+use futures_util::stream::BoxStream;
+use sqlx::QueryBuilder;
+
+use super::{ROWS_PER_STATEMENT, Store, StoreError, on_pool};
+
+/// Customers whose events are marked one by one; a larger write bumps the book's generation.
+pub(super) const MARKED_ONE_BY_ONE: usize = 2_000;
+
+/// A scope's last complete evaluation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScopeState {
+    pub evaluated_at: i64,
+    /// The book's generation read before that evaluation began.
+    pub generation: i64,
+}
+
+/// One customer's next look, as an evaluation worked it out.
+#[derive(Debug, Clone, Copy)]
+pub struct CustomerWake {
+    pub customer_id: i64,
+    /// The customer's revision the evaluation read.
+    pub revision: i64,
+    /// `None`: only a change to the customer can make their decisions differ.
+    pub wake_at: Option<i64>,
+}
+
+/// A customer's earliest event dated after an instant.
+#[derive(Debug, Clone, Copy, sqlx::FromRow)]
+pub struct NextEvent {
+    pub customer_id: i64,
+    pub next_at: i64,
+}
+
+/// `AND <column> IN (ids)` for a restricted read, with the ids bound as parameter `n`: a JSON
+/// array on SQLite, an array on PostgreSQL.
+pub(super) fn only_clause(store: &Store, column: &str, n: usize) -> String {
+    match store {
+        Store::Sqlite(_) => format!(" AND {column} IN (SELECT value FROM json_each(${n}))"),
+        Store::Postgres(_) => format!(" AND {column} = ANY(${n})"),
+    }
+}
+
+/// The ids as SQLite's `json_each` reads them.
+pub(super) fn json_ids(ids: &[i64]) -> String {
+    serde_json::to_string(ids).expect("integers serialise")
+}
+
+impl Store {
+    /// Bumped by every write too large to mark its customers one by one.
+    pub async fn book_generation(&self) -> Result<i64, StoreError> {
+        const SQL: &str = "SELECT generation FROM book_generation WHERE id = 1";
+        on_pool!(self, pool => Ok(sqlx::query_scalar(SQL).fetch_one(pool).await?))
+    }
+
+    pub async fn scope_state(&self, scope: i64) -> Result<Option<ScopeState>, StoreError> {
+        const SQL: &str = "SELECT evaluated_at, generation FROM evaluation_scopes WHERE scope = $1";
+        let row: Option<(i64, i64)> =
+            on_pool!(self, pool => sqlx::query_as(SQL).bind(scope).fetch_optional(pool).await?);
+        Ok(row.map(|(evaluated_at, generation)| ScopeState {
+            evaluated_at,
+            generation,
+        }))
+    }
+
+    /// Forgets a scope's last evaluation while a new one runs: one that fails half-way leaves
+    /// the scope to a full evaluation next time.
+    pub async fn forget_scope(&self, scope: i64) -> Result<(), StoreError> {
+        const SQL: &str = "DELETE FROM evaluation_scopes WHERE scope = $1";
+        on_pool!(self, pool => {
+            sqlx::query(SQL).bind(scope).execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// Records a scope's complete evaluation (after every customer's wake is written).
+    pub async fn save_scope(&self, scope: i64, state: ScopeState) -> Result<(), StoreError> {
+        const SQL: &str = "INSERT INTO evaluation_scopes (scope, evaluated_at, generation) VALUES ($1, $2, $3) \
+            ON CONFLICT (scope) DO UPDATE SET evaluated_at = excluded.evaluated_at, generation = excluded.generation";
+        on_pool!(self, pool => {
+            sqlx::query(SQL)
+                .bind(scope)
+                .bind(state.evaluated_at)
+                .bind(state.generation)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// The customers (not erased) a scope must look at at `at`: changed since their wake was
+    /// worked out, never looked at, or due. Ascending id.
+    pub async fn customers_to_wake(&self, scope: i64, at: i64) -> Result<Vec<i64>, StoreError> {
+        const SQL: &str = "SELECT c.id FROM customers c \
+            LEFT JOIN customer_wakes w ON w.scope = $1 AND w.customer_id = c.id \
+            WHERE c.erased_at IS NULL \
+            AND (w.customer_id IS NULL OR w.revision <> c.revision OR w.wake_at <= $2) ORDER BY c.id";
+        on_pool!(self, pool => Ok(sqlx::query_scalar(SQL).bind(scope).bind(at).fetch_all(pool).await?))
+    }
+
+    /// Writes customers' next looks in one transaction.
+    pub async fn save_wakes(&self, scope: i64, rows: &[CustomerWake]) -> Result<(), StoreError> {
+        const UPSERT: &str = " ON CONFLICT (scope, customer_id) DO UPDATE SET revision = excluded.revision, \
+            wake_at = excluded.wake_at";
+        match self {
+            Store::Sqlite(pool) => {
+                let _turn = super::write_turns::take_turn(pool).await;
+                let mut tx = pool.begin().await?;
+                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                    let mut q = QueryBuilder::new(
+                        "INSERT INTO customer_wakes (scope, customer_id, revision, wake_at) ",
+                    );
+                    q.push_values(chunk, |mut b, w| {
+                        b.push_bind(scope)
+                            .push_bind(w.customer_id)
+                            .push_bind(w.revision)
+                            .push_bind(w.wake_at);
+                    });
+                    q.push(UPSERT);
+                    q.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+            }
+            // One statement for the lot: arrays unnested, not a parameter per value.
+            Store::Postgres(pool) => {
+                let sql = format!(
+                    "INSERT INTO customer_wakes (scope, customer_id, revision, wake_at) \
+                     SELECT $1, * FROM UNNEST($2::bigint[], $3::bigint[], $4::bigint[]){UPSERT}"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(scope)
+                    .bind(rows.iter().map(|w| w.customer_id).collect::<Vec<_>>())
+                    .bind(rows.iter().map(|w| w.revision).collect::<Vec<_>>())
+                    .bind(rows.iter().map(|w| w.wake_at).collect::<Vec<_>>())
+                    .execute(pool)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Per customer (these only, when given), their earliest event dated after `after`;
+    /// ascending customer id.
+    pub fn next_events(
+        &self,
+        after: i64,
+        only: Option<&[i64]>,
+    ) -> BoxStream<'_, Result<NextEvent, StoreError>> {
+        let filter = if only.is_some() {
+            only_clause(self, "customer_id", 2)
+        } else {
+            String::new()
+        };
+        let sql = format!(
+            "SELECT customer_id, min(occurred_at) AS next_at FROM events WHERE occurred_at > $1{filter} \
+             GROUP BY customer_id ORDER BY customer_id"
+        );
+        let ids = only.map(<[i64]>::to_vec);
+        match self {
+            Store::Sqlite(pool) => {
+                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(after);
+                if let Some(ids) = ids {
+                    q = q.bind(json_ids(&ids));
+                }
+                Box::pin(q.fetch(pool).map_err(StoreError::from))
+            }
+            Store::Postgres(pool) => {
+                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(after);
+                if let Some(ids) = ids {
+                    q = q.bind(ids);
+                }
+                Box::pin(q.fetch(pool).map_err(StoreError::from))
+            }
+        }
+    }
+}
+
+/// The distinct customers of a write of events, or `None` when there are too many to mark
+/// one by one (the book's generation is bumped instead: the next evaluation of every scope is
+/// then a full one, cheaper than marking a million rows).
+fn customers_to_mark(customer_ids: impl Iterator<Item = i64>) -> Option<Vec<i64>> {
+    let mut ids: Vec<i64> = customer_ids.collect();
+    ids.sort_unstable();
+    ids.dedup();
+    (ids.len() <= MARKED_ONE_BY_ONE).then_some(ids)
+}
+
+pub(super) const BUMP_GENERATION: &str =
+    "UPDATE book_generation SET generation = generation + 1 WHERE id = 1";
+
+/// Marks the customers of a write of events as changed, inside the write's transaction.
+pub(super) async fn mark_changed_sqlite(
+    tx: &mut sqlx::SqliteConnection,
+    customer_ids: impl Iterator<Item = i64>,
+) -> Result<(), sqlx::Error> {
+    match customers_to_mark(customer_ids) {
+        None => sqlx::query(BUMP_GENERATION).execute(tx).await?,
+        Some(ids) => {
+            sqlx::query(
+                "UPDATE customers SET revision = revision + 1 WHERE id IN (SELECT value FROM json_each($1))",
+            )
+            .bind(json_ids(&ids))
+            .execute(tx)
+            .await?
+        }
+    };
+    Ok(())
+}
+
+/// `mark_changed_sqlite` for PostgreSQL.
+pub(super) async fn mark_changed_postgres(
+    tx: &mut sqlx::PgConnection,
+    customer_ids: impl Iterator<Item = i64>,
+) -> Result<(), sqlx::Error> {
+    match customers_to_mark(customer_ids) {
+        None => sqlx::query(BUMP_GENERATION).execute(tx).await?,
+        Some(ids) => {
+            sqlx::query("UPDATE customers SET revision = revision + 1 WHERE id = ANY($1)")
+                .bind(ids)
+                .execute(tx)
+                .await?
+        }
+    };
+    Ok(())
+}
