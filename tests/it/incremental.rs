@@ -316,3 +316,186 @@ async fn incremental_ticks_record_the_same_decisions_as_full_evaluations() {
         }
     }
 }
+
+/// Customers `c0000`… with one visit each on 2026-05-01: a 30-day win-back finds them all
+/// lapsed from 2026-05-31 10:00.
+fn one_visit_each(ws: &Workspace, n: usize, file: &str, first_event: usize) {
+    let mut customers = String::from(crate::helpers::CUSTOMERS_HEADER);
+    let mut events = String::from(crate::helpers::EVENTS_HEADER);
+    for i in 0..n {
+        customers.push_str(&format!("\nc{i:04},C{i},c{i}@example.com,,,UTC,yes,,"));
+        events.push_str(&format!(
+            "\ne{:05},c{i:04},visit,2026-05-01T10:00:00Z,,",
+            first_event + i
+        ));
+    }
+    customers.push('\n');
+    ws.write("customers.csv", &customers);
+    ws.write(file, &events);
+    assert_eq!(ws.rekindle(&["import", "customers", "customers.csv"]).code, 0);
+    assert_eq!(ws.rekindle(&["import", "events", file]).code, 0);
+}
+
+fn evaluate(ws: &Workspace, at: &str, extra: &[&str]) -> String {
+    let r = ws.rekindle(&[&["evaluate", "--at", at], extra].concat());
+    assert_eq!(r.code, 0, "{:?}: {r:?}", ws.backend);
+    r.stdout
+}
+
+#[test]
+fn evaluate_looks_only_at_who_changed_or_is_due_and_in_full_after_a_bulk_import() {
+    for backend in backends() {
+        let ws = Workspace::new(backend);
+        ws.write(
+            "rules/win-back.toml",
+            "id = \"win-back\"\nname = \"W\"\n[trigger]\ntype = \"inactive\"\ndays = 30\n\
+             [message]\nchannel = \"email\"\nsubject = \"s\"\nbody = \"b\"\n",
+        );
+        // More customers in one import batch than are marked one by one.
+        one_visit_each(&ws, 2_100, "events.csv", 0);
+        let first = evaluate(&ws, "2026-05-10T09:00:00Z", &[]);
+        assert!(first.contains("over 2100 customers at"), "{backend:?}: {first}");
+        // Nobody changed and nobody is due: nobody is read.
+        let quiet = evaluate(&ws, "2026-05-11T09:00:00Z", &[]);
+        assert!(
+            quiet.contains("over 0 customers (changed or due since the last evaluation)"),
+            "{backend:?}: {quiet}"
+        );
+        // Everyone's 30 days are up: all of them are due, and all are decided.
+        let due = evaluate(&ws, "2026-06-01T09:00:00Z", &[]);
+        assert!(
+            due.contains("over 2100 customers (changed or due") && due.contains("2100 newly recorded"),
+            "{backend:?}: {due}"
+        );
+        // Those just decided are looked at once more (their decisions are now history).
+        evaluate(&ws, "2026-06-01T10:00:00Z", &[]);
+        assert!(evaluate(&ws, "2026-06-01T11:00:00Z", &[]).contains("over 0 customers (changed"));
+        // One new visit: one customer changed.
+        ws.write(
+            "one.csv",
+            &format!(
+                "{}\nlate,c0007,visit,2026-06-01T11:30:00Z,,\n",
+                crate::helpers::EVENTS_HEADER
+            ),
+        );
+        assert_eq!(ws.rekindle(&["import", "events", "one.csv"]).code, 0);
+        let one = evaluate(&ws, "2026-06-01T12:00:00Z", &[]);
+        assert!(one.contains("over 1 customers (changed"), "{backend:?}: {one}");
+        // A bulk import is not marked customer by customer: the next evaluation is a full one.
+        one_visit_each(&ws, 2_100, "more.csv", 10_000);
+        let after_bulk = evaluate(&ws, "2026-06-01T13:00:00Z", &[]);
+        assert!(
+            after_bulk.contains("over 2100 customers at"),
+            "{backend:?}: {after_bulk}"
+        );
+        // `--full` looks at everyone whatever happened.
+        let full = evaluate(&ws, "2026-06-01T14:00:00Z", &["--full"]);
+        assert!(full.contains("over 2100 customers at"), "{backend:?}: {full}");
+        assert!(evaluate(&ws, "2026-06-01T15:00:00Z", &[]).contains("over 0 customers (changed"));
+    }
+}
+
+/// Every message in the ledger as delivery left it, offer codes aside.
+async fn messages(store: &Store) -> Vec<String> {
+    const SQL: &str = "SELECT customer_id, rule_id, channel, status, scheduled_at, COALESCE(sent_at, -1) \
+        FROM messages ORDER BY customer_id, rule_id, scheduled_at, channel";
+    type Row = (i64, String, String, String, i64, i64);
+    let rows: Vec<Row> = match store {
+        Store::Sqlite(p) => sqlx::query_as(SQL).fetch_all(p).await.unwrap(),
+        Store::Postgres(p) => sqlx::query_as(SQL).fetch_all(p).await.unwrap(),
+    };
+    rows.iter().map(|r| format!("{r:?}")).collect()
+}
+
+#[tokio::test]
+async fn a_replay_of_run_once_with_and_without_full_records_and_delivers_the_same() {
+    for backend in backends() {
+        let mut g = Gen(0x0ace);
+        let (_, _, rules) = config_and_rules();
+        let mut customers = String::from(crate::helpers::CUSTOMERS_HEADER);
+        let mut events = String::from(crate::helpers::EVENTS_HEADER);
+        let start = ts("2026-06-01T07:00:00Z");
+        let mut n = 0;
+        for i in 0..40 {
+            let c = customer(&mut g, i);
+            customers.push_str(&format!(
+                "\n{},{},{},{},{},{},{},{},",
+                c.external_id,
+                c.name.unwrap(),
+                c.email.unwrap_or_default(),
+                c.phone.unwrap_or_default(),
+                c.birthday.unwrap_or_default(),
+                c.timezone.unwrap(),
+                if c.consent_email { "yes" } else { "" },
+                if c.consent_sms { "yes" } else { "" },
+            ));
+            for _ in 0..g.below(14) {
+                let e = event(&mut g, &mut n, 0, start - 100 * DAY, 110);
+                let at = rekindle::domain::fmt_instant(e.occurred_at);
+                let (amount, score) = (e.amount.map(|a| a.to_string()), e.score.map(|s| s.to_string()));
+                events.push_str(&format!(
+                    "\n{},{},{},{at},{},{}",
+                    e.external_id,
+                    c.external_id,
+                    e.kind,
+                    amount.unwrap_or_default(),
+                    score.unwrap_or_default()
+                ));
+            }
+        }
+        customers.push('\n');
+        events.push('\n');
+        let sides: Vec<Workspace> = (0..2)
+            .map(|_| {
+                let ws = Workspace::with_config(backend, "default_timezone = \"Europe/Budapest\"");
+                for entry in std::fs::read_dir(rules.path().join("rules")).unwrap() {
+                    let path = entry.unwrap().path();
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    ws.write(
+                        &format!("rules/{}", path.file_name().unwrap().to_str().unwrap()),
+                        &text,
+                    );
+                }
+                crate::helpers::load(&ws, &customers, &events);
+                ws
+            })
+            .collect();
+        let mut at = start;
+        for day in 0..12 {
+            for hours in [0, 2, 5] {
+                let when = rekindle::domain::fmt_instant(at + hours * 3600);
+                for (ws, full) in sides.iter().zip([false, true]) {
+                    let args = [
+                        &["run", "--once", "--at", when.as_str()][..],
+                        if full { &["--full"] } else { &[] },
+                    ];
+                    let r = ws.rekindle(&args.concat());
+                    assert_eq!(r.code, 0, "{backend:?}: {r:?}");
+                }
+            }
+            if day == 4 {
+                // A visit arrives between ticks, in both.
+                let visit = format!(
+                    "{}\nnew,c003,visit,{},,\n",
+                    crate::helpers::EVENTS_HEADER,
+                    rekindle::domain::fmt_instant(at + 6 * 3600)
+                );
+                for ws in &sides {
+                    ws.write("new.csv", &visit);
+                    assert_eq!(ws.rekindle(&["import", "events", "new.csv"]).code, 0);
+                }
+            }
+            at += DAY;
+        }
+        let (inc, full) = (sides[0].store().await, sides[1].store().await);
+        let (a, b) = (decisions(&inc).await, decisions(&full).await);
+        assert!(!b.is_empty(), "{backend:?}: the replay decided nothing");
+        assert_eq!(a, b, "{backend:?}: the recorded decisions differ");
+        let (a, b) = (messages(&inc).await, messages(&full).await);
+        assert!(
+            b.iter().any(|m| m.contains("\"sent\"")),
+            "{backend:?}: nothing was delivered: {b:?}"
+        );
+        assert_eq!(a, b, "{backend:?}: the delivered messages differ");
+    }
+}
