@@ -21,7 +21,7 @@ use crate::rules::facts::CustomerFacts;
 use crate::rules::pipeline::{Decision, Outcome, Policy, Reason, decide};
 use crate::rules::series::step_key;
 use crate::rules::trigger::{id_lookback, lookback};
-use crate::rules::wake::next_wake;
+use crate::rules::wake::{Decided, next_wake};
 use crate::rules::{
     Channel, Offer, OfferValue, Rule, RuleSet, body_name, button_text_name, button_url_name, preheader_name,
     step_template_id, subject_name,
@@ -262,13 +262,21 @@ pub async fn evaluate_each(
         out.customers += 1;
         let decisions = decide(&rules, &facts, &past, req.at, &policy, &cfg.health);
         if let Some(t) = tracking.as_mut() {
+            let decided = if decisions.iter().any(|d| d.outcome != Outcome::Deferred) {
+                Decided::Recorded
+            } else if decisions.is_empty() {
+                Decided::Nothing
+            } else {
+                Decided::Deferred
+            };
             let wake_at = next_wake(
                 &rules,
                 &facts,
                 &past,
-                !decisions.is_empty(),
+                decided,
                 next_event,
                 req.at,
+                &policy,
                 &cfg.health,
             );
             t.wakes.push(CustomerWake {

@@ -107,8 +107,10 @@ pub fn due_steps(
 }
 
 /// When a series of `rule` can next change for this customer while nothing about them
-/// changes: its next step coming due, or `at + 1` while a step's message has not gone out
-/// (its clock is not known yet, and the next tick must look again). `None`: no series waits.
+/// changes: its next step coming due. While a step's message has not gone out its clock is not
+/// known, but it cannot start before the step was decided (a message goes out after it is
+/// decided, or its clock is the decision when it never does): the next step is not due before
+/// `decided_at + after`, and from then on every tick looks again. `None`: no series waits.
 pub fn next_step_at(rule: &Rule, history: &[PastDecision], at: i64) -> Option<i64> {
     if !rule.is_series() {
         return None;
@@ -128,9 +130,10 @@ pub fn next_step_at(rule: &Rule, history: &[PastDecision], at: i64) -> Option<i6
             {
                 return None;
             }
+            let after = rule.steps[usize::from(last.step)].after;
             match step_clock(last) {
-                Some(clock) => Some(clock + rule.steps[usize::from(last.step)].after).filter(|t| *t > at),
-                None if awaiting_delivery(last) => Some(at + 1),
+                Some(clock) => Some(clock + after).filter(|t| *t > at),
+                None if awaiting_delivery(last) => Some((last.decided_at + after).max(at + 1)),
                 None => None,
             }
         })
