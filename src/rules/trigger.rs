@@ -194,38 +194,33 @@ pub fn occurrences(trigger: &Trigger, c: &CustomerFacts, at: i64, cfg: &HealthCo
     }
 }
 
-/// The first instant after `at` at which `occurrences(trigger, c, ·)` can differ from what it
-/// is at `at`, while the customer's facts stay as they are (`None`: never). Each arm mirrors
-/// the one in `occurrences`: every comparison of `at` with an event's time there is a
-/// boundary here. Incremental evaluation sleeps a customer until the earliest of these.
+/// The first instant after `at` at which `occurrences(trigger, c, ·)` can gain an occurrence
+/// it does not have at `at`, while the customer's facts stay as they are (`None`: never). Each
+/// arm mirrors the one in `occurrences`: every instant where a comparison of T with an event's
+/// time starts to hold is a boundary here. Incremental evaluation sleeps a customer until the
+/// earliest of these.
+///
+/// An occurrence ending (a window `start ≤ T < start + max_age` closing) is no boundary: an
+/// occurrence that is no longer there decides nothing, and one that was there decided what it
+/// could when it appeared or when the customer last changed — it never made room for another
+/// rule either, since only sends count against the cap.
 pub fn next_change(trigger: &Trigger, c: &CustomerFacts, at: i64, cfg: &HealthConfig) -> Option<i64> {
     let after = |t: i64| (t > at).then_some(t);
-    // An occurrence window `start ≤ at < start + max_age` opens at `start` and closes at the end.
-    let window = |start: i64, max_age: i64| [after(start), after(start.saturating_add(max_age))];
     match trigger {
         Trigger::Inactive { days, events } => {
             let last = c.kinds_of(events.as_deref(), cfg).map(|s| s.last).max()?;
             after(last + days * DAY_SECONDS)
         }
-        Trigger::FirstEvent {
-            event,
-            delay,
-            max_age,
-        } => {
+        Trigger::FirstEvent { event, delay, .. } => {
             let first = first_event(c.kinds.get(event)?)?;
-            window(first.at + delay, *max_age).into_iter().flatten().min()
+            after(first.at + delay)
         }
-        Trigger::Event {
-            event,
-            delay,
-            max_age,
-        } => c
+        Trigger::Event { event, delay, .. } => c
             .kinds
             .get(event)?
             .recent
             .iter()
-            .flat_map(|e| window(e.at + delay, *max_age))
-            .flatten()
+            .filter_map(|e| after(e.at + delay))
             .min(),
         Trigger::Birthday { days_before } => {
             let b = c.birthday?;
@@ -249,16 +244,9 @@ pub fn next_change(trigger: &Trigger, c: &CustomerFacts, at: i64, cfg: &HealthCo
                 .filter_map(|d| day_start(d, c))
                 .min()
         }
-        Trigger::Milestone {
-            event,
-            count,
-            max_age,
-        } => {
-            let stats = c.kinds.get(event)?;
-            let index = count - 1 - (stats.count - stats.recent.len() as i64);
-            let e = stats.recent.get(usize::try_from(index).ok()?)?;
-            window(e.at, *max_age).into_iter().flatten().min()
-        }
+        // The count-th event is at or before T, so its window is open already or never will
+        // be again; a later event is a new fact.
+        Trigger::Milestone { .. } => None,
         // The score crossing its threshold is found from the score's own curve (`wake`); the
         // occurrence's key changes only with a new event.
         Trigger::HealthBelow { .. } => None,
@@ -274,18 +262,12 @@ pub fn next_change(trigger: &Trigger, c: &CustomerFacts, at: i64, cfg: &HealthCo
             [leaves, due.and_then(after)].into_iter().flatten().min()
         }
         // A `missing` event arriving is a new fact (the customer changed); only windows move.
-        Trigger::Absence {
-            event,
-            within,
-            max_age,
-            ..
-        } => c
+        Trigger::Absence { event, within, .. } => c
             .kinds
             .get(event)?
             .recent
             .iter()
-            .flat_map(|a| window(a.at + within, *max_age))
-            .flatten()
+            .filter_map(|a| after(a.at + within))
             .min(),
     }
 }
