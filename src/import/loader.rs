@@ -27,10 +27,10 @@ pub(super) struct Loader<'a, T: Table> {
     store: &'a Store,
     now: i64,
     bulk: Option<BulkLoad>,
-    bulk_started: bool,
     in_flight: Option<InFlight<T::Row>>,
-    /// During a bulk load: the rows that set something off, with their lines.
-    deferred: (Vec<T::Row>, Vec<u64>),
+    /// During a bulk load (`Some` from its start): the rows that set something off, with
+    /// their lines, held until it commits.
+    deferred: Option<(Vec<T::Row>, Vec<u64>)>,
     affected: u64,
 }
 
@@ -41,10 +41,9 @@ impl<'a, T: Table> Loader<'a, T> {
             table,
             store,
             now,
-            bulk_started: bulk.is_some(),
+            deferred: bulk.as_ref().map(|_| (Vec::new(), Vec::new())),
             bulk,
             in_flight: None,
-            deferred: (Vec::new(), Vec::new()),
             affected: 0,
         })
     }
@@ -67,7 +66,7 @@ impl<'a, T: Table> Loader<'a, T> {
         self.wait(on_reject).await?;
         if let Some(bulk) = self.bulk.take() {
             bulk.finish().await?;
-            let (rows, lines) = std::mem::take(&mut self.deferred);
+            let (rows, lines) = self.deferred.take().unwrap_or_default();
             self.table
                 .after_upsert(self.store, &rows, &lines, on_reject)
                 .await?;
@@ -87,11 +86,11 @@ impl<'a, T: Table> Loader<'a, T> {
         };
         self.affected += stored.result?;
         self.bulk = stored.bulk;
-        if self.bulk_started {
+        if let Some((rows, held_lines)) = self.deferred.as_mut() {
             for (row, line) in stored.rows.into_iter().zip(lines) {
                 if self.table.sets_off(&row) {
-                    self.deferred.0.push(row);
-                    self.deferred.1.push(line);
+                    rows.push(row);
+                    held_lines.push(line);
                 }
             }
         } else {

@@ -11,7 +11,7 @@
 
 use sqlx::{Postgres, Transaction};
 
-use super::events::{NewEvent, copy_rows};
+use super::events::{COPY_EVENTS, NewEvent, copy_in, copy_rows};
 use super::{Store, StoreError, last_per_key};
 
 /// How long the load waits for the table: a service reading it keeps its batch-by-batch path.
@@ -77,18 +77,20 @@ impl Store {
         )
         .fetch_all(&mut *tx)
         .await?;
-        let mut rebuild = Vec::new();
-        for (name, definition) in constraints.iter().rev() {
+        let mut rebuild: Vec<String> = constraints
+            .iter()
+            .map(|(name, definition)| {
+                format!("ALTER TABLE events ADD CONSTRAINT {} {definition}", quoted(name))
+            })
+            .collect();
+        // Dropped in the reverse order of their rebuilding.
+        for (name, _) in constraints.iter().rev() {
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "ALTER TABLE events DROP CONSTRAINT {}",
                 quoted(name)
             )))
             .execute(&mut *tx)
             .await?;
-            rebuild.insert(
-                0,
-                format!("ALTER TABLE events ADD CONSTRAINT {} {definition}", quoted(name)),
-            );
         }
         for (name, definition) in indexes {
             sqlx::query(sqlx::AssertSqlSafe(format!("DROP INDEX {}", quoted(&name))))
@@ -104,13 +106,8 @@ impl BulkLoad {
     /// Copies one batch in; returns how many rows it held (a later line of the same external
     /// id replaces an earlier one, within the batch here and across batches in `finish`).
     pub async fn copy(&mut self, rows: &[NewEvent], now: i64) -> Result<u64, StoreError> {
-        const COPY: &str = "COPY events (external_id, customer_id, kind, occurred_at, amount, score, \
-            properties, created_at) FROM STDIN (FORMAT text)";
         let rows = last_per_key(rows, |r| r.external_id.as_str());
-        let data = copy_rows(&rows, now);
-        let mut copy = self.tx.copy_in_raw(COPY).await?;
-        copy.send(&data[..]).await?;
-        Ok(copy.finish().await?)
+        Ok(copy_in(&mut self.tx, COPY_EVENTS, &copy_rows(&rows, now)).await?)
     }
 
     /// Builds the indexes, checks the constraints and commits. A line repeated in a later batch

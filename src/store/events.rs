@@ -38,6 +38,21 @@ const UPSERT_EVENTS: &str = " ON CONFLICT (external_id) DO UPDATE SET customer_i
     OR events.score IS DISTINCT FROM excluded.score \
     OR events.properties <> excluded.properties";
 
+/// New events in COPY's text format, straight into the table (`copy_rows` makes the data).
+pub(super) const COPY_EVENTS: &str = "COPY events (external_id, customer_id, kind, occurred_at, amount, score, \
+    properties, created_at) FROM STDIN (FORMAT text)";
+
+/// Runs one `COPY … FROM STDIN` with `data`; returns the rows copied.
+pub(super) async fn copy_in(
+    conn: &mut sqlx::PgConnection,
+    statement: &str,
+    data: &[u8],
+) -> Result<u64, sqlx::Error> {
+    let mut copy = conn.copy_in_raw(statement).await?;
+    copy.send(data).await?;
+    copy.finish().await
+}
+
 /// Appends `s` escaped for COPY's text format (backslash, tab, newline, carriage return).
 fn copy_text(out: &mut Vec<u8>, s: &str) {
     for b in s.bytes() {
@@ -116,8 +131,6 @@ impl Store {
             // INSERT … SELECT. The attempt runs under a savepoint: a conflict aborts it, usually
             // at its first row when a file is imported again.
             Store::Postgres(pool) => {
-                const DIRECT: &str = "COPY events (external_id, customer_id, kind, occurred_at, amount, score, \
-                    properties, created_at) FROM STDIN (FORMAT text)";
                 const STAGE: &str = "CREATE TEMP TABLE events_in (external_id TEXT, customer_id BIGINT, kind TEXT, \
                     occurred_at BIGINT, amount DOUBLE PRECISION, score DOUBLE PRECISION, properties TEXT, \
                     created_at BIGINT) ON COMMIT DROP";
@@ -125,12 +138,7 @@ impl Store {
                 let data = copy_rows(&rows, now);
                 let mut tx = pool.begin().await?;
                 sqlx::query("SAVEPOINT direct_copy").execute(&mut *tx).await?;
-                let direct = async {
-                    let mut copy = tx.copy_in_raw(DIRECT).await?;
-                    copy.send(&data[..]).await?;
-                    copy.finish().await
-                }
-                .await;
+                let direct = copy_in(&mut tx, COPY_EVENTS, &data).await;
                 let affected = match direct {
                     Ok(copied) => copied,
                     Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
@@ -138,9 +146,7 @@ impl Store {
                             .execute(&mut *tx)
                             .await?;
                         sqlx::query(STAGE).execute(&mut *tx).await?;
-                        let mut copy = tx.copy_in_raw(COPY).await?;
-                        copy.send(&data[..]).await?;
-                        copy.finish().await?;
+                        copy_in(&mut tx, COPY, &data).await?;
                         let sql = format!(
                             "INSERT INTO events (external_id, customer_id, kind, occurred_at, amount, score, \
                              properties, created_at) SELECT external_id, customer_id, kind, occurred_at, amount, \
