@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::domain::Birthday;
 use crate::health::YEAR_WINDOW;
 use crate::rules::facts::CustomerFacts;
-use crate::rules::pipeline::{Decision, Outcome, Policy, Reason, decide};
+use crate::rules::pipeline::{Decision, Outcome, PastDecision, Policy, Reason, decide};
 use crate::rules::series::step_key;
 use crate::rules::trigger::{id_lookback, lookback};
 use crate::rules::wake::{Decided, next_wake};
@@ -261,33 +261,9 @@ pub async fn evaluate_each(
         }
         out.customers += 1;
         let decisions = decide(&rules, &facts, &past, req.at, &policy, &cfg.health);
-        if let Some(t) = tracking.as_mut() {
-            let decided = if decisions.iter().any(|d| d.outcome != Outcome::Deferred) {
-                Decided::Recorded
-            } else if decisions.is_empty() {
-                Decided::Nothing
-            } else {
-                Decided::Deferred
-            };
-            let wake_at = next_wake(
-                &rules,
-                &facts,
-                &past,
-                decided,
-                next_event,
-                req.at,
-                &policy,
-                &cfg.health,
-            );
-            t.wakes.push(CustomerWake {
-                customer_id: facts.id,
-                revision,
-                wake_at,
-            });
-            if t.wakes.len() >= WAKES_PER_WRITE {
-                t.flush(store).await?;
-            }
-        }
+        let deferred = decisions.iter().any(|d| d.outcome == Outcome::Deferred);
+        // This customer's decisions as the next evaluation will read them from the store.
+        let mut recorded_now: Vec<PastDecision> = Vec::new();
         for mut d in decisions {
             let rule = &rules[d.rule];
             // Every send is rendered, in a preview too: a template that fails for a customer's
@@ -389,6 +365,17 @@ pub async fn evaluate_each(
                         .and_then(|m| m.button.as_ref().map(|b| b.url.clone())),
                     language: message.as_ref().map(|m| m.text_language.clone()),
                 });
+                if tracking.is_some() {
+                    recorded_now.push(PastDecision {
+                        rule_id: rule.id.clone(),
+                        key: step_key(&d.occurrence.key, d.step),
+                        outcome: d.outcome,
+                        decided_at: req.at,
+                        step: d.step,
+                        delivery: None,
+                        redeemed_at: None,
+                    });
+                }
                 if pending.len() >= DECISIONS_PER_WRITE {
                     out.recorded += store.record_decisions(&pending, now).await?;
                     pending.clear();
@@ -411,6 +398,44 @@ pub async fn evaluate_each(
             })
             .map_err(EvalError::Output)?;
         }
+        if let Some(t) = tracking.as_mut() {
+            let decided = if recorded_now.is_empty() {
+                if deferred {
+                    Decided::Deferred
+                } else {
+                    Decided::Nothing
+                }
+            } else {
+                // The wake is worked out from what the next tick will see: these decisions in
+                // the history. Deciding again at T with them shows whether anything follows at
+                // once (a step due without delay): then the next tick must look again.
+                past.extend(recorded_now);
+                decided_of(&decide(&rules, &facts, &past, req.at, &policy, &cfg.health))
+            };
+            let wake_at = next_wake(
+                &rules,
+                &facts,
+                &past,
+                decided,
+                next_event,
+                req.at,
+                &policy,
+                &cfg.health,
+            );
+            t.wakes.push(CustomerWake {
+                customer_id: facts.id,
+                revision,
+                wake_at,
+            });
+            if t.wakes.len() >= WAKES_PER_WRITE {
+                // A stored wake counts on the decisions it was worked out with: those first.
+                if !pending.is_empty() {
+                    out.recorded += store.record_decisions(&pending, now).await?;
+                    pending.clear();
+                }
+                t.flush(store).await?;
+            }
+        }
     }
     drop(stream);
     if !pending.is_empty() {
@@ -422,6 +447,17 @@ pub async fn evaluate_each(
     Ok(out)
 }
 
+/// What decisions made at T mean for the customer's wake.
+fn decided_of(decisions: &[Decision]) -> Decided {
+    if decisions.iter().any(|d| d.outcome != Outcome::Deferred) {
+        Decided::Recorded
+    } else if decisions.is_empty() {
+        Decided::Nothing
+    } else {
+        Decided::Deferred
+    }
+}
+
 /// What a recorded evaluation of everyone keeps for the next one (`store::wakes`).
 struct Tracking {
     scope: i64,
@@ -430,11 +466,15 @@ struct Tracking {
     /// The customers to look at, when this evaluation is incremental.
     only: Option<Vec<i64>>,
     wakes: Vec<CustomerWake>,
+    /// Some wake was stored.
+    stored: bool,
 }
 
 impl Tracking {
-    /// Reads the scope's last evaluation and decides who is looked at. The scope is forgotten
-    /// until this evaluation completes: one that fails half-way leaves a full one to the next.
+    /// Reads the scope's last evaluation and decides who is looked at. Nothing is written
+    /// until a customer's wake is: a stored wake is a claim about that customer alone (made
+    /// after their decisions were stored), true whether or not the evaluation completes, so one
+    /// that fails half-way leaves nothing to undo.
     async fn begin(
         store: &Store,
         rules: &[Rule],
@@ -444,7 +484,6 @@ impl Tracking {
         let scope = scope::fingerprint(rules, cfg);
         let generation = store.book_generation().await?;
         let last = store.scope_state(scope).await?;
-        store.forget_scope(scope).await?;
         let resumable = last.is_some_and(|s| s.generation == generation && s.evaluated_at < req.at);
         let mut only = None;
         if req.incremental && resumable {
@@ -456,17 +495,26 @@ impl Tracking {
             generation,
             only,
             wakes: Vec::new(),
+            stored: false,
         })
     }
 
     async fn flush(&mut self, store: &Store) -> Result<(), StoreError> {
-        store.save_wakes(self.scope, &self.wakes).await?;
-        self.wakes.clear();
+        if !self.wakes.is_empty() {
+            store.save_wakes(self.scope, &self.wakes).await?;
+            self.wakes.clear();
+            self.stored = true;
+        }
         Ok(())
     }
 
+    /// Stores the last wakes and the scope's instant. A tick that read nobody writes nothing:
+    /// on SQLite every write is a turn other writers wait for.
     async fn finish(mut self, store: &Store, at: i64) -> Result<(), StoreError> {
         self.flush(store).await?;
+        if !self.stored {
+            return Ok(());
+        }
         store
             .save_scope(
                 self.scope,

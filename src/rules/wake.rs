@@ -6,8 +6,9 @@
 //! differently once T crosses a boundary: a trigger's window opening or closing
 //! (`trigger::next_change`), a series step coming due (`series::next_step_at`), a health
 //! threshold crossed as recency decays, an event dated after T becoming visible, or — for an
-//! occurrence the frequency cap deferred — a send leaving the cap's window. A decision recorded
-//! at T wakes the customer at the next tick, which then sees it in the history.
+//! occurrence the frequency cap deferred — a send leaving the cap's window. The evaluation works
+//! the wake out with the decisions it just recorded in the history, as the next tick will read
+//! them; if deciding again at T would record more, the customer wakes at the next tick.
 
 use super::facts::CustomerFacts;
 use super::pipeline::{Outcome, PastDecision, Policy};
@@ -26,7 +27,8 @@ pub enum Decided {
     Nothing,
     /// Only occurrences the frequency cap deferred (nothing recorded).
     Deferred,
-    /// Something was recorded.
+    /// Something new is decided at T (with what was just recorded in the history): the next
+    /// tick must look again.
     Recorded,
 }
 

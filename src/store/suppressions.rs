@@ -68,7 +68,14 @@ impl Store {
                 sqlx::query("PRAGMA secure_delete = ON").execute(&mut *conn).await?;
             }
             let erased: Result<bool, StoreError> = async {
-                let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                // SQLite: the write lock is taken at the start. A transaction that reads first
+                // and writes later fails at once (no busy wait) when another write committed in
+                // between, and a scheduled tick writes every few seconds.
+                let mut tx = if sqlite {
+                    sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?
+                } else {
+                    sqlx::Connection::begin(&mut *conn).await?
+                };
                 let Some(c) = sqlx::query_as::<_, ErasedContact>(FIND).bind(external_id).fetch_optional(&mut *tx).await? else {
                     return Ok(false);
                 };

@@ -69,17 +69,7 @@ impl Store {
         }))
     }
 
-    /// Forgets a scope's last evaluation while a new one runs: one that fails half-way leaves
-    /// the scope to a full evaluation next time.
-    pub async fn forget_scope(&self, scope: i64) -> Result<(), StoreError> {
-        const SQL: &str = "DELETE FROM evaluation_scopes WHERE scope = $1";
-        on_pool!(self, pool => {
-            sqlx::query(SQL).bind(scope).execute(pool).await?;
-        });
-        Ok(())
-    }
-
-    /// Records a scope's complete evaluation (after every customer's wake is written).
+    /// Records a scope's evaluation at an instant (after every customer's wake is written).
     pub async fn save_scope(&self, scope: i64, state: ScopeState) -> Result<(), StoreError> {
         const SQL: &str = "INSERT INTO evaluation_scopes (scope, evaluated_at, generation) VALUES ($1, $2, $3) \
             ON CONFLICT (scope) DO UPDATE SET evaluated_at = excluded.evaluated_at, generation = excluded.generation";
