@@ -261,7 +261,7 @@ pub async fn evaluate_each(
         }
         out.customers += 1;
         let decisions = decide(&rules, &facts, &past, req.at, &policy, &cfg.health);
-        let deferred = decisions.iter().any(|d| d.outcome == Outcome::Deferred);
+        let decided = decided_of(&decisions);
         // This customer's decisions as the next evaluation will read them from the store.
         let mut recorded_now: Vec<PastDecision> = Vec::new();
         for mut d in decisions {
@@ -400,11 +400,7 @@ pub async fn evaluate_each(
         }
         if let Some(t) = tracking.as_mut() {
             let decided = if recorded_now.is_empty() {
-                if deferred {
-                    Decided::Deferred
-                } else {
-                    Decided::Nothing
-                }
+                decided
             } else {
                 // The wake is worked out from what the next tick will see: these decisions in
                 // the history. Deciding again at T with them shows whether anything follows at
