@@ -457,8 +457,8 @@ fn decided_of(decisions: &[Decision]) -> Decided {
 /// What a recorded evaluation of everyone keeps for the next one (`store::wakes`).
 struct Tracking {
     scope: i64,
-    /// The book's generation read before anything else.
-    generation: i64,
+    /// The book's counters read before anything else.
+    book: crate::store::BookState,
     /// The customers to look at, when this evaluation is incremental.
     only: Option<Vec<i64>>,
     wakes: Vec<CustomerWake>,
@@ -478,17 +478,22 @@ impl Tracking {
         req: &Request<'_>,
     ) -> Result<Tracking, StoreError> {
         let scope = scope::fingerprint(rules, cfg);
-        let generation = store.book_generation().await?;
+        let book = store.book_state().await?;
         let last = store.scope_state(scope).await?;
-        let resumable = last.is_some_and(|s| s.generation == generation && s.evaluated_at < req.at);
+        // On SQLite a scope evaluated before the change counter existed cannot say who changed.
+        let resumable = last.filter(|s| {
+            s.generation == book.generation
+                && s.evaluated_at < req.at
+                && (book.changes.is_none() || s.changes.is_some())
+        });
         let mut only = None;
-        if req.incremental && resumable {
-            let ids = store.customers_to_wake(scope, req.at).await?;
+        if let Some(last) = resumable.filter(|_| req.incremental) {
+            let ids = store.customers_to_wake(scope, req.at, last.changes).await?;
             only = (ids.len() <= MOST_CUSTOMERS_BY_ID).then_some(ids);
         }
         Ok(Tracking {
             scope,
-            generation,
+            book,
             only,
             wakes: Vec::new(),
             stored: false,
@@ -516,7 +521,8 @@ impl Tracking {
                 self.scope,
                 ScopeState {
                     evaluated_at: at,
-                    generation: self.generation,
+                    generation: self.book.generation,
+                    changes: self.book.changes,
                 },
             )
             .await

@@ -2,6 +2,8 @@
 
 use futures_util::TryStreamExt;
 use futures_util::stream::BoxStream;
+use std::collections::HashMap;
+
 use sqlx::{FromRow, QueryBuilder};
 
 use super::wakes::{json_ids, only_clause};
@@ -299,7 +301,8 @@ impl Store {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let mut inserted = 0;
-            let mut new_keys: std::collections::HashSet<(String, i64, String)> = std::collections::HashSet::new();
+            // The ids of the decisions this call inserted, by key: offers point at them.
+            let mut new_ids: HashMap<(String, i64, String), i64> = HashMap::new();
             for (chunk_no, chunk) in rows.chunks(ROWS_PER_STATEMENT).enumerate() {
                 let base = chunk_no * ROWS_PER_STATEMENT;
                 let mut q = QueryBuilder::new(
@@ -328,57 +331,60 @@ impl Store {
                 });
                 q.push(" ON CONFLICT (rule_id, customer_id, occurrence_key) DO NOTHING");
                 if with_offers {
-                    q.push(" RETURNING rule_id, customer_id, occurrence_key");
-                    let keys: Vec<(String, i64, String)> = q.build_query_as().fetch_all(&mut *tx).await?;
+                    q.push(" RETURNING id, rule_id, customer_id, occurrence_key");
+                    let keys: Vec<(i64, String, i64, String)> = q.build_query_as().fetch_all(&mut *tx).await?;
                     inserted += keys.len() as u64;
-                    new_keys.extend(keys);
+                    new_ids.extend(keys.into_iter().map(|(id, r, c, k)| ((r, c, k), id)));
                 } else {
                     inserted += q.build().execute(&mut *tx).await?.rows_affected();
                 }
             }
+            // Offers set-based too: one statement per chunk, not one per offer (a tick that
+            // recorded 560 offers spent 0.44 s on them one by one, BENCHMARKS.md).
+            let mut fresh = Vec::new();
+            let mut carried = Vec::new();
             for (i, d) in rows.iter().enumerate() {
-                if !new_keys.contains(&(d.rule_id.clone(), d.customer_id, d.occurrence_key.clone())) {
+                let Some(&decision_id) = new_ids.get(&(d.rule_id.clone(), d.customer_id, d.occurrence_key.clone())) else {
                     continue;
-                }
-                const DECISION_ID: &str = "(SELECT id FROM decisions WHERE rule_id = $1 AND customer_id = $2 AND occurrence_key = $3)";
+                };
                 match (&d.offer, codes.get(i)) {
                     (Some(NewOffer::Fresh { series, percent, amount, currency, expires_at, .. }), Some(Some(code))) => {
-                        let sql = format!(
-                            "INSERT INTO offers (code, rule_id, customer_id, occurrence_key, decision_id, percent, amount, \
-                             currency, reserved_at, expires_at) VALUES ($4, $1, $2, $5, {DECISION_ID}, $6, $7, $8, $9, $10) \
-                             ON CONFLICT DO NOTHING"
-                        );
-                        let n = sqlx::query(sqlx::AssertSqlSafe(sql))
-                            .bind(d.rule_id.as_str())
-                            .bind(d.customer_id)
-                            .bind(d.occurrence_key.as_str())
-                            .bind(code.as_str())
-                            .bind(series.as_str())
-                            .bind(*percent)
-                            .bind(*amount)
-                            .bind(currency.as_deref())
-                            .bind(now)
-                            .bind(*expires_at)
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected();
-                        if n == 0 {
-                            // Our decision is new, so the series had no code: the code is taken.
-                            return Err(StoreError::CodesExhausted);
-                        }
+                        fresh.push((d, decision_id, code.as_str(), series.as_str(), *percent, *amount, currency.as_deref(), *expires_at));
                     }
-                    (Some(NewOffer::Carry { code }), _) => {
-                        let sql = format!("UPDATE offers SET decision_id = {DECISION_ID} WHERE code = $4");
-                        sqlx::query(sqlx::AssertSqlSafe(sql))
-                            .bind(d.rule_id.as_str())
-                            .bind(d.customer_id)
-                            .bind(d.occurrence_key.as_str())
-                            .bind(code.as_str())
-                            .execute(&mut *tx)
-                            .await?;
-                    }
+                    (Some(NewOffer::Carry { code }), _) => carried.push((code.as_str(), decision_id)),
                     _ => {}
                 }
+            }
+            for chunk in fresh.chunks(ROWS_PER_STATEMENT) {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO offers (code, rule_id, customer_id, occurrence_key, decision_id, percent, amount, \
+                     currency, reserved_at, expires_at) ",
+                );
+                q.push_values(chunk, |mut b, (d, decision_id, code, series, percent, amount, currency, expires_at)| {
+                    b.push_bind(*code)
+                        .push_bind(d.rule_id.as_str())
+                        .push_bind(d.customer_id)
+                        .push_bind(*series)
+                        .push_bind(*decision_id)
+                        .push_bind(*percent)
+                        .push_bind(*amount)
+                        .push_bind(*currency)
+                        .push_bind(now)
+                        .push_bind(*expires_at);
+                });
+                q.push(" ON CONFLICT DO NOTHING");
+                let n = q.build().execute(&mut *tx).await?.rows_affected();
+                if n < chunk.len() as u64 {
+                    // Our decisions are new, so their series had no code: a code is taken.
+                    return Err(StoreError::CodesExhausted);
+                }
+            }
+            for (code, decision_id) in carried {
+                sqlx::query("UPDATE offers SET decision_id = $1 WHERE code = $2")
+                    .bind(decision_id)
+                    .bind(code)
+                    .execute(&mut *tx)
+                    .await?;
             }
             tx.commit().await?;
             Ok(inserted)

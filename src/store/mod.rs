@@ -45,7 +45,7 @@ pub use service::Share;
 pub use snapshots::Snapshot;
 pub use suppression_list::Suppression;
 pub use suppressions::{address_hash, is_erased_id};
-pub use wakes::{CustomerWake, NextEvent, ScopeState};
+pub use wakes::{BookState, CustomerWake, NextEvent, ScopeState};
 
 use crate::config::DatabaseConfig;
 

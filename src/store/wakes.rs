@@ -2,7 +2,8 @@
 //! rules with the settings they are evaluated under — the instant of its last complete
 //! evaluation; per customer and scope, the instant they next need a look (`rules::wake`) with
 //! the customer's revision at the time. A customer whose revision moved on, who has no row
-//! yet, or whose instant came is evaluated; the others are not read at all.
+//! yet, or whose instant came is evaluated; the others are not read at all. On SQLite a
+//! revision is a book-wide change counter (migration 0015), so those are found by index.
 
 use futures_util::TryStreamExt;
 use futures_util::stream::BoxStream;
@@ -19,6 +20,17 @@ pub struct ScopeState {
     pub evaluated_at: i64,
     /// The book's generation read before that evaluation began.
     pub generation: i64,
+    /// SQLite: the book's change counter read before that evaluation began (migration 0015);
+    /// every customer changed since has a revision above it. `None` on PostgreSQL.
+    pub changes: Option<i64>,
+}
+
+/// The book's counters, read before an evaluation begins.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BookState {
+    pub generation: i64,
+    /// SQLite's change counter; `None` on PostgreSQL.
+    pub changes: Option<i64>,
 }
 
 /// One customer's next look, as an evaluation worked it out.
@@ -53,45 +65,121 @@ pub(super) fn json_ids(ids: &[i64]) -> String {
 }
 
 impl Store {
-    /// Bumped by every write too large to mark its customers one by one.
-    pub async fn book_generation(&self) -> Result<i64, StoreError> {
-        const SQL: &str = "SELECT generation FROM book_generation WHERE id = 1";
-        on_pool!(self, pool => Ok(sqlx::query_scalar(SQL).fetch_one(pool).await?))
+    /// The generation (bumped by every write too large to mark its customers one by one) and,
+    /// on SQLite, the change counter.
+    pub async fn book_state(&self) -> Result<BookState, StoreError> {
+        Ok(match self {
+            Store::Sqlite(pool) => {
+                let (generation, changes): (i64, i64) =
+                    sqlx::query_as("SELECT generation, changes FROM book_generation WHERE id = 1")
+                        .fetch_one(pool)
+                        .await?;
+                BookState {
+                    generation,
+                    changes: Some(changes),
+                }
+            }
+            Store::Postgres(pool) => BookState {
+                generation: sqlx::query_scalar("SELECT generation FROM book_generation WHERE id = 1")
+                    .fetch_one(pool)
+                    .await?,
+                changes: None,
+            },
+        })
     }
 
     pub async fn scope_state(&self, scope: i64) -> Result<Option<ScopeState>, StoreError> {
-        const SQL: &str = "SELECT evaluated_at, generation FROM evaluation_scopes WHERE scope = $1";
-        let row: Option<(i64, i64)> =
-            on_pool!(self, pool => sqlx::query_as(SQL).bind(scope).fetch_optional(pool).await?);
-        Ok(row.map(|(evaluated_at, generation)| ScopeState {
+        let row: Option<(i64, i64, Option<i64>)> =
+            match self {
+                Store::Sqlite(pool) => {
+                    sqlx::query_as(
+                        "SELECT evaluated_at, generation, changes FROM evaluation_scopes WHERE scope = $1",
+                    )
+                    .bind(scope)
+                    .fetch_optional(pool)
+                    .await?
+                }
+                Store::Postgres(pool) => sqlx::query_as(
+                    "SELECT evaluated_at, generation, NULL::bigint FROM evaluation_scopes WHERE scope = $1",
+                )
+                .bind(scope)
+                .fetch_optional(pool)
+                .await?,
+            };
+        Ok(row.map(|(evaluated_at, generation, changes)| ScopeState {
             evaluated_at,
             generation,
+            changes,
         }))
     }
 
     /// Records a scope's evaluation at an instant (after every customer's wake is written).
     pub async fn save_scope(&self, scope: i64, state: ScopeState) -> Result<(), StoreError> {
-        const SQL: &str = "INSERT INTO evaluation_scopes (scope, evaluated_at, generation) VALUES ($1, $2, $3) \
-            ON CONFLICT (scope) DO UPDATE SET evaluated_at = excluded.evaluated_at, generation = excluded.generation";
-        on_pool!(self, pool => {
-            sqlx::query(SQL)
-                .bind(scope)
-                .bind(state.evaluated_at)
-                .bind(state.generation)
-                .execute(pool)
-                .await?;
-        });
+        const UPSERT: &str = " ON CONFLICT (scope) DO UPDATE SET evaluated_at = excluded.evaluated_at, \
+            generation = excluded.generation";
+        match self {
+            Store::Sqlite(pool) => {
+                let sql = format!(
+                    "INSERT INTO evaluation_scopes (scope, evaluated_at, generation, changes) \
+                     VALUES ($1, $2, $3, $4){UPSERT}, changes = excluded.changes"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(scope)
+                    .bind(state.evaluated_at)
+                    .bind(state.generation)
+                    .bind(state.changes)
+                    .execute(pool)
+                    .await?;
+            }
+            Store::Postgres(pool) => {
+                let sql = format!(
+                    "INSERT INTO evaluation_scopes (scope, evaluated_at, generation) VALUES ($1, $2, $3){UPSERT}"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(scope)
+                    .bind(state.evaluated_at)
+                    .bind(state.generation)
+                    .execute(pool)
+                    .await?;
+            }
+        }
         Ok(())
     }
 
     /// The customers (not erased) a scope must look at at `at`: changed since their wake was
-    /// worked out, never looked at, or due. Ascending id.
-    pub async fn customers_to_wake(&self, scope: i64, at: i64) -> Result<Vec<i64>, StoreError> {
-        const SQL: &str = "SELECT c.id FROM customers c \
-            LEFT JOIN customer_wakes w ON w.scope = $1 AND w.customer_id = c.id \
-            WHERE c.erased_at IS NULL \
-            AND (w.customer_id IS NULL OR w.revision <> c.revision OR w.wake_at <= $2) ORDER BY c.id";
-        on_pool!(self, pool => Ok(sqlx::query_scalar(SQL).bind(scope).bind(at).fetch_all(pool).await?))
+    /// worked out, never looked at, or due. Ascending id. On SQLite (`since`: the counter the
+    /// scope's last evaluation read) two index ranges, the changed and the due; on PostgreSQL
+    /// each customer's revision against their wake's.
+    pub async fn customers_to_wake(
+        &self,
+        scope: i64,
+        at: i64,
+        since: Option<i64>,
+    ) -> Result<Vec<i64>, StoreError> {
+        match (self, since) {
+            (Store::Sqlite(pool), Some(since)) => {
+                // An `IN` list, not a `UNION … ORDER BY`: the list is gathered from the two
+                // indexes (migration 0015) and read in order, where a sorted union made SQLite
+                // walk every customer in id order (1.04 s against 0.03 s at 1M customers).
+                const SQL: &str = "SELECT id FROM customers WHERE id IN ( \
+                        SELECT id FROM customers WHERE revision > $3 \
+                        UNION ALL SELECT customer_id FROM customer_wakes WHERE scope = $1 AND wake_at <= $2) \
+                    AND erased_at IS NULL ORDER BY id";
+                Ok(sqlx::query_scalar(SQL)
+                    .bind(scope)
+                    .bind(at)
+                    .bind(since)
+                    .fetch_all(pool)
+                    .await?)
+            }
+            _ => {
+                const SQL: &str = "SELECT c.id FROM customers c \
+                    LEFT JOIN customer_wakes w ON w.scope = $1 AND w.customer_id = c.id \
+                    WHERE c.erased_at IS NULL \
+                    AND (w.customer_id IS NULL OR w.revision <> c.revision OR w.wake_at <= $2) ORDER BY c.id";
+                on_pool!(self, pool => Ok(sqlx::query_scalar(SQL).bind(scope).bind(at).fetch_all(pool).await?))
+            }
+        }
     }
 
     /// Writes customers' next looks in one transaction.
@@ -192,8 +280,13 @@ pub(super) async fn mark_changed_sqlite(
     match customers_to_mark(customer_ids) {
         None => sqlx::query(BUMP_GENERATION).execute(tx).await?,
         Some(ids) => {
+            // One tick of the change counter for the whole write (migration 0015).
+            sqlx::query("UPDATE book_generation SET changes = changes + 1 WHERE id = 1")
+                .execute(&mut *tx)
+                .await?;
             sqlx::query(
-                "UPDATE customers SET revision = revision + 1 WHERE id IN (SELECT value FROM json_each($1))",
+                "UPDATE customers SET revision = (SELECT changes FROM book_generation WHERE id = 1) \
+                 WHERE id IN (SELECT value FROM json_each($1))",
             )
             .bind(json_ids(&ids))
             .execute(tx)

@@ -268,15 +268,40 @@ async fn run_case(backend: Backend, seed: u64) {
     let gaps = [3600, 6 * 3600, DAY, DAY + 7 * 3600, 3 * DAY, 9 * DAY, 31 * DAY];
     let mut at = start;
     let mut customers = customers;
+    let initial = customers.len();
     for tick in 0..(10 + g.below(6) as i64) {
         at += *g.pick(&gaps);
         // What happens between ticks, the same in both stores.
         let mut news = Vec::new();
         for _ in 0..g.below(4) {
-            let id = 1 + g.below(customers.len() as u64) as i64;
+            // The first customers' ids are 1..=initial on both backends (later ones are the
+            // store's to number: PostgreSQL's sequence skips on an upsert).
+            let id = 1 + g.below(initial as u64) as i64;
             news.push(event(&mut g, &mut n_events, id, at, 4));
         }
         let mut edited = Vec::new();
+        // A new customer with up to two events, never looked at before (their id is the
+        // store's: filled in below).
+        let mut newcomer = None;
+        let mut newcomer_events = Vec::new();
+        if g.chance(25) {
+            let i = customers.len();
+            let mut c = customer(&mut g, i);
+            // Often their birthday today: a customer with no events yet is decided for too.
+            if g.chance(50) {
+                let today = jiff::Timestamp::from_second(at)
+                    .unwrap()
+                    .to_zoned(jiff::tz::TimeZone::UTC)
+                    .date();
+                c.birthday = Some(format!("1990-{:02}-{:02}", today.month(), today.day()));
+            }
+            customers.push(c);
+            edited.push(customers[i].clone());
+            newcomer = Some(customers[i].external_id.clone());
+            for _ in 0..g.below(3) {
+                newcomer_events.push(event(&mut g, &mut n_events, 0, at - 40 * DAY, 45));
+            }
+        }
         if g.chance(40) {
             let i = g.below(customers.len() as u64) as usize;
             let c = &mut customers[i];
@@ -288,11 +313,20 @@ async fn run_case(backend: Backend, seed: u64) {
             edited.push(c.clone());
         }
         for s in &mut sides {
-            if !news.is_empty() {
-                s.store.upsert_events(&news, at).await.unwrap();
-            }
+            // Customers first: a new customer's events name them.
             if !edited.is_empty() {
                 s.store.upsert_customers(&edited, at).await.unwrap();
+            }
+            let mut news = news.clone();
+            if let Some(external) = &newcomer {
+                let ids = s.store.customer_ids_for(&[external.as_str()]).await.unwrap();
+                news.extend(newcomer_events.iter().map(|e| NewEvent {
+                    customer_id: ids[external],
+                    ..e.clone()
+                }));
+            }
+            if !news.is_empty() {
+                s.store.upsert_events(&news, at).await.unwrap();
             }
             let req = Request {
                 at,
