@@ -124,10 +124,13 @@ impl PushWindow {
     }
 
     /// Pushes jobs for due messages until `limit` are waiting; returns how many were due at
-    /// all (up to twice the window), so the caller can poll faster while there is a backlog.
+    /// all (up to the window and a batch), so the caller can poll faster while there is a
+    /// backlog. The oldest due messages are the ones waiting in jobs already, so reading the
+    /// window's worth finds the fresh ones; one pushed beyond it is pushed again at worst (the
+    /// ledger's claim makes that harmless).
     pub async fn top_up(&mut self, store: &Store, now: i64) -> Result<usize, QueueError> {
         let due = store
-            .due_messages(now, (2 * self.limit) as i64, self.share)
+            .due_messages(now, (self.limit + BATCH) as i64, self.share)
             .await
             .map_err(queue_err)?;
         let still: HashMap<i64, i64> = due.iter().copied().collect();

@@ -73,10 +73,29 @@ impl Store {
         limit: i64,
         share: Share,
     ) -> Result<Vec<(i64, i64)>, StoreError> {
-        const SQL: &str = "SELECT id, attempts FROM messages WHERE status = 'queued' AND next_attempt_at <= $1 \
-            AND id % $3 = $4 ORDER BY next_attempt_at, id LIMIT $2";
-        on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(now).bind(limit).bind(share.of.max(1)).bind(share.index)
-            .fetch_all(pool).await?))
+        // One row holding the list, not one row per message: the feeder asks for up to a few
+        // thousand every few milliseconds, and SQLite hands rows over one by one between
+        // threads (4,096 rows took 46 ms in the process against 7 ms in `sqlite3`).
+        const SQL: &str = "SELECT string_agg(CAST(id AS TEXT) || ':' || CAST(attempts AS TEXT), ',' \
+            ORDER BY next_attempt_at, id) FROM (SELECT id, attempts, next_attempt_at FROM messages \
+            WHERE status = 'queued' AND next_attempt_at <= $1 AND id % $3 = $4 \
+            ORDER BY next_attempt_at, id LIMIT $2) AS due";
+        let packed: Option<String> = on_pool!(self, pool => sqlx::query_scalar(SQL).bind(now).bind(limit)
+            .bind(share.of.max(1)).bind(share.index).fetch_one(pool).await?);
+        let bad = || StoreError::Sql(sqlx::Error::Decode("malformed due-message list".into()));
+        packed
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .filter(|item| !item.is_empty())
+            .map(|item| {
+                let (id, attempts) = item.split_once(':').ok_or_else(bad)?;
+                Ok((
+                    id.parse().map_err(|_| bad())?,
+                    attempts.parse().map_err(|_| bad())?,
+                ))
+            })
+            .collect()
     }
 
     /// Ids of the instances whose heartbeat is at or after `since`, sorted.
