@@ -2,7 +2,8 @@
 //! and makes the others wait in its busy handler, which naps for up to 100 ms between looks:
 //! at 8 concurrent batches the slowest request took 0.7-0.9 s (BENCHMARKS.md). Queued on a
 //! fair lock instead, each batch starts the moment the previous one commits. One lock per
-//! database file, so the store decides this, not its callers.
+//! database file, so the store decides this, not its callers. The delivery ledger's claims and
+//! finishes and an evaluation's wakes take the same turns.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
