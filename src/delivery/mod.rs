@@ -75,6 +75,18 @@ impl Attempted {
     }
 }
 
+/// A message this instance claimed, and when: a claim read long ago is read again before
+/// the message goes out.
+#[derive(Debug)]
+pub struct Claimed {
+    pub message: ClaimedMessage,
+    pub at: std::time::Instant,
+}
+
+/// How long a claim's reading of the customer's consent is trusted; older ones are re-read
+/// before sending.
+const STALE_CONTACT: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub struct Deliverer {
     pub store: Store,
     pub instance: String,
@@ -96,7 +108,7 @@ impl Deliverer {
         clock: Clock,
     ) -> Result<Deliverer, DeliveryError> {
         Ok(Deliverer {
-            ledger: group_commit::Ledger::start(store.clone(), instance.clone()),
+            ledger: group_commit::Ledger::start(store.clone()),
             store,
             instance,
             clock,
@@ -109,13 +121,46 @@ impl Deliverer {
         })
     }
 
-    /// One attempt at one message. Must be called inside the tokio runtime (the ledger's
-    /// writers are tasks).
+    /// Claims the queued, due messages among `ids` for this instance in one statement, in
+    /// the order given (a batch's oldest first). Those not there to take — sent, claimed by
+    /// someone else, not due — are left out.
+    pub async fn claim(&self, ids: &[i64]) -> Result<Vec<Claimed>, StoreError> {
+        let at = self.clock.now();
+        let mut taken = self.store.claim_messages(ids, &self.instance, at).await?;
+        let order: std::collections::HashMap<i64, usize> =
+            ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        taken.sort_by_key(|m| order.get(&m.id).copied());
+        Ok(taken
+            .into_iter()
+            .map(|message| Claimed {
+                message,
+                at: std::time::Instant::now(),
+            })
+            .collect())
+    }
+
+    /// Gives back claimed messages that were never started (a stop came first): they are
+    /// queued again as they were, their claim's attempt not counted.
+    pub async fn release_unstarted(&self, ids: &[i64]) -> Result<u64, StoreError> {
+        self.store
+            .release_unstarted(ids, &self.instance, self.clock.now())
+            .await
+    }
+
+    /// Claims message `id` and makes one attempt at it.
     pub async fn deliver(&self, id: i64) -> Result<Attempted, StoreError> {
+        match self.claim(&[id]).await?.pop() {
+            Some(c) => self.attempt(c).await,
+            None => Ok(Attempted::NotClaimed),
+        }
+    }
+
+    /// One attempt at a claimed message. Must be called inside the tokio runtime (the
+    /// ledger's writer is a task).
+    pub async fn attempt(&self, claimed: Claimed) -> Result<Attempted, StoreError> {
+        let Claimed { message: mut m, at } = claimed;
+        let id = m.id;
         let now = self.clock.now();
-        let Some(m) = self.ledger.claim(id, now).await? else {
-            return Ok(Attempted::NotClaimed);
-        };
         // apalis re-runs orphaned jobs without looking at attempts: the ledger decides.
         if m.attempts > self.max_attempts {
             self.ledger
@@ -138,6 +183,19 @@ impl Deliverer {
             tracing::info!(message = id, rule = %m.rule_id, customer = %m.customer_external_id, "expired: too late to send");
             return Ok(Attempted::Expired);
         }
+        // A message claimed with its batch may have waited for a slot or the channel's rate;
+        // what it read then may be stale, and an unsubscribe since must still win.
+        // (One that may not be sent skips at once, without waiting for the rate.)
+        let _slot = match (usable_address(&m).is_ok(), m.channel) {
+            (false, _) => None,
+            (true, Channel::Email) => Some(self.email_throttle.acquire().await),
+            (true, Channel::Sms) => Some(self.sms_throttle.acquire().await),
+        };
+        if at.elapsed() > STALE_CONTACT
+            && let Some(c) = self.store.contact_now(id).await?
+        {
+            m.contact = c;
+        }
         // Consent is checked again now: an unsubscribe after queueing wins.
         let address = match usable_address(&m) {
             Ok(a) => a,
@@ -151,7 +209,6 @@ impl Deliverer {
         };
         let result = match m.channel {
             Channel::Email => {
-                let _slot = self.email_throttle.acquire().await;
                 let links: Vec<String> = m
                     .links
                     .as_deref()
@@ -176,7 +233,6 @@ impl Deliverer {
                 self.email.send(&e).await
             }
             Channel::Sms => {
-                let _slot = self.sms_throttle.acquire().await;
                 self.sms
                     .send(&Sms {
                         message_id: id,
@@ -321,14 +377,15 @@ pub fn conclude(
 
 /// The address to use now, or why the customer must not be contacted on this channel.
 fn usable_address(m: &ClaimedMessage) -> Result<&str, &'static str> {
+    let c = &m.contact;
     let (address, consent, unsubscribed, bounced) = match m.channel {
         Channel::Email => (
-            m.email.as_deref(),
-            m.consent_email,
-            m.unsubscribed_email_at,
-            m.email_bounced_at,
+            c.email.as_deref(),
+            c.consent_email,
+            c.unsubscribed_email_at,
+            c.email_bounced_at,
         ),
-        Channel::Sms => (m.phone.as_deref(), m.consent_sms, m.unsubscribed_sms_at, None),
+        Channel::Sms => (c.phone.as_deref(), c.consent_sms, c.unsubscribed_sms_at, None),
     };
     match address {
         None => Err("no_contact"),

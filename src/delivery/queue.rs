@@ -3,11 +3,13 @@
 //!
 //! Why batches: apalis's fetch, lock and acknowledgement cost the same for a job whatever it
 //! carries, and one job per message made that bookkeeping most of a delivery's cost
-//! (BENCHMARKS.md). A batch changes nothing of the crash story: each message in it is still
-//! claimed on its own, just before it is sent, and at most `concurrency` of them are between
-//! claim and finish at any moment — so a process killed in the middle of a batch can only
-//! duplicate those, and the batch's unstarted messages are still `queued` in the ledger for
-//! the next process to push again.
+//! (BENCHMARKS.md). A job claims its whole batch in one statement (claiming each message just
+//! before its send cost one ledger write per few messages), then sends them `concurrency` at
+//! a time. The crash story stays the ledger's: a message is sent only by the process that
+//! claimed it, so a process killed in the middle of a batch can only duplicate the messages
+//! it was sending at that moment. The batch's other messages — claimed, never started — go
+//! back to the queue when the next start recovers the dead process's claims; a clean stop
+//! gives them back itself, uncounted (`release_unstarted`).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -20,7 +22,7 @@ use apalis_postgres::PostgresStorage;
 use apalis_sqlite::SqliteStorage;
 use serde::{Deserialize, Serialize};
 
-use super::{Attempted, Deliverer};
+use super::{Attempted, Claimed, Deliverer};
 use crate::store::{Share, Store, StoreError};
 
 /// The queue's name in apalis's tables.
@@ -237,20 +239,89 @@ pub async fn prune_finished(store: &Store) -> Result<u64, QueueError> {
     store.prune_finished_jobs(QUEUE).await.map_err(queue_err)
 }
 
+/// Most messages a process holds claimed at once, started or not: two batches, so the next
+/// batch is claimed and waiting while the last messages of one are being sent. It bounds what
+/// a crash leaves claimed; each such message that had not started goes back to the queue on
+/// the next start with one attempt counted (deploy/README.md says so).
+const CLAIM_AHEAD: usize = 2 * BATCH;
+
 struct WorkerState {
     deliverer: Arc<Deliverer>,
     tally: std::sync::Mutex<Tally>,
-    in_flight: AtomicUsize,
+    /// Messages claimed and not yet finished, plus those of jobs about to claim: what a
+    /// caller waiting for the queue to drain must wait for.
+    busy: AtomicUsize,
     /// Deliveries in flight across every job at once: the configured concurrency, whatever
     /// the number of jobs (batches) being worked on.
     slots: tokio::sync::Semaphore,
-    /// Set when the stop signal came: no message not yet started is started (it stays
-    /// `queued` in the ledger), while those in flight finish within the grace period.
+    /// Claims not yet finished, bounded by `CLAIM_AHEAD`.
+    claims: tokio::sync::Semaphore,
+    /// Claimed by this process and not started: given back on a stop.
+    held: std::sync::Mutex<std::collections::HashSet<i64>>,
+    /// Set when the stop signal came: no message not yet started is started (it goes back
+    /// to the queue), while those in flight finish within the grace period.
     stopping: AtomicBool,
 }
 
+/// Gives back what a finished (or abandoned) piece of work held: its `busy` count and its
+/// claim permits.
+struct Holding<'a> {
+    state: &'a WorkerState,
+    messages: usize,
+}
+
+impl Holding<'_> {
+    /// Lets go of `n` of the messages held.
+    fn release(&mut self, n: usize) {
+        let n = n.min(self.messages);
+        self.messages -= n;
+        self.state.busy.fetch_sub(n, Ordering::SeqCst);
+        self.state.claims.add_permits(n);
+    }
+}
+
+impl Drop for Holding<'_> {
+    fn drop(&mut self) {
+        self.release(self.messages);
+    }
+}
+
+/// One job: its batch is claimed in one statement, then its messages are sent as delivery
+/// slots come free, oldest first.
 async fn handle(job: DeliveryJob, state: Data<Arc<WorkerState>>) -> Result<(), BoxDynError> {
-    let attempts = job.ids().map(|id| deliver_one(&state, id));
+    let ids: Vec<i64> = job.ids().collect();
+    let n = ids.len().min(CLAIM_AHEAD);
+    // Counted busy before the claim, so that a drain never looks finished between the
+    // claim's commit (the messages are no longer due) and their start.
+    state.busy.fetch_add(n, Ordering::SeqCst);
+    let mut holding = Holding {
+        state: &state,
+        messages: n,
+    };
+    let permits = state
+        .claims
+        .acquire_many(n as u32)
+        .await
+        .map_err(|e| Box::new(e) as BoxDynError)?;
+    // `Holding` gives the permits back, message by message.
+    permits.forget();
+    if state.stopping.load(Ordering::SeqCst) {
+        return Ok(());
+    }
+    let claimed = state.deliverer.claim(&ids[..n]).await?;
+    holding.release(n - claimed.len());
+    state.tally.lock().expect("tally lock").not_claimed += (ids.len() - claimed.len()) as u64;
+    state
+        .held
+        .lock()
+        .expect("held lock")
+        .extend(claimed.iter().map(|c| c.message.id));
+    let holding = std::sync::Mutex::new(holding);
+    let attempts = claimed.into_iter().map(|c| async {
+        let result = deliver_one(&state, c).await;
+        holding.lock().expect("holding lock").release(1);
+        result
+    });
     let results = futures_util::future::join_all(attempts).await;
     // A store error leaves its message claimed; apalis retries the job (the rest of the batch
     // is then not claimed again), and the orphan recovery returns the message to the queue if
@@ -261,18 +332,18 @@ async fn handle(job: DeliveryJob, state: Data<Arc<WorkerState>>) -> Result<(), B
     }
 }
 
-/// One message of a batch, when a delivery slot is free.
-async fn deliver_one(state: &WorkerState, id: i64) -> Result<(), StoreError> {
+/// One claimed message of a batch, when a delivery slot is free; after a stop it stays in
+/// `held`, to be given back.
+async fn deliver_one(state: &WorkerState, claimed: Claimed) -> Result<(), StoreError> {
     let Ok(_slot) = state.slots.acquire().await else {
         return Ok(());
     };
     if state.stopping.load(Ordering::SeqCst) {
         return Ok(());
     }
-    state.in_flight.fetch_add(1, Ordering::SeqCst);
-    let result = state.deliverer.deliver(id).await;
-    state.in_flight.fetch_sub(1, Ordering::SeqCst);
-    match result {
+    let id = claimed.message.id;
+    state.held.lock().expect("held lock").remove(&id);
+    match state.deliverer.attempt(claimed).await {
         Ok(a) => {
             state.tally.lock().expect("tally lock").add(a);
             Ok(())
@@ -285,7 +356,8 @@ async fn deliver_one(state: &WorkerState, id: i64) -> Result<(), StoreError> {
 }
 
 /// Runs `concurrency` deliveries at a time until `stop` resolves, then lets in-flight ones
-/// finish for at most `grace`. `stop` is given how many deliveries are in flight right now.
+/// finish for at most `grace`. `stop` is given how many messages are claimed and not finished
+/// (or about to be claimed) right now.
 pub async fn run_workers<F, Fut>(
     deliverer: Arc<Deliverer>,
     concurrency: usize,
@@ -299,13 +371,15 @@ where
     let state = Arc::new(WorkerState {
         deliverer: deliverer.clone(),
         tally: std::sync::Mutex::new(Tally::default()),
-        in_flight: AtomicUsize::new(0),
+        busy: AtomicUsize::new(0),
         slots: tokio::sync::Semaphore::new(concurrency),
+        claims: tokio::sync::Semaphore::new(CLAIM_AHEAD),
+        held: Default::default(),
         stopping: AtomicBool::new(false),
     });
     let watched = state.clone();
     let in_flight: Arc<dyn Fn() -> usize + Send + Sync> =
-        Arc::new(move || watched.in_flight.load(Ordering::SeqCst));
+        Arc::new(move || watched.busy.load(Ordering::SeqCst));
     let stop = stop(in_flight);
     let stopping = state.clone();
     let signal = async move {
@@ -340,6 +414,16 @@ where
         Store::Sqlite(pool) => run_on!(sqlite_storage(pool)),
         Store::Postgres(pool) => run_on!(postgres_storage(pool)),
     };
+    // Whatever was claimed and never started goes back as it was, before any error is
+    // reported: the stop must not cost those messages an attempt.
+    let held: Vec<i64> = state.held.lock().expect("held lock").drain().collect();
+    if !held.is_empty() {
+        let n = deliverer.release_unstarted(&held).await.map_err(queue_err)?;
+        tracing::info!(
+            messages = n,
+            "claimed messages not started before the stop go back to the queue"
+        );
+    }
     run.map_err(queue_err)?;
     let tally = *state.tally.lock().expect("tally lock");
     Ok(tally)

@@ -19,13 +19,9 @@ pub struct ClaimedMessage {
     /// tracked selectively (nothing of theirs is rewritten).
     pub links: Option<String>,
     pub customer_external_id: String,
-    pub email: Option<String>,
-    pub phone: Option<String>,
-    pub consent_email: bool,
-    pub consent_sms: bool,
-    pub unsubscribed_email_at: Option<i64>,
-    pub unsubscribed_sms_at: Option<i64>,
-    pub email_bounced_at: Option<i64>,
+    /// As read with the claim.
+    #[sqlx(flatten)]
+    pub contact: Contact,
     /// It carries a series' offer code: its going out issues the code.
     pub carries_offer: bool,
     /// Email: the parts of its decision besides subject and body.
@@ -34,6 +30,18 @@ pub struct ClaimedMessage {
     pub button_url: Option<String>,
     /// The language its text is written in (`None`: recorded before languages were kept).
     pub language: Option<String>,
+}
+
+/// How a customer can be reached on each channel, and whether they may be.
+#[derive(Debug, Clone, PartialEq, FromRow)]
+pub struct Contact {
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub consent_email: bool,
+    pub consent_sms: bool,
+    pub unsubscribed_email_at: Option<i64>,
+    pub unsubscribed_sms_at: Option<i64>,
+    pub email_bounced_at: Option<i64>,
 }
 
 /// How a delivery attempt ended, as the ledger records it. Owned, so that it can wait for a
@@ -226,6 +234,46 @@ impl Store {
             let taken = serde_json::to_string(&taken).expect("ids serialize");
             Ok(sqlx::query_as(load).bind(taken).bind(instance).fetch_all(pool).await?)
         })
+    }
+
+    /// Returns messages this instance claimed but never started (a batch cut short by a
+    /// stop) to the queue as they were: `queued`, due as before, and without the attempt
+    /// their claim counted, since nothing reached a provider. Only rows still `sending` for
+    /// `instance` are touched. Returns how many went back.
+    pub async fn release_unstarted(&self, ids: &[i64], instance: &str, now: i64) -> Result<u64, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        macro_rules! release {
+            ($ids:literal) => {
+                concat!(
+                    "UPDATE messages SET status = 'queued', attempts = attempts - 1, claimed_by = NULL, \
+                     updated_at = $3, last_detail = 'not started before the stop' \
+                     WHERE id IN (SELECT CAST(j.value AS BIGINT) FROM ",
+                    $ids,
+                    " AS j) AND status = 'sending' AND claimed_by = $2"
+                )
+            };
+        }
+        let sql = match self {
+            Store::Sqlite(_) => release!("json_each($1)"),
+            Store::Postgres(_) => release!("json_array_elements_text($1::json)"),
+        };
+        let ids = serde_json::to_string(ids).expect("ids serialize");
+        let _turn = match self {
+            Store::Sqlite(pool) => Some(super::write_turns::take_turn(pool).await),
+            Store::Postgres(_) => None,
+        };
+        on_pool!(self, pool => Ok(sqlx::query(sql).bind(ids).bind(instance).bind(now).execute(pool).await?.rows_affected()))
+    }
+
+    /// The customer's contact details and consent as they are now, for a claimed message
+    /// that waited in its batch: an unsubscribe since the claim must still win.
+    pub async fn contact_now(&self, message_id: i64) -> Result<Option<Contact>, StoreError> {
+        const SQL: &str = "SELECT c.email, c.phone, c.consent_email, c.consent_sms, c.unsubscribed_email_at, \
+            c.unsubscribed_sms_at, c.email_bounced_at FROM messages m JOIN customers c ON c.id = m.customer_id \
+            WHERE m.id = $1";
+        on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(message_id).fetch_optional(pool).await?))
     }
 
     /// Records the end of one attempt; see [`Store::finish_messages`].

@@ -37,7 +37,7 @@ pub use customers::{CustomerRecord, NewCustomer};
 pub use evaluation::{DecisionRow, KindAggregate, NewDecision, NewOffer, RevisedCustomer};
 pub use events::{EventRecord, HealthInputs, NewEvent};
 pub use inspect::{FailureCount, HistoryRow, MessageFilter, MessageRow};
-pub use messages::{ClaimedMessage, Finish};
+pub use messages::{ClaimedMessage, Contact, Finish};
 pub use offers::{OfferRecord, Redemption};
 pub use outcomes::{CountRow, Engagement, GroupRow, OfferCounts, SeriesRow, WeekRow};
 pub use receipts::{Receipt, SentMessage};

@@ -362,8 +362,9 @@ fn dkim_signatures_verify_and_cover_message_id_and_list_unsubscribe() {
     }
 }
 
-/// The ledger writes claims and finishes of many messages at once (group commit); each
-/// message must still be taken by exactly one worker, and each finish land on its own message.
+/// A job claims its batch in one statement and the ledger writes finishes of many messages
+/// at once (group commit); each message must still be taken by exactly one worker, and each
+/// finish land on its own message.
 #[tokio::test(flavor = "multi_thread")]
 async fn batched_claims_take_each_message_once_and_finishes_land_on_their_own_message() {
     use rekindle::delivery::group_commit::Ledger;
@@ -373,14 +374,20 @@ async fn batched_claims_take_each_message_once_and_finishes_land_on_their_own_me
         let store = crate::helpers::queued_win_back_emails(&ws, 4).await;
         let now = jiff::Timestamp::now().as_second();
 
-        // Forty concurrent jobs for messages 1..=4 (ten each) plus one for a message that
-        // does not exist: four claims succeed, one per message.
-        let ledger = std::sync::Arc::new(Ledger::start(store.clone(), "worker-a".into()));
-        let jobs: Vec<_> = (0..41)
+        // Forty concurrent batches over messages 1..=4 (overlapping, in different orders) and
+        // one that does not exist: each message is taken once, by one of them.
+        let jobs: Vec<_> = (0..40)
             .map(|i| {
-                let ledger = ledger.clone();
-                let id = if i == 40 { 99 } else { 1 + i % 4 };
-                tokio::spawn(async move { ledger.claim(id, now).await.unwrap().map(|m| m.id) })
+                let store = store.clone();
+                let mut ids = vec![1 + i % 4, 1 + (i + 1) % 4, 99];
+                if i % 2 == 0 {
+                    ids.reverse();
+                }
+                let worker = format!("worker-{i}");
+                tokio::spawn(async move {
+                    let taken = store.claim_messages(&ids, &worker, now).await.unwrap();
+                    taken.into_iter().map(|m| m.id).collect::<Vec<_>>()
+                })
             })
             .collect();
         let mut won = Vec::new();
@@ -397,6 +404,7 @@ async fn batched_claims_take_each_message_once_and_finishes_land_on_their_own_me
             other.is_empty(),
             "{backend:?}: taken messages cannot be taken again"
         );
+        let ledger = std::sync::Arc::new(Ledger::start(store.clone()));
 
         // Three different endings written together.
         let end = |status| Finish::ended(status, None);
@@ -437,10 +445,22 @@ async fn batched_claims_take_each_message_once_and_finishes_land_on_their_own_me
         assert_eq!(last(4).await.0, "sending");
         assert_eq!(store.message_attempts(2).await.unwrap(), (1, true));
         // The retry is due a minute later, not now; then it is attempt 2.
-        assert!(ledger.claim(2, now).await.unwrap().is_none());
-        let again = ledger.claim(2, now + 60).await.unwrap().expect("due again");
+        let claim = |at| {
+            let store = store.clone();
+            async move { store.claim_messages(&[2], "worker-c", at).await.unwrap().pop() }
+        };
+        assert!(claim(now).await.is_none());
+        let again = claim(now + 60).await.expect("due again");
         assert_eq!(again.attempts, 2);
-        assert!(again.email.is_some(), "the customer is read with the claim");
+        assert!(
+            again.contact.email.is_some(),
+            "the customer is read with the claim"
+        );
+        // A stop before it started gives it back as it was, and only its own claimer can.
+        assert_eq!(store.release_unstarted(&[2], "worker-x", now).await.unwrap(), 0);
+        assert_eq!(store.release_unstarted(&[2], "worker-c", now).await.unwrap(), 1);
+        assert_eq!(store.message_attempts(2).await.unwrap(), (1, true));
+        assert_eq!(claim(now + 60).await.expect("queued again").attempts, 2);
     }
 }
 

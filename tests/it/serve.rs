@@ -915,6 +915,21 @@ async fn sigterm_lets_deliveries_finish_and_loses_nothing() {
         "every accepted message is recorded as sent"
     );
     assert!(sent < 20, "the stop came mid-way: {counts:?}");
+    // The batch was claimed whole; what the stop kept from starting goes back uncounted,
+    // and only the message cut off mid-send is marked as perhaps sent.
+    let mut never_started = 0;
+    for id in 1..=20 {
+        match store.message_attempts(id).await.unwrap() {
+            (0, false) => never_started += 1,
+            (1, _) => {}
+            other => panic!("message {id}: attempts and outcome_unknown {other:?}"),
+        }
+    }
+    assert_eq!(
+        never_started as i64,
+        20 - sent - 1,
+        "all but the sent and the cut-off one were never attempted"
+    );
 
     // The next start delivers the rest, the cut-off one included, each accepted once.
     let again = Service::start(&ws, &ENV);
@@ -937,6 +952,56 @@ async fn sigterm_lets_deliveries_finish_and_loses_nothing() {
         recipients.len(),
         20,
         "each customer's message accepted exactly once"
+    );
+}
+
+/// A queue job claims its whole batch at once, and with a rate limit its last messages wait
+/// seconds for their turn: a customer who unsubscribes in that time still gets nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unsubscribe_while_the_batch_waits_for_its_rate_wins() {
+    use crate::smtp_server::SmtpServer;
+    let smtp = SmtpServer::start();
+    let ws = Workspace::with_config(
+        Backend::Sqlite,
+        &config(&format!(
+            "[business]\naddress = \"Baross tér 3, 9021 Győr\"\n[email]\ntransport = \"smtp\"\n[email.smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\n\
+             [delivery.email]\nrate_per_second = 2\n[policy]\nmax_messages = 5\n",
+            smtp.port()
+        )),
+    );
+    ws.write("rules/win-back.toml", &rule("email", "Hello"));
+    crate::helpers::load_lapsed(&ws, 8, |i| format!("c{i}@example.com,,,UTC,yes,"));
+    let accepted = || smtp.state.lock().unwrap().accepted.clone();
+
+    let svc = Service::start(&ws, &ENV);
+    let store = ws.store().await;
+    eventually(Duration::from_secs(60), "the first message out", || async {
+        (!accepted().is_empty()).then_some(())
+    })
+    .await;
+    // The batch is claimed by now; the last customer's message is seconds away.
+    let claimed = store.message_status_counts().await.unwrap();
+    assert!(
+        claimed.iter().any(|(s, n)| s == "sending" && *n > 1),
+        "the batch is claimed ahead: {claimed:?}"
+    );
+    assert!(
+        store
+            .unsubscribe("c07", rekindle::rules::Channel::Email, 1)
+            .await
+            .unwrap()
+    );
+    eventually(Duration::from_secs(60), "the batch done", || async {
+        let c = store.message_status_counts().await.unwrap();
+        (c == [("sent".to_string(), 7), ("skipped".to_string(), 1)]).then_some(())
+    })
+    .await;
+    assert_eq!(svc.stop(Duration::from_secs(20)), 0);
+    let sent = accepted();
+    assert_eq!(sent.len(), 7);
+    assert!(
+        !sent.iter().any(|m| m.contains("To: c7@example.com")),
+        "nothing reaches the customer who said no"
     );
 }
 
