@@ -248,21 +248,27 @@ class Bench:
                     f'security = "none"\npool_size = {conns}\n[delivery]\nconcurrency = 32\n'
                     f'[delivery.email]\nconcurrency = {conns}\n')
 
-            def ours():
-                url = fresh_sqlite(os.path.join(self.work, "email.db"))
-                ws = self.email_workspace("email", n, url, smtp)
-                cmd, env = self.rekindle(["evaluate", "--at", AT], ws, url)
-                run(cmd, cwd=ws, env=env)
-                cmd, env = self.rekindle(["run", "--once", "--at", AT], ws, url)
-                return run(cmd, cwd=ws, env=env)
+            def ours(backend):
+                def once():
+                    url = (fresh_sqlite(os.path.join(self.work, "email.db")) if backend == "sqlite"
+                           else fresh_pg("rekindle_bench_email"))
+                    ws = self.email_workspace(f"email-{backend}", n, url, smtp)
+                    cmd, env = self.rekindle(["evaluate", "--at", AT], ws, url)
+                    run(cmd, cwd=ws, env=env)
+                    cmd, env = self.rekindle(["run", "--once", "--at", AT], ws, url)
+                    return run(cmd, cwd=ws, env=env)
+                return once
 
-            o, rss = median_of(self.args.runs, ours)
             f, _ = median_of(self.args.runs, lambda: run(
                 ["smtp-source", "-c", "-l", "2000", "-m", str(n), "-s", str(conns),
                  "-f", "hello@cafe.example", "-t", "guest@example.com", f"127.0.0.1:{port}"]))
-            self.record("email delivery to smtp-sink (msgs/s)", n / o, n / f, "msg/s",
-                        f"smtp-source, {conns} connections", ">= 0.8x",
-                        f"({n} messages, peak {rss:.0f} MiB; ratio = ours/floor)")
+            for backend in ("sqlite", "postgres"):
+                ob, rss_b = median_of(self.args.runs, ours(backend))
+                if backend == "sqlite":
+                    o, rss = ob, rss_b
+                self.record(f"email delivery to smtp-sink, {backend} (msgs/s)", n / ob, n / f, "msg/s",
+                            f"smtp-source, {conns} connections", ">= 0.8x",
+                            f"({n} messages, peak {rss_b:.0f} MiB; ratio = ours/floor)")
             self.peer(n, port, conns, n / o, rss)
         finally:
             sink.terminate()

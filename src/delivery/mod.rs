@@ -186,7 +186,7 @@ impl Deliverer {
         // A message claimed with its batch may have waited for a slot or the channel's rate;
         // what it read then may be stale, and an unsubscribe since must still win.
         // (One that may not be sent skips at once, without waiting for the rate.)
-        let _slot = match (usable_address(&m).is_ok(), m.channel) {
+        let channel_slot = match (usable_address(&m).is_ok(), m.channel) {
             (false, _) => None,
             (true, Channel::Email) => Some(self.email_throttle.acquire().await),
             (true, Channel::Sms) => Some(self.sms_throttle.acquire().await),
@@ -242,6 +242,9 @@ impl Deliverer {
                     .await
             }
         };
+        // The channel's slot is for talking to the provider; the ledger write that follows
+        // must not keep a connection idle.
+        drop(channel_slot);
         let now = self.clock.now();
         let c = conclude(result, m.attempts, self.max_attempts, now, fastrand::f64());
         self.record(id, c.finish, now).await?;
