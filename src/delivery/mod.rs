@@ -1,6 +1,6 @@
 //! Delivery: turning recorded `send` decisions into emails and SMS. The `messages` table is the
-//! ledger and the source of truth; queue jobs only carry a message id, and every attempt
-//! first claims its message, so a duplicated or re-run job can never send twice.
+//! ledger and the source of truth; queue jobs only carry message ids, and a job first claims
+//! its messages, so a duplicated or re-run job can never send twice.
 
 pub mod email;
 pub mod forget;
