@@ -130,12 +130,10 @@ impl Deliverer {
         let order: std::collections::HashMap<i64, usize> =
             ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
         taken.sort_by_key(|m| order.get(&m.id).copied());
+        let read = std::time::Instant::now();
         Ok(taken
             .into_iter()
-            .map(|message| Claimed {
-                message,
-                at: std::time::Instant::now(),
-            })
+            .map(|message| Claimed { message, at: read })
             .collect())
     }
 
@@ -145,14 +143,6 @@ impl Deliverer {
         self.store
             .release_unstarted(ids, &self.instance, self.clock.now())
             .await
-    }
-
-    /// Claims message `id` and makes one attempt at it.
-    pub async fn deliver(&self, id: i64) -> Result<Attempted, StoreError> {
-        match self.claim(&[id]).await?.pop() {
-            Some(c) => self.attempt(c).await,
-            None => Ok(Attempted::NotClaimed),
-        }
     }
 
     /// One attempt at a claimed message. Must be called inside the tokio runtime (the

@@ -287,17 +287,22 @@ impl Drop for Holding<'_> {
 }
 
 /// One job: its batch is claimed in one statement, then its messages are sent as delivery
-/// slots come free, oldest first.
+/// slots come free, oldest first. (A job is at most `BATCH` messages, within `CLAIM_AHEAD`; a
+/// longer one would be worked through in parts rather than have its tail skipped.)
 async fn handle(job: DeliveryJob, state: Data<Arc<WorkerState>>) -> Result<(), BoxDynError> {
     let ids: Vec<i64> = job.ids().collect();
-    let n = ids.len().min(CLAIM_AHEAD);
+    for part in ids.chunks(CLAIM_AHEAD) {
+        claim_and_send(&state, part).await?;
+    }
+    Ok(())
+}
+
+async fn claim_and_send(state: &WorkerState, ids: &[i64]) -> Result<(), BoxDynError> {
+    let n = ids.len();
     // Counted busy before the claim, so that a drain never looks finished between the
     // claim's commit (the messages are no longer due) and their start.
     state.busy.fetch_add(n, Ordering::SeqCst);
-    let mut holding = Holding {
-        state: &state,
-        messages: n,
-    };
+    let mut holding = Holding { state, messages: n };
     let permits = state
         .claims
         .acquire_many(n as u32)
@@ -308,9 +313,9 @@ async fn handle(job: DeliveryJob, state: Data<Arc<WorkerState>>) -> Result<(), B
     if state.stopping.load(Ordering::SeqCst) {
         return Ok(());
     }
-    let claimed = state.deliverer.claim(&ids[..n]).await?;
+    let claimed = state.deliverer.claim(ids).await?;
     holding.release(n - claimed.len());
-    state.tally.lock().expect("tally lock").not_claimed += (ids.len() - claimed.len()) as u64;
+    state.tally.lock().expect("tally lock").not_claimed += (n - claimed.len()) as u64;
     state
         .held
         .lock()
@@ -318,7 +323,7 @@ async fn handle(job: DeliveryJob, state: Data<Arc<WorkerState>>) -> Result<(), B
         .extend(claimed.iter().map(|c| c.message.id));
     let holding = std::sync::Mutex::new(holding);
     let attempts = claimed.into_iter().map(|c| async {
-        let result = deliver_one(&state, c).await;
+        let result = deliver_one(state, c).await;
         holding.lock().expect("holding lock").release(1);
         result
     });
