@@ -128,9 +128,9 @@ async fn deliver_due(
             // Done when nothing due is left and nothing is being sent.
             let mut ticks = 0u32;
             loop {
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 ticks += 1;
-                if ticks.is_multiple_of(10)
+                if ticks.is_multiple_of(4)
                     && let Err(e) = queue::prune_finished(&watch).await
                 {
                     tracing::warn!(error = %e, "pruning finished jobs failed");
