@@ -464,6 +464,49 @@ async fn batched_claims_take_each_message_once_and_finishes_land_on_their_own_me
     }
 }
 
+/// Several instances each feed their share of the due messages: between them they see every
+/// due message once, each its own share oldest first, whatever the order the database reads.
+#[tokio::test]
+async fn instances_share_the_due_messages_without_overlap_or_gaps() {
+    use rekindle::store::Share;
+    for backend in backends() {
+        let ws = Workspace::with_config(backend, "[policy]\nmax_messages = 9\n");
+        let store = crate::helpers::queued_win_back_emails(&ws, 30).await;
+        let now = jiff::Timestamp::now().as_second();
+        let all = store.due_messages(now, 100, Share::ALL).await.unwrap();
+        assert_eq!(
+            all.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+            (1..=30).collect::<Vec<i64>>(),
+            "{backend:?}: one instance sees every due message, oldest first"
+        );
+        let mut seen = Vec::new();
+        for index in 0..3 {
+            let mine = store
+                .due_messages(now, 100, Share { of: 3, index })
+                .await
+                .unwrap();
+            let ids: Vec<i64> = mine.iter().map(|(id, _)| *id).collect();
+            assert!(
+                ids.windows(2).all(|w| w[0] < w[1]) && ids.iter().all(|id| id % 3 == index),
+                "{backend:?}: share {index} gets its own messages in order: {ids:?}"
+            );
+            seen.extend(ids);
+        }
+        seen.sort();
+        assert_eq!(seen, (1..=30).collect::<Vec<i64>>(), "{backend:?}");
+        // A limit bounds what each share reads, oldest first.
+        let first = store
+            .due_messages(now, 4, Share { of: 3, index: 1 })
+            .await
+            .unwrap();
+        assert_eq!(
+            first.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+            [1, 4, 7, 10],
+            "{backend:?}"
+        );
+    }
+}
+
 /// apalis acknowledges jobs with a join the SQLite planner would run by walking every job the
 /// worker ever locked, re-parsing the acknowledgement's JSON for each (a third of delivery's
 /// CPU). Migration 0007 gives the planner the statistic that makes it look the jobs up by id;
