@@ -213,12 +213,18 @@ const FETCH_BATCH: usize = 100;
 /// How often an idle worker asks the queue for jobs.
 const IDLE_POLL: Duration = Duration::from_millis(100);
 
+/// apalis's worker heartbeat. Its default of 30 s also bounded how long a worker that missed
+/// its first wake-up stayed parked: a service started on SQLite sometimes sent its first
+/// message half a minute late (seen in the test suite). A heartbeat is one small write.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+
 /// The named queue on each storage (apalis would otherwise name it after the type).
 fn sqlite_storage(pool: &sqlx::SqlitePool) -> SqliteStorage<DeliveryJob> {
     SqliteStorage::new(pool).with_config(
         apalis_sqlite::Config::default()
             .queue(QUEUE)
-            .batch_size(FETCH_BATCH),
+            .batch_size(FETCH_BATCH)
+            .heartbeat_interval(HEARTBEAT),
     )
 }
 
@@ -226,7 +232,8 @@ fn postgres_storage(pool: &sqlx::PgPool) -> PostgresStorage<DeliveryJob> {
     PostgresStorage::new(pool).with_config(
         apalis_postgres::Config::default()
             .queue(QUEUE)
-            .batch_size(FETCH_BATCH),
+            .batch_size(FETCH_BATCH)
+            .heartbeat_interval(HEARTBEAT),
     )
 }
 
