@@ -197,7 +197,7 @@ impl Store {
         since: i64,
     ) -> futures_util::stream::BoxStream<'_, Result<(String, String), StoreError>> {
         use futures_util::{StreamExt, TryStreamExt};
-        const SQL: &str = "SELECT m.rule_id, m.body FROM messages m JOIN decisions d ON d.id = m.decision_id \
+        const SQL: &str = "SELECT m.rule_id, COALESCE(d.body, '') FROM messages m JOIN decisions d ON d.id = m.decision_id \
             WHERE d.decided_at >= $1 AND m.channel = 'sms' AND m.sent_at IS NOT NULL";
         on_pool!(self, pool => sqlx::query_as(SQL).bind(since).fetch(pool).map_err(StoreError::from).boxed())
     }

@@ -108,15 +108,18 @@ impl Store {
         })
     }
 
-    /// The rendered body of a message (to find the links it contained).
-    /// A message's body and its tracked URLs (a JSON array; `None` on older messages).
+    /// A message's body and its tracked URLs (a JSON array; `None` on older messages), from
+    /// its decision, which holds the text.
     pub async fn message_links(&self, id: i64) -> Result<Option<(String, Option<String>)>, StoreError> {
-        const SQL: &str = "SELECT body, links FROM messages WHERE id = $1";
+        const SQL: &str = "SELECT COALESCE(d.body, ''), d.links FROM messages m \
+            JOIN decisions d ON d.id = m.decision_id WHERE m.id = $1";
         on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(id).fetch_optional(pool).await?))
     }
 
+    /// The rendered body of a message (to find the links it contained).
     pub async fn message_body(&self, id: i64) -> Result<Option<String>, StoreError> {
-        const SQL: &str = "SELECT body FROM messages WHERE id = $1";
+        const SQL: &str = "SELECT COALESCE(d.body, '') FROM messages m \
+            JOIN decisions d ON d.id = m.decision_id WHERE m.id = $1";
         on_pool!(self, pool => Ok(sqlx::query_scalar(SQL).bind(id).fetch_optional(pool).await?))
     }
 

@@ -49,7 +49,7 @@ impl Store {
             // A queued message must never go out to someone erased.
             "UPDATE messages SET status = 'skipped', reason = 'erased', last_detail = 'erased' \
              WHERE customer_id = $1 AND status = 'queued'",
-            "UPDATE messages SET subject = NULL, body = '', links = NULL, last_error = NULL, last_detail = NULL WHERE customer_id = $1",
+            "UPDATE messages SET last_error = NULL, last_detail = NULL WHERE customer_id = $1",
             "UPDATE message_events SET detail = NULL WHERE message_id IN (SELECT id FROM messages WHERE customer_id = $1)",
             // Their codes stop working and stop naming them; issued and redeemed still count.
             "UPDATE offers SET code = 'erased-' || id, occurrence_key = 'erased-' || id, redeemed_event = NULL \

@@ -35,3 +35,4 @@ mod smtp_server;
 mod triggers;
 mod trust;
 mod trust_serve;
+mod upgrade;
