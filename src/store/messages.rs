@@ -163,12 +163,12 @@ impl Store {
     /// Takes the queued, due messages among `ids` for sending (attempts + 1) and returns them
     /// in no particular order. A message that is not there to take — already sent, taken by
     /// another worker, not due — is left out, so a duplicate job is harmless. The conditional
-    /// UPDATE decides ownership; the rows are read with or after it, so consent is as fresh as
-    /// the claim. The ids travel as one JSON array, so the statements do not grow with the
-    /// batch: on PostgreSQL one statement (the UPDATE's returned rows joined to what is sent),
-    /// on SQLite, which cannot join an UPDATE's rows, the claim and then the read — there every
-    /// statement is a hand-off to its worker thread, which is what limited delivery
-    /// (BENCHMARKS.md). The status trigger writes the event rows (migration 0006).
+    /// UPDATE decides ownership; the rows are read after it, so consent is as fresh as the
+    /// claim. Two statements whatever the number of ids (the ids travel as one JSON array):
+    /// on SQLite every statement is a hand-off to its worker thread, which is what limited
+    /// delivery (BENCHMARKS.md). (On PostgreSQL one statement, the UPDATE's returned rows
+    /// joined to what is sent, took more server time than the two and no less wall time.)
+    /// The status trigger writes the event rows (migration 0006).
     pub async fn claim_messages(
         &self,
         ids: &[i64],
@@ -184,7 +184,7 @@ impl Store {
         // against the list — 2 ms a claim with 20k queued, growing with the backlog — where
         // looking the listed ids up takes 0.05 ms.
         macro_rules! claim {
-            ($ids:literal, $status:literal, $returning:literal) => {
+            ($ids:literal, $status:literal) => {
                 concat!(
                     "UPDATE messages SET status = 'sending', attempts = attempts + 1, claimed_by = $2, \
                      updated_at = $3, last_detail = NULL \
@@ -192,14 +192,13 @@ impl Store {
                     $ids,
                     " AS j) AND ",
                     $status,
-                    " = 'queued' AND next_attempt_at <= $3 RETURNING ",
-                    $returning
+                    " = 'queued' AND next_attempt_at <= $3 RETURNING id"
                 )
             };
         }
-        // What is sent, from the claimed message `m` (its text is its decision's, 0017).
-        macro_rules! sent {
-            ($messages:literal) => {
+        // What is sent; a message's text is its decision's (migration 0017).
+        macro_rules! load {
+            ($ids:literal) => {
                 concat!(
                     "SELECT m.id, m.rule_id, m.channel, m.attempts, m.scheduled_at, d.subject, \
                      COALESCE(d.body, '') AS body, d.links, \
@@ -207,55 +206,38 @@ impl Store {
                      c.unsubscribed_email_at, c.unsubscribed_sms_at, c.email_bounced_at, \
                      EXISTS (SELECT 1 FROM offers o WHERE o.decision_id = m.decision_id) AS carries_offer, \
                      d.preheader, d.button_text, d.button_url, d.language \
-                     FROM ",
-                    $messages,
-                    " m JOIN customers c ON c.id = m.customer_id JOIN decisions d ON d.id = m.decision_id"
+                     FROM messages m JOIN customers c ON c.id = m.customer_id \
+                     JOIN decisions d ON d.id = m.decision_id \
+                     WHERE m.id IN (SELECT CAST(j.value AS BIGINT) FROM ", $ids, " AS j) AND m.claimed_by = $2"
                 )
             };
         }
-        let ids = serde_json::to_string(ids).expect("ids serialize");
-        let pool = match self {
-            Store::Postgres(pool) => {
-                const CLAIM_AND_READ: &str = concat!(
-                    "WITH claimed AS (",
-                    claim!(
-                        "json_array_elements_text($1::json)",
-                        "status",
-                        "id, rule_id, channel, attempts, scheduled_at, customer_id, decision_id"
-                    ),
-                    ") ",
-                    sent!("claimed")
-                );
-                let claimed = sqlx::query_as(CLAIM_AND_READ).bind(&ids).bind(instance).bind(now);
-                return Ok(claimed.fetch_all(pool).await?);
-            }
-            Store::Sqlite(pool) => pool,
+        let (claim, load) = match self {
+            Store::Sqlite(_) => (claim!("json_each($1)", "+status"), load!("json_each($1)")),
+            Store::Postgres(_) => (
+                claim!("json_array_elements_text($1::json)", "status"),
+                load!("json_array_elements_text($1::json)"),
+            ),
         };
-        const CLAIM: &str = claim!("json_each($1)", "+status", "id");
-        const READ: &str = concat!(
-            sent!("messages"),
-            " WHERE m.id IN (SELECT CAST(j.value AS BIGINT) FROM json_each($1) AS j) AND m.claimed_by = $2"
-        );
-        // The claim takes its turn with the other writers (the finishes run on another
-        // connection at the same time): waiting in SQLite's busy handler, which naps between
-        // looks, cost more than the statements themselves (BENCHMARKS.md).
-        let turn = super::write_turns::take_turn(pool).await;
-        let taken: Vec<i64> = sqlx::query_scalar(CLAIM)
-            .bind(&ids)
-            .bind(instance)
-            .bind(now)
-            .fetch_all(pool)
-            .await?;
+        let ids = serde_json::to_string(ids).expect("ids serialize");
+        // On SQLite the claim takes its turn with the other writers (the finishes run on
+        // another connection at the same time): waiting in SQLite's busy handler, which naps
+        // between looks, cost more than the statements themselves (BENCHMARKS.md).
+        let turn = match self {
+            Store::Sqlite(pool) => Some(super::write_turns::take_turn(pool).await),
+            Store::Postgres(_) => None,
+        };
+        let taken: Vec<i64> = on_pool!(self, pool => {
+            sqlx::query_scalar(claim).bind(&ids).bind(instance).bind(now).fetch_all(pool).await?
+        });
         drop(turn);
-        if taken.is_empty() {
-            return Ok(Vec::new());
-        }
-        let taken = serde_json::to_string(&taken).expect("ids serialize");
-        Ok(sqlx::query_as(READ)
-            .bind(taken)
-            .bind(instance)
-            .fetch_all(pool)
-            .await?)
+        on_pool!(self, pool => {
+            if taken.is_empty() {
+                return Ok(Vec::new());
+            }
+            let taken = serde_json::to_string(&taken).expect("ids serialize");
+            Ok(sqlx::query_as(load).bind(taken).bind(instance).fetch_all(pool).await?)
+        })
     }
 
     /// Returns messages this instance claimed but never started (a batch cut short by a
