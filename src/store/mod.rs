@@ -51,7 +51,7 @@ use crate::config::DatabaseConfig;
 
 /// Our migrations keep their own bookkeeping table: the job queue's migrations use sqlx's
 /// default table on the same database, and two migrators sharing one table refuse to run.
-const MIGRATIONS_TABLE: &str = "_rekindle_migrations";
+pub const MIGRATIONS_TABLE: &str = "_rekindle_migrations";
 
 /// Rows per multi-row INSERT: well under SQLite's 32,766 and Postgres's 65,535 bind limits.
 const ROWS_PER_STATEMENT: usize = 1000;

@@ -116,13 +116,6 @@ impl Store {
         on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(id).fetch_optional(pool).await?))
     }
 
-    /// The rendered body of a message (to find the links it contained).
-    pub async fn message_body(&self, id: i64) -> Result<Option<String>, StoreError> {
-        const SQL: &str = "SELECT COALESCE(d.body, '') FROM messages m \
-            JOIN decisions d ON d.id = m.decision_id WHERE m.id = $1";
-        on_pool!(self, pool => Ok(sqlx::query_scalar(SQL).bind(id).fetch_optional(pool).await?))
-    }
-
     /// SMS opt-out or opt-in by phone number (a reply to any message). Returns how many
     /// customers carry that number.
     pub async fn set_sms_subscription(

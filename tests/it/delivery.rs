@@ -4,7 +4,9 @@
 use rekindle::domain::MessageStatus;
 use serde_json::Value;
 
-use crate::helpers::{Backend, CUSTOMERS_HEADER, EVENTS_HEADER, Run, Workspace, backends, load};
+use crate::helpers::{
+    Backend, CUSTOMERS_HEADER, EVENTS_HEADER, Run, Workspace, backends, load, outbox_emails,
+};
 
 const WIN_BACK: &str = r#"id = "win-back"
 name = "Win back"
@@ -43,18 +45,6 @@ fn run_at(ws: &Workspace, at: &str) -> Run {
     r
 }
 
-fn emails(ws: &Workspace) -> Vec<String> {
-    let dir = ws.path("outbox/email");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .map(|d| d.map(|e| e.unwrap().path()).collect())
-        .unwrap_or_default();
-    files.sort();
-    files
-        .iter()
-        .map(|f| std::fs::read_to_string(f).unwrap())
-        .collect()
-}
-
 fn sms_lines(ws: &Workspace) -> Vec<Value> {
     std::fs::read_to_string(ws.path("outbox/sms/sms.jsonl"))
         .unwrap_or_default()
@@ -72,7 +62,7 @@ async fn run_once_delivers_each_message_once_however_often_it_runs() {
         assert!(r.stdout.contains("sent 2"), "{backend:?}: {r:?}");
         run_at(&ws, "2026-06-15T04:00:00Z");
         run_at(&ws, "2026-06-16T04:00:00Z");
-        let mails = emails(&ws);
+        let mails = outbox_emails(&ws);
         assert_eq!(mails.len(), 1, "{backend:?}");
         let sms = sms_lines(&ws);
         assert_eq!(sms.len(), 1, "{backend:?}");
@@ -96,7 +86,7 @@ fn emails_carry_a_stable_message_id_and_escape_customer_data_in_html() {
         "[email]\nfrom = \"Café Aroma <hello@cafe.example>\"\n",
     );
     run_at(&ws, "2026-06-15T12:00:00Z");
-    let mail = emails(&ws).pop().expect("one email");
+    let mail = outbox_emails(&ws).pop().expect("one email");
     assert!(
         mail.contains("From: =?utf-8?") || mail.contains("From: \"Café Aroma\""),
         "{mail}"
@@ -141,7 +131,7 @@ async fn an_unsubscribe_after_queueing_wins() {
         let r = run_at(&ws, "2026-06-15T08:00:00Z");
         assert!(r.stdout.contains("skipped 1"), "{backend:?}: {r:?}");
         assert!(
-            emails(&ws).is_empty(),
+            outbox_emails(&ws).is_empty(),
             "{backend:?}: nothing may reach an unsubscribed customer"
         );
         let counts = store.message_status_counts().await.unwrap();
@@ -255,7 +245,7 @@ fn with_a_public_url_emails_offer_one_click_unsubscribe() {
         &[("REKINDLE_LINK_SECRET", crate::helpers::TEST_LINK_SECRET)],
     );
     assert_eq!(r.code, 0, "{r:?}");
-    let mail = emails(&ws)
+    let mail = outbox_emails(&ws)
         .pop()
         .expect("one email")
         .replace("=\r\n", "")

@@ -281,3 +281,16 @@ pub fn python_module(module: &str) -> bool {
     }
     ok
 }
+
+/// The emails the file outbox holds, in file-name order.
+pub fn outbox_emails(ws: &Workspace) -> Vec<String> {
+    let dir = ws.path("outbox/email");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect()
+}

@@ -591,7 +591,7 @@ async fn erasure_forgets_the_person_but_keeps_counts_and_the_opt_out() {
         assert_eq!(store.count_events().await.unwrap(), 0, "events are gone");
         let counts = store.message_status_counts().await.unwrap();
         assert_eq!(counts, [("sent".to_string(), 1)], "the outcome still counts");
-        let body = store.message_body(1).await.unwrap().unwrap();
+        let (body, _) = store.message_links(1).await.unwrap().unwrap();
         assert_eq!(body, "", "no rendered text is kept");
         // Sent just now: the send still counts, inside its goal window until that closes.
         let r = ws.rekindle(&["report", "--format", "json"]);

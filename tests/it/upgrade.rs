@@ -1,23 +1,23 @@
 //! A store written by an earlier version keeps working after the upgrade: what it had queued
 //! goes out, with the text it was decided with.
 
-use crate::helpers::{Backend, Workspace, backends};
+use crate::helpers::{Backend, Workspace, backends, outbox_emails};
 
 /// The instant the messages were decided and queued under the earlier version.
 const DECIDED: i64 = 1_781_517_600; // 2026-06-15T10:00:00Z
 
 /// A customer, a send decision and its queued message as the schema before migration 0017
-/// held them: the message carried its own copy of the decision's text.
+/// held them (`$1`: [`DECIDED`]): the message carried its own copy of the decision's text.
 const QUEUED_BEFORE_0017: [&str; 4] = [
     "INSERT INTO customers (external_id, name, email, timezone, consent_email, created_at, updated_at) \
-     VALUES ('c1', 'Anna', 'anna@example.com', 'UTC', TRUE, 1781517600, 1781517600)",
+     VALUES ('c1', 'Anna', 'anna@example.com', 'UTC', TRUE, $1, $1)",
     "INSERT INTO decisions (rule_id, customer_id, occurrence_key, decision, channel, send_at, decided_at, \
-     recorded_at, subject, body) SELECT 'win-back', id, 'lapsed-2026-05-01', 'send', 'email', 1781517600, \
-     1781517600, 1781517600, 'We miss you, Anna', 'Your usual table is waiting.' FROM customers",
+     recorded_at, subject, body) SELECT 'win-back', id, 'lapsed-2026-05-01', 'send', 'email', $1, $1, $1, \
+     'We miss you, Anna', 'Your usual table is waiting.' FROM customers",
     "INSERT INTO messages (decision_id, rule_id, customer_id, channel, status, attempts, scheduled_at, \
      next_attempt_at, subject, body, created_at, updated_at) SELECT id, rule_id, customer_id, channel, \
-     'queued', 0, send_at, send_at, subject, body, 1781517600, 1781517600 FROM decisions",
-    "INSERT INTO message_events (message_id, status, at) SELECT id, 'queued', created_at FROM messages",
+     'queued', 0, send_at, send_at, subject, body, $1, $1 FROM decisions",
+    "INSERT INTO message_events (message_id, status, at) SELECT id, 'queued', $1 FROM messages",
 ];
 
 /// Migrates a fresh store of `ws` up to 0016 only, and queues the message there.
@@ -26,10 +26,10 @@ async fn write_earlier_store(ws: &Workspace) {
         ($migrations:literal, $pool:expr) => {{
             let pool = $pool;
             let mut migrator = sqlx::migrate!($migrations);
-            migrator.dangerous_set_table_name("_rekindle_migrations");
+            migrator.dangerous_set_table_name(rekindle::store::MIGRATIONS_TABLE);
             migrator.run_to(16, &pool).await.unwrap();
             for sql in QUEUED_BEFORE_0017 {
-                sqlx::query(sql).execute(&pool).await.unwrap();
+                sqlx::query(sql).bind(DECIDED).execute(&pool).await.unwrap();
             }
             pool.close().await;
         }};
@@ -60,13 +60,7 @@ async fn a_message_queued_before_the_upgrade_goes_out_with_its_text() {
         let at = jiff::Timestamp::from_second(DECIDED + 60).unwrap().to_string();
         let r = ws.rekindle(&["run", "--once", "--at", &at]);
         assert_eq!(r.code, 0, "{backend:?}: {r:?}");
-        let dir = ws.path("outbox/email");
-        let sent: Vec<String> = std::fs::read_dir(&dir)
-            .map(|d| {
-                d.map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let sent = outbox_emails(&ws);
         assert_eq!(sent.len(), 1, "{backend:?}: {r:?}");
         assert!(
             sent[0].contains("Subject: We miss you, Anna")
