@@ -713,7 +713,9 @@ pub fn render(
     // Dates and numbers are written in the language of the text: the translation's, or the
     // untranslated text's (`[messages] default_language`).
     let language = translation.map_or(default_language.as_str(), |t| t.language.as_str());
-    let ctx = json!({
+    // Converted to minijinja's own value once: a message renders up to five templates, and
+    // each render of a serde value walks the whole tree again (11 % of a preview's samples).
+    let ctx = minijinja::Value::from(minijinja::value::Serde(json!({
         "customer": {
             "id": c.external_id,
             "name": c.name.as_deref().unwrap_or(""),
@@ -729,7 +731,7 @@ pub fn render(
         "rule": {"id": rule.id, "name": rule.name},
         "offer": extras.offer,
         "history": extras.history,
-    });
+    })));
     let subject = match &message.subject {
         // A header never carries a line break from customer data.
         Some(_) if d.channel == Some(Channel::Email) => Some(

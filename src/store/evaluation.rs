@@ -42,7 +42,7 @@ const RECORD_SEPARATOR: &str = "\u{1e}";
 const VALUE_SEPARATOR: &str = "\u{1f}";
 
 /// One customer's events of one kind at or before T.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct KindAggregate {
     pub customer_id: i64,
     pub kind: String,
@@ -154,6 +154,11 @@ impl Store {
              consent_sms, unsubscribed_email_at, unsubscribed_sms_at, email_bounced_at, attributes, tags, \
              created_at, updated_at, language, revision FROM customers WHERE erased_at IS NULL{filter} ORDER BY id"
         );
+        if let Store::Sqlite(pool) = self
+            && let Some(file) = super::sqlite_file(pool)
+        {
+            return super::sqlite_scan::customers(&file, sql, only.map(<[i64]>::to_vec));
+        }
         bind_only!(self, sqlx::query_as(sqlx::AssertSqlSafe(sql)), only)
     }
 
@@ -162,6 +167,31 @@ impl Store {
     /// `ids_from`); ascending customer id. With `favourites`, each recent event carries those
     /// properties' values (for `history.*`), in the same streaming pass.
     pub fn kind_aggregates(
+        &self,
+        until: i64,
+        recent_from: i64,
+        ids_from: i64,
+        favourites: &[String],
+        only: Option<&[i64]>,
+    ) -> BoxStream<'_, Result<KindAggregate, StoreError>> {
+        if let Store::Sqlite(pool) = self
+            && let Some(file) = super::sqlite_file(pool)
+        {
+            let scan = super::sqlite_scan::Scan {
+                until,
+                recent_from,
+                ids_from,
+                favourites: favourites.to_vec(),
+                only: only.map(<[i64]>::to_vec),
+            };
+            return super::sqlite_scan::kind_aggregates(&file, scan);
+        }
+        self.kind_aggregates_grouped(until, recent_from, ids_from, favourites, only)
+    }
+
+    /// The same aggregates as one `GROUP BY` statement: on PostgreSQL, and on a SQLite database
+    /// in memory, which no second connection can see.
+    pub(super) fn kind_aggregates_grouped(
         &self,
         until: i64,
         recent_from: i64,

@@ -16,6 +16,7 @@ mod receipts;
 mod schema;
 mod service;
 mod snapshots;
+mod sqlite_scan;
 mod suppression_list;
 mod suppressions;
 mod wakes;
@@ -69,6 +70,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
+    /// Evaluation's reads on SQLite, which step through rows on a connection of their own.
+    #[error("database error: {0}")]
+    Scan(#[from] rusqlite::Error),
     /// The process is stopping and the store's writers are gone.
     #[error("the store is shutting down")]
     ShuttingDown,
@@ -214,6 +218,15 @@ fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
         .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or("");
     (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+}
+
+/// The file a SQLite pool reads, unless its database is in memory.
+fn sqlite_file(pool: &SqlitePool) -> Option<std::path::PathBuf> {
+    let options = pool.connect_options();
+    let file = options.get_filename();
+    let name = file.to_string_lossy();
+    // sqlx names an in-memory database `file:sqlx-in-memory-…`.
+    (!name.is_empty() && name != ":memory:" && !name.starts_with("file:")).then(|| file.to_path_buf())
 }
 
 /// Keeps passwords out of error messages and logs.
