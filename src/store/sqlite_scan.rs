@@ -90,10 +90,13 @@ fn spawn_reader<T: Send + 'static>(
 }
 
 fn open(file: &Path) -> Result<Connection, StoreError> {
+    // Opened for writing but made unable to: a read-only connection cannot open a WAL
+    // database whose `-shm` file is gone, which it is once the pool's last connection closed.
     let conn = Connection::open_with_flags(
         file,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
+    conn.pragma_update(None, "query_only", true)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     Ok(conn)
 }
@@ -222,9 +225,10 @@ fn read_aggregates(
         let fold = current.as_mut().expect("set above");
         fold.add(at, row.get(3)?);
         if at > scan.recent_from {
-            let props = (0..scan.favourites.len())
-                .map(|i| row.get::<_, Option<String>>(6 + i).map(Option::unwrap_or_default))
-                .collect::<Result<_, _>>()?;
+            let mut props = Vec::with_capacity(scan.favourites.len());
+            for i in 0..scan.favourites.len() {
+                props.push(row.get::<_, Option<String>>(6 + i)?.unwrap_or_default());
+            }
             fold.agg.recent.push(RecentEvent {
                 at,
                 id: row.get::<_, Option<String>>(5)?.unwrap_or_default(),
