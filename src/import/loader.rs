@@ -71,6 +71,7 @@ impl<'a, T: Table> Loader<'a, T> {
                 .after_upsert(self.store, &rows, &lines, on_reject)
                 .await?;
         }
+        self.store.refresh_statistics().await?;
         Ok(self.affected)
     }
 

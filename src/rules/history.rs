@@ -53,7 +53,7 @@ pub fn history(c: &CustomerFacts, cfg: &HealthConfig, at: i64, favourites: &[Str
     let local: Vec<jiff::civil::DateTime> = recent
         .iter()
         .filter_map(|t| jiff::Timestamp::from_second(*t).ok())
-        .map(|ts| ts.to_zoned(c.zone.clone()).datetime())
+        .map(|ts| c.zone.to_datetime(ts))
         .collect();
     let enough = local.len() >= MIN_FOR_HABIT;
     let usual_weekday = enough
@@ -65,11 +65,15 @@ pub fn history(c: &CustomerFacts, cfg: &HealthConfig, at: i64, favourites: &[Str
         .flatten();
     let total_spend = c.spend();
     // The last year's activity in time order, for each property its most frequent value.
-    let mut year: Vec<&super::facts::RecentEvent> = c
-        .kinds_of(None, cfg)
-        .flat_map(|s| s.recent.iter())
-        .filter(|e| e.at > at - YEAR_WINDOW && e.at <= at)
-        .collect();
+    // (Gathered only when a property is asked for: most customers' templates ask for none.)
+    let mut year: Vec<&super::facts::RecentEvent> = match favourites.is_empty() {
+        true => Vec::new(),
+        false => c
+            .kinds_of(None, cfg)
+            .flat_map(|s| s.recent.iter())
+            .filter(|e| e.at > at - YEAR_WINDOW && e.at <= at)
+            .collect(),
+    };
     year.sort_by_key(|e| e.at);
     let favourites = favourites
         .iter()

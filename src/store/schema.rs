@@ -51,11 +51,7 @@ impl Store {
                 // apalis's setup runs `PRAGMA optimize`, which may re-analyse the queue's table
                 // and replace the planner statistic of migration 0007 (its acknowledgements
                 // then scan every locked row again): the statistic is written back after it.
-                let mut tx = pool.begin().await?;
-                for sql in JOB_QUEUE_STATISTIC {
-                    sqlx::query(sql).execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
+                write_job_queue_statistic(pool).await?;
             }
             Store::Postgres(pool) => {
                 // The lock belongs to one session: that connection is held until the end.
@@ -85,7 +81,30 @@ impl Store {
     }
 }
 
+async fn write_job_queue_statistic(pool: &sqlx::SqlitePool) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    for sql in JOB_QUEUE_STATISTIC {
+        sqlx::query(sql).execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 impl Store {
+    /// After an import on SQLite: brings the planner's statistics up to date with what it
+    /// wrote (`PRAGMA optimize` analyses the tables that grew), so that the next command to
+    /// open the store does not pay for it. Every open runs `PRAGMA optimize` too (apalis's
+    /// setup), and the first one after a million-customer import spent 0.8 s and 250 MiB on
+    /// it (BENCHMARKS.md). On PostgreSQL autovacuum analyses, and a bulk load analyses itself.
+    pub async fn refresh_statistics(&self) -> Result<(), StoreError> {
+        if let Store::Sqlite(pool) = self {
+            sqlx::query("PRAGMA optimize").execute(pool).await?;
+            // It may have re-analysed the queue's table too.
+            write_job_queue_statistic(pool).await?;
+        }
+        Ok(())
+    }
+
     /// Deletes a queue's finished jobs from apalis's SQLite table (see
     /// `delivery::queue::prune_finished` for why). On PostgreSQL apalis's queries use indexes
     /// for this and its table is left as apalis keeps it.
