@@ -44,7 +44,7 @@ impl<T> Batches<T> {
     }
 }
 
-/// Runs `read` on a read-only connection to `file` on a thread of its own, streaming what it
+/// Runs `read` on a `query_only` connection to `file` on a thread of its own, streaming what it
 /// pushes. The thread stops when the stream is dropped.
 fn spawn_reader<T: Send + 'static>(
     file: &Path,
