@@ -71,7 +71,11 @@ impl<'a, T: Table> Loader<'a, T> {
                 .after_upsert(self.store, &rows, &lines, on_reject)
                 .await?;
         }
-        self.store.refresh_statistics().await?;
+        // The rows are committed: a failure here must not report the import as failed (the
+        // next open of the store refreshes the statistics anyway).
+        if let Err(e) = self.store.refresh_statistics().await {
+            tracing::warn!(error = %e, "refreshing the planner's statistics after the import failed");
+        }
         Ok(self.affected)
     }
 
