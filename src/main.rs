@@ -31,7 +31,17 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(cli::run(cli));
+    // The command runs as a task on the runtime's workers, not on this thread: a future given
+    // to `block_on` is polled by the main thread, so every socket or channel wake-up it waits
+    // for is handed over from a worker thread (a futex wake and two context switches). With
+    // delivery's SMTP answers, that hand-off was a large share of the process's CPU
+    // (BENCHMARKS.md); a worker that finds the task ready polls it itself.
+    let result = runtime.block_on(async {
+        match tokio::spawn(cli::run(cli)).await {
+            Ok(result) => result,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    });
     // The command is done and its store closed. Dropping the runtime would wait for every task
     // without limit, and a pool's maintenance task polled after the timer shut down can spin
     // forever (seen in a test run after a stalled SMTP attempt): leftovers get a moment.

@@ -149,6 +149,8 @@ impl Deliverer {
     /// ledger's writer is a task).
     pub async fn attempt(&self, claimed: Claimed) -> Result<Attempted, StoreError> {
         let Claimed { message: mut m, at } = claimed;
+        // Whatever way this attempt ends, it ends with a finish: the ledger waits for it.
+        let _expected = self.ledger.expect();
         let id = m.id;
         let now = self.clock.now();
         // apalis re-runs orphaned jobs without looking at attempts: the ledger decides.

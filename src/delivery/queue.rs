@@ -296,12 +296,27 @@ impl Drop for Holding<'_> {
 /// One job: its batch is claimed in one statement, then its messages are sent as delivery
 /// slots come free, oldest first. (A job is at most `BATCH` messages, within `CLAIM_AHEAD`; a
 /// longer one would be worked through in parts rather than have its tail skipped.)
+///
+/// The job's work is a task of its own: apalis polls every job of a worker inside one task, so
+/// the sends of all jobs would otherwise share one thread — composing messages and answering
+/// the SMTP server one after another while the other core idled (BENCHMARKS.md). Within the
+/// job its messages still start in order. Once begun, the task runs on if apalis drops the job
+/// at the end of a stop's grace period: attempts in flight record how they ended rather than
+/// being left for orphan recovery, and nothing new starts after the stop.
 async fn handle(job: DeliveryJob, state: Data<Arc<WorkerState>>) -> Result<(), BoxDynError> {
-    let ids: Vec<i64> = job.ids().collect();
-    for part in ids.chunks(CLAIM_AHEAD) {
-        claim_and_send(&state, part).await?;
+    let state: Arc<WorkerState> = (*state).clone();
+    let work = tokio::spawn(async move {
+        let ids: Vec<i64> = job.ids().collect();
+        for part in ids.chunks(CLAIM_AHEAD) {
+            claim_and_send(&state, part).await?;
+        }
+        Ok(())
+    });
+    match work.await {
+        Ok(done) => done,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(Box::new(e)),
     }
-    Ok(())
 }
 
 async fn claim_and_send(state: &WorkerState, ids: &[i64]) -> Result<(), BoxDynError> {
