@@ -39,7 +39,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match tokio::spawn(cli::run(cli)).await {
             Ok(result) => result,
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(anyhow::Error::new(e).context("the command was cancelled")),
         }
     });
     // The command is done and its store closed. Dropping the runtime would wait for every task

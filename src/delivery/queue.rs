@@ -300,18 +300,18 @@ impl Drop for Holding<'_> {
 /// The job's work is a task of its own: apalis polls every job of a worker inside one task, so
 /// the sends of all jobs would otherwise share one thread — composing messages and answering
 /// the SMTP server one after another while the other core idled (BENCHMARKS.md). Within the
-/// job its messages still start in order. Once begun, the task runs on if apalis drops the job
-/// at the end of a stop's grace period: attempts in flight record how they ended rather than
-/// being left for orphan recovery, and nothing new starts after the stop.
+/// job its messages still start in order. The task ends with the job: when apalis drops a job
+/// at the end of a stop's grace period, its sends are cut off as before, and the stop returns
+/// them to the queue (`release_claims`) with no attempt still running to overwrite that.
 async fn handle(job: DeliveryJob, state: Data<Arc<WorkerState>>) -> Result<(), BoxDynError> {
     let state: Arc<WorkerState> = (*state).clone();
-    let work = tokio::spawn(async move {
+    let work = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
         let ids: Vec<i64> = job.ids().collect();
         for part in ids.chunks(CLAIM_AHEAD) {
             claim_and_send(&state, part).await?;
         }
         Ok(())
-    });
+    }));
     match work.await {
         Ok(done) => done,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
