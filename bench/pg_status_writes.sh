@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# What one status change of a message costs PostgreSQL, part by part (BENCHMARKS.md, eighth
+# sitting). Builds the delivery ledger's tables as migrations 0001-0017 left them, with 20k
+# queued messages, then claims them in batches of 64 and finishes them in the same batches,
+# as delivery does, with the server's clock around each statement. Each variant removes one
+# more part; the last writes no event rows at all (the floor).
+#
+#     bash bench/pg_status_writes.sh [rounds]      # default 3; needs psql and PostgreSQL
+#
+# Prints, per variant and round, the server time of the 313 claims and the 313 finishes.
+set -euo pipefail
+ROUNDS="${1:-3}"
+ADMIN="${REKINDLE_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres}"
+DB="${ADMIN%/*}/rekindle_bench_status_writes"
+psql -q "$ADMIN" -c "DROP DATABASE IF EXISTS rekindle_bench_status_writes WITH (FORCE)" -c "CREATE DATABASE rekindle_bench_status_writes" 2>/dev/null
+
+tables() { # $1: the event rows' reference to their message ("" for none)
+  cat <<SQL
+DROP TABLE IF EXISTS message_events, messages, customers, decisions CASCADE;
+DROP FUNCTION IF EXISTS row_event, statement_events CASCADE;
+CREATE TABLE customers (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name TEXT);
+CREATE TABLE decisions (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, customer_id BIGINT);
+CREATE TABLE messages (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    decision_id BIGINT NOT NULL UNIQUE REFERENCES decisions (id) ON DELETE CASCADE,
+    rule_id TEXT NOT NULL, customer_id BIGINT NOT NULL REFERENCES customers (id) ON DELETE CASCADE,
+    channel TEXT NOT NULL, status TEXT NOT NULL, reason TEXT, attempts BIGINT NOT NULL DEFAULT 0,
+    scheduled_at BIGINT NOT NULL, next_attempt_at BIGINT NOT NULL, claimed_by TEXT,
+    provider_ref TEXT, last_error_code TEXT, last_error TEXT, outcome_unknown BOOLEAN NOT NULL DEFAULT FALSE,
+    sent_at BIGINT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL,
+    delivered_at BIGINT, clicked_at BIGINT, opened_at BIGINT, last_detail TEXT);
+CREATE INDEX messages_customer ON messages (customer_id);
+CREATE TABLE message_events (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    message_id BIGINT NOT NULL $1, status TEXT NOT NULL, at BIGINT NOT NULL, detail TEXT);
+CREATE INDEX message_events_message ON message_events (message_id, at);
+CREATE FUNCTION row_event() RETURNS trigger LANGUAGE plpgsql AS \$\$
+BEGIN
+    INSERT INTO message_events (message_id, status, at, detail) VALUES (NEW.id, NEW.status, NEW.updated_at, NEW.last_detail);
+    RETURN NULL;
+END \$\$;
+CREATE FUNCTION statement_events() RETURNS trigger LANGUAGE plpgsql AS \$\$
+BEGIN
+    INSERT INTO message_events (message_id, status, at, detail)
+    SELECT n.id, n.status, n.updated_at, n.last_detail FROM new_rows n JOIN old_rows o ON o.id = n.id
+    WHERE o.status IS DISTINCT FROM n.status;
+    RETURN NULL;
+END \$\$;
+INSERT INTO customers (name) SELECT 'c' || g FROM generate_series(1, 20000) g;
+INSERT INTO decisions (customer_id) SELECT g FROM generate_series(1, 20000) g;
+INSERT INTO messages (decision_id, rule_id, customer_id, channel, status, scheduled_at, next_attempt_at, created_at, updated_at)
+  SELECT g, 'r', g, 'email', 'queued', 1000, 1000, 1, 1 FROM generate_series(1, 20000) g;
+CREATE INDEX messages_queued ON messages (next_attempt_at, id) WHERE status = 'queued';
+SQL
+}
+OLD_INDEXES="CREATE INDEX messages_due ON messages (status, next_attempt_at);
+CREATE INDEX messages_provider_ref ON messages (provider_ref);"
+NEW_INDEXES="CREATE INDEX messages_sending ON messages (claimed_by) WHERE status = 'sending';
+CREATE INDEX messages_failures ON messages (updated_at) WHERE status IN ('failed', 'bounced');
+CREATE INDEX messages_provider_ref ON messages (provider_ref) WHERE provider_ref IS NOT NULL;"
+ROW_TRIGGER="CREATE TRIGGER e AFTER UPDATE OF status ON messages FOR EACH ROW
+WHEN (OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION row_event();"
+STATEMENT_TRIGGER="CREATE TRIGGER e AFTER UPDATE ON messages REFERENCING OLD TABLE AS old_rows
+NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION statement_events();"
+FK="REFERENCES messages (id) ON DELETE CASCADE"
+
+# The statements of src/store/messages.rs (claim_messages, finish_messages), 64 at a time.
+WORK=$(cat <<'SQL'
+DO $$
+DECLARE b INT; ids TEXT; fin TEXT; t0 timestamptz; tc interval := '0'; tf interval := '0';
+BEGIN
+  FOR b IN 0..312 LOOP
+    SELECT json_agg(g)::text INTO ids FROM generate_series(b * 64 + 1, LEAST(b * 64 + 64, 20000)) g;
+    t0 := clock_timestamp();
+    UPDATE messages SET status = 'sending', attempts = attempts + 1, claimed_by = 'i', updated_at = 2, last_detail = NULL
+      WHERE id IN (SELECT CAST(j.value AS BIGINT) FROM json_array_elements_text(ids::json) AS j)
+      AND status = 'queued' AND next_attempt_at <= 2000;
+    tc := tc + (clock_timestamp() - t0);
+    SELECT json_agg(json_build_object('id', g, 'status', 'sent', 'provider_ref', '<' || g || '@x>', 'at', 3, 'unknown', 0))::text
+      INTO fin FROM generate_series(b * 64 + 1, LEAST(b * 64 + 64, 20000)) g;
+    t0 := clock_timestamp();
+    UPDATE messages SET status = f.status, reason = f.reason, provider_ref = COALESCE(f.provider_ref, messages.provider_ref),
+      outcome_unknown = (messages.outcome_unknown OR f.unknown = 1),
+      sent_at = CASE WHEN f.status = 'sent' THEN f.at ELSE messages.sent_at END,
+      claimed_by = NULL, updated_at = f.at, last_detail = NULL
+      FROM (SELECT CAST(j.value ->> 'id' AS BIGINT) AS id, j.value ->> 'status' AS status, j.value ->> 'reason' AS reason,
+            j.value ->> 'provider_ref' AS provider_ref, CAST(j.value ->> 'unknown' AS INTEGER) AS unknown,
+            CAST(j.value ->> 'at' AS BIGINT) AS at FROM json_array_elements(fin::json) AS j) AS f
+      WHERE messages.id = f.id;
+    tf := tf + (clock_timestamp() - t0);
+  END LOOP;
+  RAISE NOTICE 'claims % s, finishes % s', round(extract(epoch FROM tc), 2), round(extract(epoch FROM tf), 2);
+END $$;
+SQL
+)
+
+variant() { # name, event reference, indexes, trigger
+  { tables "$2"; echo "$3"; echo "$4"; echo "ANALYZE;"; } | psql -q -v ON_ERROR_STOP=1 "$DB" >/dev/null 2>&1
+  printf '%-44s %s\n' "$1" "$(echo "$WORK" | psql -q "$DB" 2>&1 | grep -o 'claims.*')"
+}
+for r in $(seq 1 "$ROUNDS"); do
+  echo "round $r"
+  variant "0017: row trigger, foreign key, old indexes" "$FK" "$OLD_INDEXES" "$ROW_TRIGGER"
+  variant "+ partial indexes" "$FK" "$NEW_INDEXES" "$ROW_TRIGGER"
+  variant "+ no foreign key" "" "$NEW_INDEXES" "$ROW_TRIGGER"
+  variant "+ statement trigger (0018)" "" "$NEW_INDEXES" "$STATEMENT_TRIGGER"
+  variant "no event rows at all (floor)" "" "$NEW_INDEXES" ""
+done
+psql -q "$ADMIN" -c "DROP DATABASE rekindle_bench_status_writes WITH (FORCE)"
