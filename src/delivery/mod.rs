@@ -146,9 +146,8 @@ impl Deliverer {
     }
 
     /// One attempt at a claimed message. Must be called inside the tokio runtime (the
-    /// ledger's writer is a task). `delivery_slot` (the caller's share of the delivery
-    /// concurrency) is let go with the channel's slot, once the provider has answered.
-    pub async fn attempt<S>(&self, claimed: Claimed, delivery_slot: S) -> Result<Attempted, StoreError> {
+    /// ledger's writer is a task).
+    pub async fn attempt(&self, claimed: Claimed) -> Result<Attempted, StoreError> {
         let Claimed { message: mut m, at } = claimed;
         // Whatever way this attempt ends, it ends with a finish: the ledger waits for it.
         let _expected = self.ledger.expect();
@@ -235,11 +234,9 @@ impl Deliverer {
                     .await
             }
         };
-        // The slots are for talking to the provider; the ledger write that follows must not
-        // keep a connection idle, nor the next send waiting: on PostgreSQL the finish's
-        // group commit held a slot twice as long as the send did (BENCHMARKS.md).
+        // The channel's slot is for talking to the provider; the ledger write that follows
+        // must not keep a connection idle.
         drop(channel_slot);
-        drop(delivery_slot);
         let now = self.clock.now();
         let c = conclude(result, m.attempts, self.max_attempts, now, fastrand::f64());
         self.record(id, c.finish, now).await?;

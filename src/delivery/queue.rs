@@ -258,9 +258,8 @@ struct WorkerState {
     /// Messages claimed and not yet finished, plus those of jobs about to claim: what a
     /// caller waiting for the queue to drain must wait for.
     busy: AtomicUsize,
-    /// Deliveries talking to a provider across every job at once: the configured concurrency,
-    /// whatever the number of jobs (batches) being worked on. The ledger write after a send
-    /// is outside it.
+    /// Deliveries in flight across every job at once: the configured concurrency, whatever
+    /// the number of jobs (batches) being worked on.
     slots: tokio::sync::Semaphore,
     /// Claims not yet finished, bounded by `CLAIM_AHEAD`.
     claims: tokio::sync::Semaphore,
@@ -363,7 +362,7 @@ async fn claim_and_send(state: &WorkerState, ids: &[i64]) -> Result<(), BoxDynEr
 /// One claimed message of a batch, when a delivery slot is free; after a stop it stays in
 /// `held`, to be given back.
 async fn deliver_one(state: &WorkerState, claimed: Claimed) -> Result<(), StoreError> {
-    let Ok(slot) = state.slots.acquire().await else {
+    let Ok(_slot) = state.slots.acquire().await else {
         return Ok(());
     };
     if state.stopping.load(Ordering::SeqCst) {
@@ -371,7 +370,7 @@ async fn deliver_one(state: &WorkerState, claimed: Claimed) -> Result<(), StoreE
     }
     let id = claimed.message.id;
     state.held.lock().expect("held lock").remove(&id);
-    match state.deliverer.attempt(claimed, slot).await {
+    match state.deliverer.attempt(claimed).await {
         Ok(a) => {
             state.tally.lock().expect("tally lock").add(a);
             Ok(())
