@@ -12,10 +12,12 @@ set -euo pipefail
 ROUNDS="${1:-3}"
 ADMIN="${REKINDLE_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres}"
 DB="${ADMIN%/*}/rekindle_bench_status_writes"
-psql -q "$ADMIN" -c "DROP DATABASE IF EXISTS rekindle_bench_status_writes WITH (FORCE)" -c "CREATE DATABASE rekindle_bench_status_writes" 2>/dev/null
+psql -q -v ON_ERROR_STOP=1 "$ADMIN" -c "SET client_min_messages = warning" \
+  -c "DROP DATABASE IF EXISTS rekindle_bench_status_writes WITH (FORCE)" -c "CREATE DATABASE rekindle_bench_status_writes"
 
 tables() { # $1: the event rows' reference to their message ("" for none)
   cat <<SQL
+SET client_min_messages = warning;
 DROP TABLE IF EXISTS message_events, messages, customers, decisions CASCADE;
 DROP FUNCTION IF EXISTS row_event, statement_events CASCADE;
 CREATE TABLE customers (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name TEXT);
@@ -94,8 +96,11 @@ SQL
 )
 
 variant() { # name, event reference, indexes, trigger
-  { tables "$2"; echo "$3"; echo "$4"; echo "ANALYZE;"; } | psql -q -v ON_ERROR_STOP=1 "$DB" >/dev/null 2>&1
-  printf '%-44s %s\n' "$1" "$(echo "$WORK" | psql -q "$DB" 2>&1 | grep -o 'claims.*')"
+  # A failed set-up or run stops the script with the server's message, not an empty line.
+  { tables "$2"; echo "$3"; echo "$4"; echo "ANALYZE;"; } | psql -q -v ON_ERROR_STOP=1 "$DB" >/dev/null
+  local out
+  out=$(echo "$WORK" | psql -q -v ON_ERROR_STOP=1 "$DB" 2>&1) || { echo "$out" >&2; exit 1; }
+  printf '%-44s %s\n' "$1" "$(echo "$out" | grep -o 'claims.*')"
 }
 for r in $(seq 1 "$ROUNDS"); do
   echo "round $r"
