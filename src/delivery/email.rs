@@ -268,18 +268,35 @@ impl EmailSender {
         self.composer.message_id_for(message_id)
     }
 
-    /// Builds and sends; returns the Message-ID.
-    pub async fn send(&self, e: &Email<'_>) -> Result<String, Failure> {
-        let permanent = |message: String| Failure::Permanent {
-            code: None,
-            message,
-            hard_bounce: false,
-            opt_out: false,
-        };
-        let (message, id) = self.composer.build(e, Tracking::On).map_err(permanent)?;
+    /// Builds, signs and formats the email: all the CPU work of a send, done
+    /// before a connection slot is taken so that a slot is only ever waiting on the server.
+    /// A message that cannot be built fails for good (retrying would build it the same way).
+    pub fn prepare(&self, e: &Email<'_>) -> Result<Prepared, Failure> {
+        let (message, id) = self
+            .composer
+            .build(e, Tracking::On)
+            .map_err(|message| Failure::Permanent {
+                code: None,
+                message,
+                hard_bounce: false,
+                opt_out: false,
+            })?;
+        Ok(Prepared {
+            to: e.to.to_string(),
+            id,
+            envelope: message.envelope().clone(),
+            raw: message.formatted(),
+        })
+    }
+
+    /// Sends a prepared email; returns its Message-ID.
+    pub async fn transmit(&self, prepared: Prepared) -> Result<String, Failure> {
+        let Prepared {
+            id, envelope, raw, ..
+        } = prepared;
         match &self.transport {
             Transport::Outbox(t) => t
-                .send(message)
+                .send_raw(&envelope, &raw)
                 .await
                 .map(|_| id)
                 .map_err(|err| Failure::transient(format!("writing to the outbox failed: {err}"), false)),
@@ -287,8 +304,6 @@ impl EmailSender {
             // goes silent after DATA would hold the attempt forever. The deadline covers the
             // whole exchange; what happened to the message is then unknown.
             Transport::Pooled(pool) => {
-                let envelope = message.envelope().clone();
-                let raw = message.formatted();
                 match pool.send(&envelope, &raw, self.deadline).await {
                     Ok(_) => Ok(id),
                     Err(PoolError::Smtp(err)) => Err(classify_smtp(&err)),
@@ -299,14 +314,31 @@ impl EmailSender {
                     )),
                 }
             }
-            Transport::Smtp(t) => match tokio::time::timeout(self.deadline, t.send(message)).await {
-                Ok(sent) => sent.map(|_| id).map_err(|err| classify_smtp(&err)),
-                Err(_) => Err(Failure::transient(
-                    PoolError::Timeout(self.deadline).to_string(),
-                    true,
-                )),
-            },
+            Transport::Smtp(t) => {
+                match tokio::time::timeout(self.deadline, t.send_raw(&envelope, &raw)).await {
+                    Ok(sent) => sent.map(|_| id).map_err(|err| classify_smtp(&err)),
+                    Err(_) => Err(Failure::transient(
+                        PoolError::Timeout(self.deadline).to_string(),
+                        true,
+                    )),
+                }
+            }
         }
+    }
+}
+
+/// An email composed, signed and formatted: the bytes any transport sends.
+pub struct Prepared {
+    /// The address it was built for: a customer whose address changed since gets a new one.
+    to: String,
+    id: String,
+    envelope: lettre::address::Envelope,
+    raw: Vec<u8>,
+}
+
+impl Prepared {
+    pub fn to(&self) -> &str {
+        &self.to
     }
 }
 

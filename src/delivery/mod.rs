@@ -83,6 +83,43 @@ pub struct Claimed {
     pub at: std::time::Instant,
 }
 
+/// A message's place in its batch's line for the channel: each message of a batch is a task of
+/// its own, and takes its channel slot only once the message before it has taken one (or
+/// ended), so a batch still starts its messages in order, oldest first, whichever task the
+/// runtime happens to poll first.
+pub struct Turn {
+    after: Option<tokio::sync::oneshot::Receiver<()>>,
+    then: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Turn {
+    /// The turns of `n` messages, in order.
+    pub fn line(n: usize) -> Vec<Turn> {
+        let mut after = None;
+        (0..n)
+            .map(|_| {
+                let (then, next) = tokio::sync::oneshot::channel();
+                Turn {
+                    after: after.replace(next),
+                    then,
+                }
+            })
+            .collect()
+    }
+
+    /// Waits for the message before to have its slot (or to have ended without one).
+    async fn wait(&mut self) {
+        if let Some(before) = self.after.take() {
+            let _ = before.await;
+        }
+    }
+
+    /// Lets the next message go.
+    fn pass(self) {
+        let _ = self.then.send(());
+    }
+}
+
 /// How long a claim's reading of the customer's consent is trusted; older ones are re-read
 /// before sending.
 const STALE_CONTACT: std::time::Duration = std::time::Duration::from_secs(1);
@@ -147,7 +184,7 @@ impl Deliverer {
 
     /// One attempt at a claimed message. Must be called inside the tokio runtime (the
     /// ledger's writer is a task).
-    pub async fn attempt(&self, claimed: Claimed) -> Result<Attempted, StoreError> {
+    pub async fn attempt(&self, claimed: Claimed, mut turn: Turn) -> Result<Attempted, StoreError> {
         let Claimed { message: mut m, at } = claimed;
         // Whatever way this attempt ends, it ends with a finish: the ledger waits for it.
         let _expected = self.ledger.expect();
@@ -175,14 +212,22 @@ impl Deliverer {
             tracing::info!(message = id, rule = %m.rule_id, customer = %m.customer_external_id, "expired: too late to send");
             return Ok(Attempted::Expired);
         }
+        // The email is built before the channel's slot is taken: a slot is a connection to the
+        // provider, and composing while holding one kept it idle (BENCHMARKS.md).
+        let early = match (m.channel, usable_address(&m)) {
+            (Channel::Email, Ok(address)) => Some(self.prepare_email(&m, address)),
+            _ => None,
+        };
         // A message claimed with its batch may have waited for a slot or the channel's rate;
         // what it read then may be stale, and an unsubscribe since must still win.
         // (One that may not be sent skips at once, without waiting for the rate.)
+        turn.wait().await;
         let channel_slot = match (usable_address(&m).is_ok(), m.channel) {
             (false, _) => None,
             (true, Channel::Email) => Some(self.email_throttle.acquire().await),
             (true, Channel::Sms) => Some(self.sms_throttle.acquire().await),
         };
+        turn.pass();
         if at.elapsed() > STALE_CONTACT
             && let Some(c) = self.store.contact_now(id).await?
         {
@@ -201,28 +246,16 @@ impl Deliverer {
         };
         let result = match m.channel {
             Channel::Email => {
-                let links: Vec<String> = m
-                    .links
-                    .as_deref()
-                    .and_then(|l| serde_json::from_str(l).ok())
-                    .unwrap_or_default();
-                // A message decided before bodies were Markdown (no language recorded) is the
-                // plain text it was written as.
-                let body = match m.language {
-                    Some(_) => std::borrow::Cow::Borrowed(m.body.as_str()),
-                    None => std::borrow::Cow::Owned(crate::compose::markdown::escape_all(&m.body)),
+                // Built again if the address changed while the message waited (or the first
+                // build failed: the message fails with what the second says).
+                let prepared = match early {
+                    Some(Ok(p)) if p.to() == address => Ok(p),
+                    _ => self.prepare_email(&m, address),
                 };
-                let e = Email {
-                    message_id: id,
-                    to: address,
-                    subject: m.subject.as_deref().unwrap_or(""),
-                    preheader: m.preheader.as_deref(),
-                    body: &body,
-                    button: m.button_text.as_deref().zip(m.button_url.as_deref()),
-                    language: m.language.as_deref(),
-                    links: &links,
-                };
-                self.email.send(&e).await
+                match prepared {
+                    Ok(p) => self.email.transmit(p).await,
+                    Err(f) => Err(f),
+                }
             }
             Channel::Sms => {
                 self.sms
@@ -261,6 +294,31 @@ impl Deliverer {
 }
 
 impl Deliverer {
+    /// The email of a claimed message, composed for `address`.
+    fn prepare_email(&self, m: &ClaimedMessage, address: &str) -> Result<email::Prepared, Failure> {
+        let links: Vec<String> = m
+            .links
+            .as_deref()
+            .and_then(|l| serde_json::from_str(l).ok())
+            .unwrap_or_default();
+        // A message decided before bodies were Markdown (no language recorded) is the
+        // plain text it was written as.
+        let body = match m.language {
+            Some(_) => std::borrow::Cow::Borrowed(m.body.as_str()),
+            None => std::borrow::Cow::Owned(crate::compose::markdown::escape_all(&m.body)),
+        };
+        self.email.prepare(&Email {
+            message_id: m.id,
+            to: address,
+            subject: m.subject.as_deref().unwrap_or(""),
+            preheader: m.preheader.as_deref(),
+            body: &body,
+            button: m.button_text.as_deref().zip(m.button_url.as_deref()),
+            language: m.language.as_deref(),
+            links: &links,
+        })
+    }
+
     /// Records the end of an attempt that reached the provider. A failure here would leave the
     /// message `sending` and, after orphan recovery, send it again; a busy or briefly locked
     /// database is worth a few more tries first.
@@ -467,5 +525,35 @@ mod tests {
             (c.finish.status, c.finish.provider_ref.as_deref()),
             (MessageStatus::Sent, Some("<m@x>"))
         );
+    }
+
+    #[tokio::test]
+    async fn a_batch_takes_its_turns_in_order_whichever_task_runs_first() {
+        let order = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        // Spawned last first: without the turns the runtime would run them in this order.
+        for (i, mut turn) in Turn::line(4).into_iter().enumerate().rev() {
+            let order = order.clone();
+            tasks.push(tokio::spawn(async move {
+                turn.wait().await;
+                order.lock().unwrap().push(i);
+                turn.pass();
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(*order.lock().unwrap(), [0, 1, 2, 3]);
+    }
+
+    #[tokio::test]
+    async fn a_message_that_ends_without_its_turn_lets_the_next_go() {
+        let mut line = Turn::line(3);
+        let mut last = line.pop().unwrap();
+        drop(line.pop()); // the second ended early (skipped, expired, stopping)
+        line.pop().unwrap().pass();
+        tokio::time::timeout(std::time::Duration::from_secs(5), last.wait())
+            .await
+            .expect("the third is not held up by the second");
     }
 }

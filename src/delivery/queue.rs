@@ -22,7 +22,7 @@ use apalis_postgres::PostgresStorage;
 use apalis_sqlite::SqliteStorage;
 use serde::{Deserialize, Serialize};
 
-use super::{Attempted, Claimed, Deliverer};
+use super::{Attempted, Claimed, Deliverer, Turn};
 use crate::store::{Share, Store, StoreError};
 
 /// The queue's name in apalis's tables.
@@ -260,7 +260,7 @@ struct WorkerState {
     busy: AtomicUsize,
     /// Deliveries in flight across every job at once: the configured concurrency, whatever
     /// the number of jobs (batches) being worked on.
-    slots: tokio::sync::Semaphore,
+    slots: Arc<tokio::sync::Semaphore>,
     /// Claims not yet finished, bounded by `CLAIM_AHEAD`.
     claims: tokio::sync::Semaphore,
     /// Claimed by this process and not started: given back on a stop.
@@ -272,12 +272,12 @@ struct WorkerState {
 
 /// Gives back what a finished (or abandoned) piece of work held: its `busy` count and its
 /// claim permits.
-struct Holding<'a> {
-    state: &'a WorkerState,
+struct Holding {
+    state: Arc<WorkerState>,
     messages: usize,
 }
 
-impl Holding<'_> {
+impl Holding {
     /// Lets go of `n` of the messages held.
     fn release(&mut self, n: usize) {
         let n = n.min(self.messages);
@@ -285,9 +285,19 @@ impl Holding<'_> {
         self.state.busy.fetch_sub(n, Ordering::SeqCst);
         self.state.claims.add_permits(n);
     }
+
+    /// Hands one of the messages held to a holding of its own.
+    fn take_one(&mut self) -> Holding {
+        debug_assert!(self.messages > 0);
+        self.messages -= 1;
+        Holding {
+            state: self.state.clone(),
+            messages: 1,
+        }
+    }
 }
 
-impl Drop for Holding<'_> {
+impl Drop for Holding {
     fn drop(&mut self) {
         self.release(self.messages);
     }
@@ -319,12 +329,15 @@ async fn handle(job: DeliveryJob, state: Data<Arc<WorkerState>>) -> Result<(), B
     }
 }
 
-async fn claim_and_send(state: &WorkerState, ids: &[i64]) -> Result<(), BoxDynError> {
+async fn claim_and_send(state: &Arc<WorkerState>, ids: &[i64]) -> Result<(), BoxDynError> {
     let n = ids.len();
     // Counted busy before the claim, so that a drain never looks finished between the
     // claim's commit (the messages are no longer due) and their start.
     state.busy.fetch_add(n, Ordering::SeqCst);
-    let mut holding = Holding { state, messages: n };
+    let mut holding = Holding {
+        state: state.clone(),
+        messages: n,
+    };
     let permits = state
         .claims
         .acquire_many(n as u32)
@@ -343,34 +356,54 @@ async fn claim_and_send(state: &WorkerState, ids: &[i64]) -> Result<(), BoxDynEr
         .lock()
         .expect("held lock")
         .extend(claimed.iter().map(|c| c.message.id));
-    let holding = std::sync::Mutex::new(holding);
-    let attempts = claimed.into_iter().map(|c| async {
-        let result = deliver_one(state, c).await;
-        holding.lock().expect("holding lock").release(1);
-        result
-    });
-    let results = futures_util::future::join_all(attempts).await;
+    // Each message is a task of its own, so that composing one email and answering the SMTP
+    // server for another run on both cores; in one task (or a `join_all`) every send of a
+    // batch took turns on one thread (BENCHMARKS.md). Each is spawned once a delivery slot is
+    // free and takes its channel's slot in its `Turn`, so they still start in order; the set
+    // aborts them all when the job is dropped.
+    let mut attempts = tokio::task::JoinSet::new();
+    let turns = Turn::line(claimed.len());
+    for (c, turn) in claimed.into_iter().zip(turns) {
+        let Ok(slot) = state.slots.clone().acquire_owned().await else {
+            break;
+        };
+        let one = holding.take_one();
+        let state = state.clone();
+        attempts.spawn(async move {
+            let result = deliver_one(&state, c, turn).await;
+            drop((slot, one));
+            result
+        });
+    }
     // A store error leaves its message claimed; apalis retries the job (the rest of the batch
     // is then not claimed again), and the orphan recovery returns the message to the queue if
     // this process dies.
-    match results.into_iter().find_map(Result::err) {
+    let mut failed = None;
+    while let Some(done) = attempts.join_next().await {
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                failed.get_or_insert(e);
+            }
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => return Err(Box::new(e)),
+        }
+    }
+    match failed {
         None => Ok(()),
         Some(e) => Err(Box::new(e)),
     }
 }
 
-/// One claimed message of a batch, when a delivery slot is free; after a stop it stays in
-/// `held`, to be given back.
-async fn deliver_one(state: &WorkerState, claimed: Claimed) -> Result<(), StoreError> {
-    let Ok(_slot) = state.slots.acquire().await else {
-        return Ok(());
-    };
+/// One claimed message of a batch, its delivery slot taken; after a stop it stays in `held`,
+/// to be given back.
+async fn deliver_one(state: &WorkerState, claimed: Claimed, turn: Turn) -> Result<(), StoreError> {
     if state.stopping.load(Ordering::SeqCst) {
         return Ok(());
     }
     let id = claimed.message.id;
     state.held.lock().expect("held lock").remove(&id);
-    match state.deliverer.attempt(claimed).await {
+    match state.deliverer.attempt(claimed, turn).await {
         Ok(a) => {
             state.tally.lock().expect("tally lock").add(a);
             Ok(())
@@ -399,7 +432,7 @@ where
         deliverer: deliverer.clone(),
         tally: std::sync::Mutex::new(Tally::default()),
         busy: AtomicUsize::new(0),
-        slots: tokio::sync::Semaphore::new(concurrency),
+        slots: Arc::new(tokio::sync::Semaphore::new(concurrency)),
         claims: tokio::sync::Semaphore::new(CLAIM_AHEAD),
         held: Default::default(),
         stopping: AtomicBool::new(false),
