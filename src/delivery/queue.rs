@@ -364,9 +364,12 @@ async fn claim_and_send(state: &Arc<WorkerState>, ids: &[i64]) -> Result<(), Box
     let mut attempts = tokio::task::JoinSet::new();
     let turns = Turn::line(claimed.len());
     for (c, turn) in claimed.into_iter().zip(turns) {
-        let Ok(slot) = state.slots.clone().acquire_owned().await else {
-            break;
-        };
+        let slot = state
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
         let one = holding.take_one();
         let state = state.clone();
         attempts.spawn(async move {
