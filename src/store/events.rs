@@ -38,6 +38,25 @@ const UPSERT_EVENTS: &str = " ON CONFLICT (external_id) DO UPDATE SET customer_i
     OR events.score IS DISTINCT FROM excluded.score \
     OR events.properties <> excluded.properties";
 
+/// One multi-row upsert of `rows` for SQLite.
+fn sqlite_upsert(rows: &[&NewEvent], now: i64) -> QueryBuilder<sqlx::Sqlite> {
+    let mut q = QueryBuilder::new(
+        "INSERT INTO events (external_id, customer_id, kind, occurred_at, amount, score, properties, created_at) ",
+    );
+    q.push_values(rows, |mut b, e| {
+        b.push_bind(e.external_id.as_str())
+            .push_bind(e.customer_id)
+            .push_bind(e.kind.as_str())
+            .push_bind(e.occurred_at)
+            .push_bind(e.amount)
+            .push_bind(e.score)
+            .push_bind(e.properties.as_str())
+            .push_bind(now);
+    });
+    q.push(UPSERT_EVENTS);
+    q
+}
+
 /// New events in COPY's text format, straight into the table (`copy_rows` makes the data).
 pub(super) const COPY_EVENTS: &str = "COPY events (external_id, customer_id, kind, occurred_at, amount, score, \
     properties, created_at) FROM STDIN (FORMAT text)";
@@ -103,23 +122,17 @@ impl Store {
                 let _turn = super::write_turns::take_turn(pool).await;
                 let mut tx = pool.begin().await?;
                 let mut affected = 0;
-                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                    let mut q = QueryBuilder::new(
-                        "INSERT INTO events (external_id, customer_id, kind, occurred_at, amount, score, \
-                         properties, created_at) ",
-                    );
-                    q.push_values(chunk, |mut b, e| {
-                        b.push_bind(e.external_id.as_str())
-                            .push_bind(e.customer_id)
-                            .push_bind(e.kind.as_str())
-                            .push_bind(e.occurred_at)
-                            .push_bind(e.amount)
-                            .push_bind(e.score)
-                            .push_bind(e.properties.as_str())
-                            .push_bind(now);
+                let mut chunks = rows.chunks(ROWS_PER_STATEMENT);
+                let mut next = chunks.next().map(|chunk| sqlite_upsert(chunk, now));
+                while let Some(mut statement) = next {
+                    // The next statement's rows are bound while SQLite runs this one: taking
+                    // turns left SQLite's thread idle meanwhile (importing the 100k book took
+                    // 12 s that way, 10.5 s this way; BENCHMARKS.md, eleventh sitting).
+                    let (done, following) = tokio::join!(statement.build().execute(&mut *tx), async {
+                        chunks.next().map(|chunk| sqlite_upsert(chunk, now))
                     });
-                    q.push(UPSERT_EVENTS);
-                    affected += q.build().execute(&mut *tx).await?.rows_affected();
+                    affected += done?.rows_affected();
+                    next = following;
                 }
                 super::wakes::mark_changed_sqlite(&mut tx, rows.iter().map(|e| e.customer_id)).await?;
                 tx.commit().await?;
