@@ -129,6 +129,13 @@ pub struct Email<'a> {
     pub links: &'a [String],
 }
 
+/// How a reader leaves: the one-click unsubscribe URL, and the mailbox and subject of a reply
+/// that unsubscribes.
+struct WaysOut {
+    url: Option<String>,
+    mailto: Option<(String, String)>,
+}
+
 /// Whether links go through the click tracker (a sent email) or straight to their
 /// destinations (`rekindle render`, which has no message to count clicks for).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,19 +168,39 @@ impl EmailComposer {
         format!("<rekindle.{message_id}@{}>", self.domain)
     }
 
+    /// The unsubscribe link and the mailto way out of a message, each signed once: the footer
+    /// and the List-Unsubscribe header carry the same.
+    fn ways_out(&self, message_id: i64) -> WaysOut {
+        WaysOut {
+            url: self
+                .links
+                .as_ref()
+                .map(|l| l.url(LinkKind::Unsubscribe, message_id)),
+            mailto: self.mailto.as_ref().map(|(addr, signer)| {
+                let subject = format!(
+                    "{MAILTO_SUBJECT_PREFIX}{}",
+                    signer.token(LinkKind::Unsubscribe, message_id)
+                );
+                (addr.clone(), subject)
+            }),
+        }
+    }
+
     /// The two bodies of an email.
     pub fn compose(&self, e: &Email<'_>, tracking: Tracking) -> Result<crate::compose::Composed, String> {
-        let unsubscribe_url = self
-            .links
-            .as_ref()
-            .map(|l| l.url(LinkKind::Unsubscribe, e.message_id));
-        let mailto = self.mailto.as_ref().map(|(addr, signer)| {
-            let subject = format!(
-                "{MAILTO_SUBJECT_PREFIX}{}",
-                signer.token(LinkKind::Unsubscribe, e.message_id)
-            );
-            (addr.clone(), subject)
-        });
+        self.compose_with(e, tracking, self.ways_out(e.message_id))
+    }
+
+    fn compose_with(
+        &self,
+        e: &Email<'_>,
+        tracking: Tracking,
+        ways: WaysOut,
+    ) -> Result<crate::compose::Composed, String> {
+        let WaysOut {
+            url: unsubscribe_url,
+            mailto,
+        } = ways;
         let tracker = self.links.as_ref().filter(|_| tracking == Tracking::On);
         let exits = crate::compose::Exits {
             unsubscribe_url,
@@ -199,26 +226,25 @@ impl EmailComposer {
             e.to.parse()
                 .map_err(|_| format!("invalid recipient {:?}", e.to))?;
         let id = self.message_id_for(e.message_id);
-        let crate::compose::Composed { html, text } = self.compose(e, tracking)?;
-        let mut builder = Message::builder();
-        let unsubscribe = self
-            .links
-            .as_ref()
-            .map(|l| l.url(LinkKind::Unsubscribe, e.message_id));
+        let ways = self.ways_out(e.message_id);
         let mut list_unsubscribe: Vec<String> = Vec::new();
-        if let Some(url) = &unsubscribe {
+        if let Some(url) = &ways.url {
             list_unsubscribe.push(format!("<{url}>"));
         }
-        if let Some((addr, signer)) = &self.mailto {
-            list_unsubscribe.push(format!(
-                "<mailto:{addr}?subject={MAILTO_SUBJECT_PREFIX}{}>",
-                signer.token(LinkKind::Unsubscribe, e.message_id)
-            ));
+        if let Some((addr, subject)) = &ways.mailto {
+            list_unsubscribe.push(format!("<mailto:{addr}?subject={subject}>"));
         }
+        let one_click = ways.url.is_some();
+        let crate::compose::Composed { html, text } = self.compose_with(e, tracking, ways)?;
+        // The envelope is the message's own sender and recipient; given here, lettre does not
+        // parse them back out of the formatted headers (1 % of a delivery's CPU).
+        let envelope = lettre::address::Envelope::new(Some(self.from.email.clone()), vec![to.email.clone()])
+            .map_err(|err| format!("cannot build the email: {err}"))?;
+        let mut builder = Message::builder().envelope(envelope);
         if !list_unsubscribe.is_empty() {
             builder = builder.raw_header(HeaderValue::new(LIST_UNSUBSCRIBE, list_unsubscribe.join(", ")));
         }
-        if unsubscribe.is_some() {
+        if one_click {
             // RFC 8058 one-click unsubscribe: mail clients show an unsubscribe button that POSTs.
             builder = builder.raw_header(HeaderValue::new(
                 LIST_UNSUBSCRIBE_POST,
@@ -282,7 +308,6 @@ impl EmailSender {
                 opt_out: false,
             })?;
         Ok(Prepared {
-            to: e.to.to_string(),
             id,
             envelope: message.envelope().clone(),
             raw: message.formatted(),
@@ -291,9 +316,7 @@ impl EmailSender {
 
     /// Sends a prepared email; returns its Message-ID.
     pub async fn transmit(&self, prepared: Prepared) -> Result<String, Failure> {
-        let Prepared {
-            id, envelope, raw, ..
-        } = prepared;
+        let Prepared { id, envelope, raw } = prepared;
         match &self.transport {
             Transport::Outbox(t) => t
                 .send_raw(&envelope, &raw)
@@ -329,17 +352,9 @@ impl EmailSender {
 
 /// An email composed, signed and formatted: the bytes any transport sends.
 pub struct Prepared {
-    /// The address it was built for: a customer whose address changed since gets a new one.
-    to: String,
     id: String,
     envelope: lettre::address::Envelope,
     raw: Vec<u8>,
-}
-
-impl Prepared {
-    pub fn to(&self) -> &str {
-        &self.to
-    }
 }
 
 fn smtp_transport(cfg: &EmailConfig, secrets: &Secrets) -> Result<Transport, EmailSetupError> {

@@ -215,7 +215,7 @@ impl Deliverer {
         // The email is built before the channel's slot is taken: a slot is a connection to the
         // provider, and composing while holding one kept it idle (BENCHMARKS.md).
         let early = match (m.channel, usable_address(&m)) {
-            (Channel::Email, Ok(address)) => Some(self.prepare_email(&m, address)),
+            (Channel::Email, Ok(address)) => Some((address.to_string(), self.prepare_email(&m, address))),
             _ => None,
         };
         // A message claimed with its batch may have waited for a slot or the channel's rate;
@@ -246,10 +246,10 @@ impl Deliverer {
         };
         let result = match m.channel {
             Channel::Email => {
-                // Built again if the address changed while the message waited (or the first
-                // build failed: the message fails with what the second says).
+                // Built again only if the address changed while the message waited: a build
+                // that failed would fail the same way for the same address.
                 let prepared = match early {
-                    Some(Ok(p)) if p.to() == address => Ok(p),
+                    Some((built_for, result)) if built_for == address => result,
                     _ => self.prepare_email(&m, address),
                 };
                 match prepared {
@@ -296,11 +296,16 @@ impl Deliverer {
 impl Deliverer {
     /// The email of a claimed message, composed for `address`.
     fn prepare_email(&self, m: &ClaimedMessage, address: &str) -> Result<email::Prepared, Failure> {
-        let links: Vec<String> = m
-            .links
-            .as_deref()
-            .and_then(|l| serde_json::from_str(l).ok())
-            .unwrap_or_default();
+        // The decision wrote the list; one that cannot be read (edited by hand) costs the
+        // email its click tracking, not its delivery: its links go straight to their places.
+        let links: Vec<String> = match m.links.as_deref().map(serde_json::from_str) {
+            None => Vec::new(),
+            Some(Ok(links)) => links,
+            Some(Err(error)) => {
+                tracing::warn!(message = m.id, %error, "the tracked links of the message cannot be read; sent untracked");
+                Vec::new()
+            }
+        };
         // A message decided before bodies were Markdown (no language recorded) is the
         // plain text it was written as.
         let body = match m.language {

@@ -199,6 +199,56 @@ async fn a_markdown_email_in_the_business_layout_with_customer_data_kept_inert()
     }
 }
 
+/// A decision whose list of tracked links was damaged (edited by hand in the database) still
+/// reaches its customer: the links lead straight to their places, untracked, and the log says so.
+#[tokio::test]
+async fn an_email_whose_tracked_links_cannot_be_read_goes_out_untracked() {
+    let ws = workspace(Backend::Sqlite);
+    let at = ["--at", "2026-06-15T12:00:00Z"];
+    let r = ws.rekindle_env(&["evaluate", at[0], at[1]], &secret());
+    assert_eq!(r.code, 0, "{r:?}");
+    let store = ws.store().await;
+    let rekindle::store::Store::Sqlite(pool) = &store else {
+        unreachable!("a SQLite workspace")
+    };
+    let damaged =
+        sqlx::query("UPDATE decisions SET links = '[\"https://cafe.example/menu' WHERE links IS NOT NULL")
+            .execute(pool)
+            .await
+            .unwrap()
+            .rows_affected();
+    assert_eq!(damaged, 2, "both emails carry tracked links");
+    store.close().await;
+
+    let r = ws.rekindle_env(&["run", "--once", at[0], at[1]], &secret());
+    assert_eq!(r.code, 0, "{r:?}");
+    let anna = sent_to(&ws, "anna@example.com");
+    assert!(
+        anna.html.contains("href=\"https://cafe.example/menu?c=anna\""),
+        "the link leads to its place: {}",
+        anna.html
+    );
+    assert!(
+        anna.html.contains("href=\"https://cafe.example/book\""),
+        "{}",
+        anna.html
+    );
+    assert!(
+        !anna.html.contains("https://rekindle.example/c/"),
+        "{}",
+        anna.html
+    );
+    assert!(
+        anna.html.contains("href=\"https://rekindle.example/u/"),
+        "the way out stays: {}",
+        anna.html
+    );
+    assert!(
+        r.stderr.contains("tracked links of the message cannot be read"),
+        "{r:?}"
+    );
+}
+
 #[test]
 fn render_shows_what_a_customer_would_get_and_records_nothing() {
     let ws = workspace(Backend::Sqlite);
