@@ -98,9 +98,7 @@ BEGIN
       outcome_unknown = (messages.outcome_unknown OR f.unknown = 1),
       sent_at = CASE WHEN f.status = 'sent' THEN f.at ELSE messages.sent_at END,
       claimed_by = NULL, updated_at = f.at, last_detail = NULL
-      FROM (SELECT CAST(j.value ->> 'id' AS BIGINT) AS id, j.value ->> 'status' AS status, j.value ->> 'reason' AS reason,
-            j.value ->> 'provider_ref' AS provider_ref, CAST(j.value ->> 'unknown' AS INTEGER) AS unknown,
-            CAST(j.value ->> 'at' AS BIGINT) AS at FROM json_array_elements(fin::json) AS j) AS f
+      FROM json_to_recordset(fin::json) AS f(id BIGINT, status TEXT, reason TEXT, provider_ref TEXT, unknown INTEGER, at BIGINT)
       WHERE messages.id = f.id;
     tf := tf + (clock_timestamp() - t0);
   END LOOP;

@@ -74,7 +74,7 @@ pub async fn run_once(
         ..RunSummary::default()
     };
     let wall = || jiff::Timestamp::now().as_second();
-    summary.messages_created = store.materialize_messages(t).await?;
+    summary.messages_created = store.materialize_messages(t, None).await?;
 
     let instance = crate::instance::new_id();
     store.register_instance(&instance, wall()).await?;

@@ -169,6 +169,7 @@ impl Service {
                 instance: instance.clone(),
                 rules: rules_rx,
                 health: evaluations,
+                full_pass_at: Default::default(),
             }
             .run(stop.clone()),
         );

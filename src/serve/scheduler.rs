@@ -47,7 +47,20 @@ pub struct Scheduler {
     pub instance: String,
     pub rules: watch::Receiver<Option<Arc<RuleSet>>>,
     pub health: Arc<super::evaluations::EvaluationHealth>,
+    /// When this scheduler last created messages for every send decision that had none (a
+    /// full pass); `None` until the first, and again after a failed one.
+    pub full_pass_at: std::sync::Mutex<Option<i64>>,
 }
+
+/// How often a tick looks at the whole ledger for send decisions without a message, rather
+/// than only at those it recorded: a tick that died between recording its decisions and
+/// creating their messages (here, or on another instance that did not come back) is caught up
+/// within this long. A service's first tick always does.
+const FULL_PASS_EVERY: i64 = 3600;
+
+/// A tick's own decisions are those recorded from its start on; the margin covers a wall clock
+/// stepped back meanwhile.
+const CLOCK_MARGIN: i64 = 60;
 
 fn wall() -> i64 {
     jiff::Timestamp::now().as_second()
@@ -206,9 +219,20 @@ impl Scheduler {
             metrics::counter!(crate::metrics::DECISIONS, "rule" => rule, "decision" => decision, "reason" => reason)
                 .increment(n);
         }
-        let queued = match self.store.materialize_messages(now).await {
-            Ok(n) => n,
+        let since = match *self.full_pass_at.lock().expect("never poisoned") {
+            Some(at) if now - at < FULL_PASS_EVERY => Some(now - CLOCK_MARGIN),
+            _ => None,
+        };
+        let queued = match self.store.materialize_messages(now, since).await {
+            Ok(n) => {
+                if since.is_none() {
+                    *self.full_pass_at.lock().expect("never poisoned") = Some(now);
+                }
+                n
+            }
             Err(e) => {
+                // The next tick looks at the whole ledger again.
+                *self.full_pass_at.lock().expect("never poisoned") = None;
                 tracing::error!(error = %e, "queueing messages failed; the next tick retries");
                 0
             }

@@ -252,7 +252,7 @@ pub async fn queued_win_back_emails(ws: &Workspace, n: usize) -> rekindle::store
     load_lapsed(ws, n, |i| format!("c{i}@example.com,,,UTC,yes,"));
     assert_eq!(ws.rekindle(&["evaluate", "--at", "2026-06-15T12:00:00Z"]).code, 0);
     let store = ws.store().await;
-    assert_eq!(store.materialize_messages(0).await.unwrap(), n as u64);
+    assert_eq!(store.materialize_messages(0, None).await.unwrap(), n as u64);
     store
 }
 

@@ -178,7 +178,7 @@ async fn decisions(store: &Store) -> Vec<String> {
 /// What delivery would have done by `at`, the same in both stores: most queued messages go
 /// out, some bounce, a few stay queued for another tick.
 async fn deliver(store: &Store, at: i64, tick: i64) {
-    store.materialize_messages(at).await.unwrap();
+    store.materialize_messages(at, None).await.unwrap();
     const BOUNCE: &str = "UPDATE messages SET status = 'bounced', updated_at = $1 \
         WHERE status = 'queued' AND (customer_id + $2) % 7 = 0";
     const SEND: &str = "UPDATE messages SET status = 'sent', sent_at = $1, updated_at = $1 \

@@ -869,6 +869,46 @@ async fn a_missed_tick_runs_once_at_start_up() {
     );
 }
 
+/// A tick creates the messages of only the decisions it recorded itself; one that died between
+/// recording its decisions and creating their messages left sends behind that no later tick
+/// records again. The next start looks at the whole ledger and sends them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_send_decision_left_without_its_message_goes_out_after_the_next_start() {
+    for backend in backends() {
+        let ws = Workspace::with_config(backend, &config(""));
+        ws.write("rules/win-back.toml", &rule("email", "Your table is waiting"));
+        crate::helpers::load_lapsed(&ws, 2, |i| format!("c{i}@example.com,,,UTC,yes,"));
+        // The decisions, recorded two hours ago by a tick that died before queueing them.
+        let r = ws.rekindle(&["evaluate"]);
+        assert_eq!(r.code, 0, "{backend:?}: {r:?}");
+        let store = ws.store().await;
+        let backdate = "UPDATE decisions SET recorded_at = recorded_at - 7200";
+        let backdated = match &store {
+            rekindle::store::Store::Sqlite(p) => {
+                sqlx::query(backdate).execute(p).await.unwrap().rows_affected()
+            }
+            rekindle::store::Store::Postgres(p) => {
+                sqlx::query(backdate).execute(p).await.unwrap().rows_affected()
+            }
+        };
+        assert_eq!(backdated, 2, "{backend:?}: two send decisions");
+        assert_eq!(store.message_status_counts().await.unwrap(), []);
+
+        let svc = Service::start(&ws, &ENV);
+        eventually(Duration::from_secs(30), "both emails", || async {
+            (outbox_emails(&ws).len() == 2).then_some(())
+        })
+        .await;
+        assert_eq!(svc.stop(Duration::from_secs(20)), 0);
+        assert_eq!(
+            store.message_status_counts().await.unwrap(),
+            [("sent".to_string(), 2)],
+            "{backend:?}"
+        );
+        store.close().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_lets_deliveries_finish_and_loses_nothing() {
     use crate::smtp_server::{AfterData, SmtpServer};
