@@ -429,7 +429,11 @@ async fn batched_claims_take_each_message_once_and_finishes_land_on_their_own_me
         assert_eq!(last(1).await.0, "sent", "{backend:?}");
         // Each change is in the history once, in order, though a claim and a finish each
         // wrote several messages in one statement.
-        let statuses: Vec<String> = (store.message_history(1).await.unwrap().into_iter())
+        let statuses: Vec<String> = store
+            .message_history(1)
+            .await
+            .unwrap()
+            .into_iter()
             .map(|(status, _, _)| status)
             .collect();
         assert_eq!(statuses, ["queued", "sending", "sent"], "{backend:?}");
