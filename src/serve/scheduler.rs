@@ -214,7 +214,6 @@ impl Scheduler {
                 return;
             }
         };
-        self.health.succeeded();
         for ((rule, decision, reason), n) in counts {
             metrics::counter!(crate::metrics::DECISIONS, "rule" => rule, "decision" => decision, "reason" => reason)
                 .increment(n);
@@ -228,12 +227,16 @@ impl Scheduler {
                 if since.is_none() {
                     *self.full_pass_at.lock().expect("never poisoned") = Some(now);
                 }
+                self.health.succeeded();
                 n
             }
             Err(e) => {
-                // The next tick looks at the whole ledger again.
+                // The next tick looks at the whole ledger again. A tick whose decisions never
+                // become messages has failed as surely as one that could not decide: readiness
+                // says so rather than only the log.
                 *self.full_pass_at.lock().expect("never poisoned") = None;
                 tracing::error!(error = %e, "queueing messages failed; the next tick retries");
+                self.health.failed(&format!("queueing messages failed: {e}"));
                 0
             }
         };

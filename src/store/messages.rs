@@ -79,50 +79,26 @@ const ANALYZE_AFTER: u64 = 1000;
 impl Store {
     /// Creates a queued message for every recorded `send` decision that has none yet; safe to
     /// repeat after a crash at any point. With `since`, only decisions recorded at or after it
-    /// (wall-clock seconds) are looked at: a tick's own, found by index, where the full pass
-    /// joins the whole ledger (BENCHMARKS.md, twelfth sitting). Returns how many were created.
+    /// (wall-clock seconds) are looked at: a tick's own, found by the partial index
+    /// `decisions_sends_recorded`, where the full pass (`None`) reads every send decision
+    /// (BENCHMARKS.md, twelfth sitting). Returns how many were created.
     pub async fn materialize_messages(&self, now: i64, since: Option<i64>) -> Result<u64, StoreError> {
-        macro_rules! insert {
-            ($scope:literal) => {
-                concat!(
-                    "INSERT INTO messages (decision_id, rule_id, customer_id, channel, status, attempts, \
-                     scheduled_at, next_attempt_at, created_at, updated_at) \
-                     SELECT d.id, d.rule_id, d.customer_id, d.channel, 'queued', 0, d.send_at, d.send_at, $1, $1 \
-                     FROM decisions d \
-                     WHERE d.decision = 'send' ",
-                    $scope,
-                    " AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.decision_id = d.id)"
-                )
-            };
-        }
-        // The history's first row, for the messages just created (the full pass also mends any
-        // message without one).
+        const INSERT: &str = "INSERT INTO messages (decision_id, rule_id, customer_id, channel, status, attempts, \
+            scheduled_at, next_attempt_at, created_at, updated_at) \
+            SELECT d.id, d.rule_id, d.customer_id, d.channel, 'queued', 0, d.send_at, d.send_at, $1, $1 \
+            FROM decisions d \
+            WHERE d.decision = 'send' AND d.recorded_at >= $2 \
+            AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.decision_id = d.id)";
+        // Each message's first history row (a full pass also mends any message without one).
         const EVENTS: &str = "INSERT INTO message_events (message_id, status, at) \
-            SELECT m.id, 'queued', m.created_at FROM messages m \
-            WHERE NOT EXISTS (SELECT 1 FROM message_events e WHERE e.message_id = m.id)";
-        const EVENTS_SINCE: &str = "INSERT INTO message_events (message_id, status, at) \
             SELECT m.id, 'queued', m.created_at FROM decisions d JOIN messages m ON m.decision_id = d.id \
             WHERE d.decision = 'send' AND d.recorded_at >= $1 \
             AND NOT EXISTS (SELECT 1 FROM message_events e WHERE e.message_id = m.id)";
+        let since = since.unwrap_or(i64::MIN);
         let n = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let n = match since {
-                None => {
-                    let n = sqlx::query(insert!("")).bind(now).execute(&mut *tx).await?.rows_affected();
-                    sqlx::query(EVENTS).execute(&mut *tx).await?;
-                    n
-                }
-                Some(since) => {
-                    let n = sqlx::query(insert!("AND d.recorded_at >= $2"))
-                        .bind(now)
-                        .bind(since)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                    sqlx::query(EVENTS_SINCE).bind(since).execute(&mut *tx).await?;
-                    n
-                }
-            };
+            let n = sqlx::query(INSERT).bind(now).bind(since).execute(&mut *tx).await?.rows_affected();
+            sqlx::query(EVENTS).bind(since).execute(&mut *tx).await?;
             tx.commit().await?;
             n
         });

@@ -330,16 +330,27 @@ async fn only_urls_the_marketer_wrote_become_tracked_links() {
     assert_eq!(svc.stop(Duration::from_secs(20)), 0);
 }
 
+/// `/readyz`'s status and body.
+async fn readyz(svc: &Service) -> (u16, Value) {
+    let r = client().get(svc.url("/readyz")).send().await.unwrap();
+    (r.status().as_u16(), r.json::<Value>().await.unwrap())
+}
+
+/// The body of `/readyz` once it answers 503.
+async fn unready(svc: &Service) -> Value {
+    eventually(Duration::from_secs(30), "readyz to fail", || async {
+        let (status, body) = readyz(svc).await;
+        (status == 503).then_some(body)
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn readiness_says_when_scheduled_evaluations_keep_failing() {
     let ws = Workspace::with_config(Backend::Sqlite, &config(""));
     ws.write("rules/win-back.toml", &rule("email", "Hi"));
     let svc = Service::start(&ws, &ENV);
-    let ready = || async {
-        let r = client().get(svc.url("/readyz")).send().await.unwrap();
-        (r.status().as_u16(), r.json::<Value>().await.unwrap())
-    };
-    assert_eq!(ready().await.0, 200);
+    assert_eq!(readyz(&svc).await.0, 200);
     let rekindle::store::Store::Sqlite(pool) = ws.store().await else {
         unreachable!()
     };
@@ -348,11 +359,7 @@ async fn readiness_says_when_scheduled_evaluations_keep_failing() {
         .execute(&pool)
         .await
         .unwrap();
-    let body = eventually(Duration::from_secs(30), "readyz to fail", || async {
-        let (status, body) = ready().await;
-        (status == 503).then_some(body)
-    })
-    .await;
+    let body = unready(&svc).await;
     let why = body["evaluations"].as_str().unwrap();
     assert!(
         why.starts_with("the last 3 scheduled evaluations failed"),
@@ -368,7 +375,41 @@ async fn readiness_says_when_scheduled_evaluations_keep_failing() {
         .await
         .unwrap();
     eventually(Duration::from_secs(30), "readyz to recover", || async {
-        (ready().await.0 == 200).then_some(())
+        (readyz(&svc).await.0 == 200).then_some(())
+    })
+    .await;
+    assert_eq!(svc.stop(Duration::from_secs(20)), 0);
+}
+
+/// Decisions that cannot become messages fail the tick as surely as a failed evaluation:
+/// readiness names the cause, and the messages go out once it is gone.
+#[tokio::test(flavor = "multi_thread")]
+async fn readiness_says_when_decisions_cannot_be_queued() {
+    let ws = Workspace::with_config(Backend::Sqlite, &config(""));
+    ws.write("rules/win-back.toml", &rule("email", "Hi"));
+    crate::helpers::load_lapsed(&ws, 1, |i| format!("c{i}@example.com,,,UTC,yes,"));
+    let rekindle::store::Store::Sqlite(pool) = ws.store().await else {
+        unreachable!()
+    };
+    // Something breaks queueing only (here: the ledger refuses new messages).
+    sqlx::query("CREATE TRIGGER refuse BEFORE INSERT ON messages BEGIN SELECT RAISE(ABORT, 'the ledger is closed'); END")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let svc = Service::start(&ws, &ENV);
+    let body = unready(&svc).await;
+    let why = body["evaluations"].as_str().unwrap();
+    assert!(
+        why.contains("queueing messages failed") && why.contains("the ledger is closed"),
+        "{body}"
+    );
+    sqlx::query("DROP TRIGGER refuse").execute(&pool).await.unwrap();
+    eventually(Duration::from_secs(30), "the email", || async {
+        (outbox_emails(&ws).len() == 1).then_some(())
+    })
+    .await;
+    eventually(Duration::from_secs(30), "readyz to recover", || async {
+        (readyz(&svc).await.0 == 200).then_some(())
     })
     .await;
     assert_eq!(svc.stop(Duration::from_secs(20)), 0);
