@@ -5,6 +5,7 @@
 
 pub mod compose;
 pub mod config;
+pub mod conversions;
 pub mod delivery;
 pub mod demo;
 pub mod domain;

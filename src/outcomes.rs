@@ -1,25 +1,9 @@
-//! Conversions: a goal event after a send (or after the decision, for the held-out group)
-//! within the rule's goal window. One set-based statement per rule with a goal.
+//! What each rule's messages achieved: the per-rule report, its series steps, offers and
+//! revenue (conversions are marked by `crate::conversions` first).
 
 use crate::report::{self, RuleReport};
 use crate::rules::RuleSet;
 use crate::store::{Store, StoreError};
-
-/// Marks conversions for every rule with a `[goal]`, counting goal events up to `until`.
-pub async fn mark_conversions(store: &Store, set: &RuleSet, until: i64) -> Result<u64, StoreError> {
-    let mut marked = 0;
-    for rule in &set.rules {
-        if let Some(goal) = &rule.goal {
-            marked += store
-                .mark_conversions(&rule.id, &goal.events, goal.within, until)
-                .await?;
-        }
-        if rule.offer.is_some() {
-            marked += store.mark_redemptions(&rule.id, until).await?;
-        }
-    }
-    Ok(marked)
-}
 
 /// Adds each series' per-step report and each offer rule's codes and revenue.
 async fn series_and_offers(
@@ -107,7 +91,7 @@ pub async fn rule_reports(
 ) -> Result<Vec<RuleReport>, StoreError> {
     let started = std::time::Instant::now();
     if let Some(set) = set {
-        mark_conversions(store, set, until).await?;
+        crate::conversions::mark_all(store, set, until).await?;
     }
     tracing::debug!(
         elapsed_ms = started.elapsed().as_millis() as u64,

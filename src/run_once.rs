@@ -98,7 +98,7 @@ pub async fn run_once(
     store.unregister_instance(&instance).await?;
     result?;
     summary.waiting = store.future_messages(t).await?.len() as u64;
-    summary.converted = crate::outcomes::mark_conversions(store, set, t).await?;
+    summary.converted = crate::conversions::mark_all(store, set, t).await?;
     Ok(summary)
 }
 

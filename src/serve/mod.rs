@@ -163,14 +163,13 @@ impl Service {
             ))
         };
         let scheduler = tokio::spawn(
-            scheduler::Scheduler {
-                store: store.clone(),
-                config: config.clone(),
-                instance: instance.clone(),
-                rules: rules_rx,
-                health: evaluations,
-                full_pass_at: Default::default(),
-            }
+            scheduler::Scheduler::new(
+                store.clone(),
+                config.clone(),
+                instance.clone(),
+                rules_rx,
+                evaluations,
+            )
             .run(stop.clone()),
         );
         let failures = tokio::spawn(failures::run(store.clone(), stop.clone()));

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::conversions::ConversionMark;
 use crate::domain::Schedule;
 use crate::evaluate::{Request, evaluate_each};
 use crate::rules::RuleSet;
@@ -42,14 +43,17 @@ pub fn first_tick(
 }
 
 pub struct Scheduler {
-    pub store: Store,
-    pub config: Arc<Config>,
-    pub instance: String,
-    pub rules: watch::Receiver<Option<Arc<RuleSet>>>,
-    pub health: Arc<super::evaluations::EvaluationHealth>,
+    store: Store,
+    config: Arc<Config>,
+    instance: String,
+    rules: watch::Receiver<Option<Arc<RuleSet>>>,
+    health: Arc<super::evaluations::EvaluationHealth>,
     /// When this scheduler last created messages for every send decision that had none (a
     /// full pass); `None` until the first, and again after a failed one.
-    pub full_pass_at: std::sync::Mutex<Option<i64>>,
+    full_pass_at: Option<i64>,
+    /// Where the last conversion pass left off, and when the last full one ran; `None` until
+    /// the first.
+    conversions: Option<(ConversionMark, i64)>,
 }
 
 /// How often a tick looks at the whole ledger for send decisions without a message, rather
@@ -57,6 +61,11 @@ pub struct Scheduler {
 /// creating their messages (here, or on another instance that did not come back) is caught up
 /// within this long. A service's first tick always does.
 const FULL_PASS_EVERY: i64 = 3600;
+
+/// How often the conversion pass looks at every unconverted decision rather than only at the
+/// customers whose answer can have changed: a clock stepped back further than that pass's
+/// margin could hide a conversion for this long at most.
+const FULL_CONVERSIONS_EVERY: i64 = 86_400;
 
 /// A tick's own decisions are those recorded from its start on; the margin covers a wall clock
 /// stepped back meanwhile.
@@ -67,6 +76,24 @@ fn wall() -> i64 {
 }
 
 impl Scheduler {
+    pub fn new(
+        store: Store,
+        config: Arc<Config>,
+        instance: String,
+        rules: watch::Receiver<Option<Arc<RuleSet>>>,
+        health: Arc<super::evaluations::EvaluationHealth>,
+    ) -> Scheduler {
+        Scheduler {
+            store,
+            config,
+            instance,
+            rules,
+            health,
+            full_pass_at: None,
+            conversions: None,
+        }
+    }
+
     pub async fn run(mut self, stop: CancellationToken) {
         let tz = self.config.default_timezone.tz().clone();
         let mut jobs: HashMap<String, Job> = HashMap::new();
@@ -155,7 +182,7 @@ impl Scheduler {
         }
     }
 
-    async fn run_ticks(&self, set: &RuleSet, claimed: &[(String, i64)], now: i64) {
+    async fn run_ticks(&mut self, set: &RuleSet, claimed: &[(String, i64)], now: i64) {
         let rule_ids: Vec<String> = claimed
             .iter()
             .filter(|(id, _)| id != HEALTH_JOB)
@@ -179,7 +206,7 @@ impl Scheduler {
 
     /// Evaluates the due rules together (one pass; the frequency cap sees all of them), turns
     /// new sends into queued messages and marks conversions.
-    async fn evaluate(&self, set: &RuleSet, rule_ids: &[String], now: i64) {
+    async fn evaluate(&mut self, set: &RuleSet, rule_ids: &[String], now: i64) {
         let started = Instant::now();
         let request = Request {
             at: now,
@@ -218,34 +245,54 @@ impl Scheduler {
             metrics::counter!(crate::metrics::DECISIONS, "rule" => rule, "decision" => decision, "reason" => reason)
                 .increment(n);
         }
-        let since = match *self.full_pass_at.lock().expect("never poisoned") {
+        let since = match self.full_pass_at {
             Some(at) if now - at < FULL_PASS_EVERY => Some(now - CLOCK_MARGIN),
             _ => None,
         };
+        // A tick whose decisions never become messages, or whose conversions are not marked,
+        // has failed as surely as one that could not decide: readiness says so rather than
+        // only the log.
+        let mut failure = None;
         let queued = match self.store.materialize_messages(now, since).await {
             Ok(n) => {
                 if since.is_none() {
-                    *self.full_pass_at.lock().expect("never poisoned") = Some(now);
+                    self.full_pass_at = Some(now);
                 }
-                self.health.succeeded();
                 n
             }
             Err(e) => {
-                // The next tick looks at the whole ledger again. A tick whose decisions never
-                // become messages has failed as surely as one that could not decide: readiness
-                // says so rather than only the log.
-                *self.full_pass_at.lock().expect("never poisoned") = None;
+                // The next tick looks at the whole ledger again.
+                self.full_pass_at = None;
                 tracing::error!(error = %e, "queueing messages failed; the next tick retries");
-                self.health.failed(&format!("queueing messages failed: {e}"));
+                failure = Some(format!("queueing messages failed: {e}"));
                 0
             }
         };
-        let converted = crate::outcomes::mark_conversions(&self.store, set, now)
-            .await
-            .unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "marking conversions failed");
-                0
-            });
+        let last = self
+            .conversions
+            .as_ref()
+            .filter(|(_, full_at)| now - full_at < FULL_CONVERSIONS_EVERY);
+        let pass = crate::conversions::mark_since(&self.store, set, now, last.map(|(mark, _)| mark)).await;
+        let (converted, converted_among) = match pass {
+            Ok((pass, mark)) => {
+                let full_at = match (pass.customers, last) {
+                    (Some(_), Some((_, full_at))) => *full_at,
+                    _ => now,
+                };
+                self.conversions = Some((mark, full_at));
+                (pass.converted, pass.customers)
+            }
+            Err(e) => {
+                // The mark stays: the next pass looks at everything since the last good one.
+                tracing::error!(error = %e, "marking conversions failed; the next tick retries");
+                failure.get_or_insert(format!("marking conversions failed: {e}"));
+                (0, None)
+            }
+        };
+        match failure {
+            Some(f) => self.health.failed(&f),
+            None => self.health.succeeded(),
+        }
         tracing::info!(
             rules = ?rule_ids,
             customers = evaluation.customers,
@@ -254,6 +301,7 @@ impl Scheduler {
             recorded = evaluation.recorded,
             queued,
             converted,
+            converted_among,
             seconds,
             "evaluated"
         );

@@ -4,6 +4,7 @@
 
 mod bulk_load;
 mod business;
+mod changes;
 mod copy;
 mod customers;
 mod evaluation;
@@ -33,6 +34,7 @@ use sqlx::sqlite::{
 
 pub use bulk_load::BulkLoad;
 pub use business::{BandCount, CustomerActivity};
+pub use changes::ChangeMark;
 pub use copy::{CopyError, CopyReport, same_database};
 pub use customers::{CustomerRecord, NewCustomer};
 pub use evaluation::{DecisionRow, KindAggregate, NewDecision, NewOffer, RevisedCustomer};

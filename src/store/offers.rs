@@ -63,22 +63,51 @@ impl Store {
         amount: Option<f64>,
         accept_expired: bool,
     ) -> Result<Redemption, StoreError> {
+        // The customer counts as changed, in the same transaction: a later conversion pass
+        // finds a redemption dated before its last one among the changed customers.
         const REDEEM: &str = "UPDATE offers SET redeemed_at = $2, redeemed_event = $3, redeemed_amount = $4 \
             WHERE code = $1 AND redeemed_at IS NULL AND ($5 OR expires_at >= $2) \
-            AND EXISTS (SELECT 1 FROM messages m WHERE m.decision_id = offers.decision_id AND m.sent_at IS NOT NULL)";
-        let changed = on_pool!(self, pool => sqlx::query(REDEEM)
-            .bind(code)
-            .bind(at)
-            .bind(event)
-            .bind(amount)
-            .bind(accept_expired)
-            .execute(pool)
-            .await?
-            .rows_affected());
+            AND EXISTS (SELECT 1 FROM messages m WHERE m.decision_id = offers.decision_id AND m.sent_at IS NOT NULL) \
+            RETURNING customer_id";
+        let redeemed: Option<i64> = match self {
+            Store::Sqlite(pool) => {
+                let _turn = super::write_turns::take_turn(pool).await;
+                let mut tx = pool.begin().await?;
+                let redeemed = sqlx::query_scalar(REDEEM)
+                    .bind(code)
+                    .bind(at)
+                    .bind(event)
+                    .bind(amount)
+                    .bind(accept_expired)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if let Some(customer) = redeemed {
+                    super::wakes::mark_changed_sqlite(&mut tx, std::iter::once(customer)).await?;
+                }
+                tx.commit().await?;
+                redeemed
+            }
+            Store::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let redeemed = sqlx::query_scalar(REDEEM)
+                    .bind(code)
+                    .bind(at)
+                    .bind(event)
+                    .bind(amount)
+                    .bind(accept_expired)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if let Some(customer) = redeemed {
+                    super::wakes::mark_changed_postgres(&mut tx, std::iter::once(customer)).await?;
+                }
+                tx.commit().await?;
+                redeemed
+            }
+        };
         let Some(offer) = self.offer(code).await? else {
             return Ok(Redemption::Unknown);
         };
-        Ok(if changed == 1 {
+        Ok(if redeemed.is_some() {
             Redemption::Redeemed(offer)
         } else if offer.issued_at.is_none() {
             Redemption::Unknown

@@ -2,6 +2,7 @@
 
 use sqlx::FromRow;
 
+use super::wakes::{Listed, only_clause};
 use super::{Store, StoreError, on_pool};
 
 #[derive(Debug, Clone, FromRow, PartialEq, Eq)]
@@ -63,15 +64,17 @@ pub struct OfferCounts {
 impl Store {
     /// Marks sends and held-out decisions of `rule_id` converted when a goal event followed within
     /// `within` seconds of the send (or of the decision, for the held-out group) and at or before
-    /// `until`. The first goal event counts; a decision converts once. Returns how many converted.
+    /// `until`. The first goal event counts; a decision converts once. With `only`, the
+    /// decisions of these customers alone (found by index). Returns how many converted.
     pub async fn mark_conversions(
         &self,
         rule_id: &str,
         goal_kinds: &[String],
         within: i64,
         until: i64,
+        only: Option<&[i64]>,
     ) -> Result<u64, StoreError> {
-        if goal_kinds.is_empty() {
+        if goal_kinds.is_empty() || only.is_some_and(<[i64]>::is_empty) {
             return Ok(0);
         }
         // Only placeholders go into the text; every value is bound.
@@ -82,32 +85,52 @@ impl Store {
             "UPDATE decisions SET converted_at = (SELECT min(e.occurred_at) FROM events e \
              WHERE e.customer_id = decisions.customer_id AND e.kind IN ({k}) \
              AND e.occurred_at > {base} AND e.occurred_at <= {base} + $2 AND e.occurred_at <= $3) \
-             WHERE rule_id = $1 AND step = 1 AND converted_at IS NULL AND (decision = 'held_out' OR (decision = 'send' AND \
+             WHERE rule_id = $1 AND step = 1 AND converted_at IS NULL{only} AND (decision = 'held_out' OR (decision = 'send' AND \
              EXISTS (SELECT 1 FROM messages m WHERE m.decision_id = decisions.id AND m.sent_at IS NOT NULL))) \
              AND EXISTS (SELECT 1 FROM events e WHERE e.customer_id = decisions.customer_id AND e.kind IN ({k}) \
              AND e.occurred_at > {base} AND e.occurred_at <= {base} + $2 AND e.occurred_at <= $3)",
-            k = kinds.join(", ")
+            k = kinds.join(", "),
+            only = only_customers(self, only, goal_kinds.len() + 4),
         );
         on_pool!(self, pool => {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(rule_id).bind(within).bind(until);
             for k in goal_kinds {
                 q = q.bind(k.as_str());
             }
+            if let Some(ids) = only {
+                q = q.bind(Listed(ids));
+            }
             Ok(q.execute(pool).await?.rows_affected())
         })
     }
 
     /// A redeemed offer code converts the series it belongs to (its step 1 decision), at the
-    /// redemption, when nothing converted it earlier. Returns how many converted.
-    pub async fn mark_redemptions(&self, rule_id: &str, until: i64) -> Result<u64, StoreError> {
+    /// redemption, when nothing converted it earlier. With `only`, the decisions of these
+    /// customers alone. Returns how many converted.
+    pub async fn mark_redemptions(
+        &self,
+        rule_id: &str,
+        until: i64,
+        only: Option<&[i64]>,
+    ) -> Result<u64, StoreError> {
+        if only.is_some_and(<[i64]>::is_empty) {
+            return Ok(0);
+        }
         const REDEEMED: &str = "(SELECT min(o.redeemed_at) FROM offers o WHERE o.rule_id = decisions.rule_id \
             AND o.customer_id = decisions.customer_id AND o.occurrence_key = decisions.occurrence_key \
             AND o.redeemed_at <= $2)";
         let sql = format!(
             "UPDATE decisions SET converted_at = {REDEEMED} WHERE rule_id = $1 AND step = 1 AND decision = 'send' \
-             AND converted_at IS NULL AND {REDEEMED} IS NOT NULL"
+             AND converted_at IS NULL{only} AND {REDEEMED} IS NOT NULL",
+            only = only_customers(self, only, 3),
         );
-        on_pool!(self, pool => Ok(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(rule_id).bind(until).execute(pool).await?.rows_affected()))
+        on_pool!(self, pool => {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(rule_id).bind(until);
+            if let Some(ids) = only {
+                q = q.bind(Listed(ids));
+            }
+            Ok(q.execute(pool).await?.rows_affected())
+        })
     }
 
     /// A series rule's step 1 decisions (sends that went out, held-out) and later steps that
@@ -228,5 +251,14 @@ impl Store {
             AND (d.decision = 'held_out' OR (d.decision = 'send' AND m.sent_at IS NOT NULL)) \
             GROUP BY d.rule_id, d.decision ORDER BY d.rule_id, d.decision";
         on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(since).fetch_all(pool).await?))
+    }
+}
+
+/// `AND decisions.customer_id IN (…)` with the ids bound as parameter `n` (the last, bound
+/// only when given), or nothing.
+fn only_customers(store: &Store, only: Option<&[i64]>, n: usize) -> String {
+    match only {
+        Some(_) => only_clause(store, "decisions.customer_id", n),
+        None => String::new(),
     }
 }

@@ -64,6 +64,44 @@ pub(super) fn json_ids(ids: &[i64]) -> String {
     serde_json::to_string(ids).expect("integers serialise")
 }
 
+/// A list bound as the one parameter `only_clause` reads: a JSON array on SQLite, an array on
+/// PostgreSQL. It binds on either backend, so a statement with such a list is written once
+/// (`on_pool!`).
+pub(super) struct Listed<'a, T>(pub &'a [T]);
+
+impl<T: serde::Serialize> sqlx::Type<sqlx::Sqlite> for Listed<'_, T> {
+    fn type_info() -> sqlx::sqlite::SqliteTypeInfo {
+        <String as sqlx::Type<sqlx::Sqlite>>::type_info()
+    }
+}
+
+impl<T: serde::Serialize> sqlx::Encode<'_, sqlx::Sqlite> for Listed<'_, T> {
+    fn encode_by_ref(
+        &self,
+        buf: &mut sqlx::sqlite::SqliteArgumentsBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        <String as sqlx::Encode<sqlx::Sqlite>>::encode(serde_json::to_string(self.0)?, buf)
+    }
+}
+
+impl<T: sqlx::postgres::PgHasArrayType> sqlx::Type<sqlx::Postgres> for Listed<'_, T> {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        T::array_type_info()
+    }
+}
+
+impl<'q, T> sqlx::Encode<'q, sqlx::Postgres> for Listed<'_, T>
+where
+    T: sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+{
+    fn encode_by_ref(
+        &self,
+        buf: &mut sqlx::postgres::PgArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        self.0.encode_by_ref(buf)
+    }
+}
+
 impl Store {
     /// The generation (bumped by every write too large to mark its customers one by one) and,
     /// on SQLite, the change counter.
@@ -304,10 +342,15 @@ pub(super) async fn mark_changed_postgres(
     match customers_to_mark(customer_ids) {
         None => sqlx::query(BUMP_GENERATION).execute(tx).await?,
         Some(ids) => {
-            sqlx::query("UPDATE customers SET revision = revision + 1 WHERE id = ANY($1)")
-                .bind(ids)
-                .execute(tx)
-                .await?
+            // The writing transaction too: a conversion pass finds the customers written since
+            // its last by it (migration 0020).
+            sqlx::query(
+                "UPDATE customers SET revision = revision + 1, \
+                 changed_xid = pg_current_xact_id()::text::bigint WHERE id = ANY($1)",
+            )
+            .bind(ids)
+            .execute(tx)
+            .await?
         }
     };
     Ok(())

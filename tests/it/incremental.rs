@@ -2,14 +2,18 @@
 //! generated book and the same changes between ticks (new events, some dated in the future;
 //! customers editing their details; messages going out, bouncing or staying queued); one is
 //! evaluated incrementally at each tick, the other in full, and their recorded decisions must
-//! match decision for decision, on every backend. The example rules cover every trigger, a
+//! match decision for decision, on every backend. Conversions too: one store marks them after
+//! each tick looking only at the customers whose answer can have changed, the other looks at
+//! every decision, and each decision's conversion instant must match (codes are redeemed
+//! between ticks, some dated before the last tick or after this one). The example rules cover every trigger, a
 //! series with an offer and goals, hold-outs, cooldowns and `once`; the configuration adds a
 //! tight frequency cap (deferrals) and a rule gated on health bands.
 
 use rekindle::config::Config;
+use rekindle::conversions::{self, ConversionMark};
 use rekindle::evaluate::{Request, evaluate_each};
 use rekindle::rules::RuleSet;
-use rekindle::store::{NewCustomer, NewEvent, Store};
+use rekindle::store::{NewCustomer, NewEvent, Redemption, Store};
 
 use crate::helpers::{Backend, Workspace, backends};
 use crate::rules_support::ts;
@@ -129,7 +133,7 @@ fn event(g: &mut Gen, n: &mut usize, customer_id: i64, around: i64, spread_days:
 async fn decisions(store: &Store) -> Vec<String> {
     const SQL: &str = "SELECT d.rule_id, d.customer_id, d.occurrence_key, d.step, d.decision, \
         COALESCE(d.reason, ''), COALESCE(d.channel, ''), COALESCE(d.send_at, -1), d.decided_at, \
-        COALESCE(d.subject, ''), COALESCE(d.body, ''), COALESCE(o.code, '') \
+        COALESCE(d.subject, ''), COALESCE(d.body, ''), COALESCE(o.code, ''), COALESCE(d.converted_at, -1) \
         FROM decisions d LEFT JOIN offers o ON o.decision_id = d.id \
         ORDER BY d.customer_id, d.rule_id, d.occurrence_key";
     type Row = (
@@ -145,6 +149,7 @@ async fn decisions(store: &Store) -> Vec<String> {
         String,
         String,
         String,
+        i64,
     );
     const CODES: &str = "SELECT code FROM offers";
     let (rows, codes): (Vec<Row>, Vec<String>) = match store {
@@ -164,9 +169,9 @@ async fn decisions(store: &Store) -> Vec<String> {
             .fold(s.to_string(), |s, code| s.replace(code.as_str(), "<code>"))
     };
     rows.into_iter()
-        .map(|(rule, c, key, step, d, reason, ch, send_at, at, subject, body, code)| {
+        .map(|(rule, c, key, step, d, reason, ch, send_at, at, subject, body, code, converted)| {
             format!(
-                "{rule} c{c} {key} step{step} {d} {reason} {ch} send_at={send_at} at={at} {:?} {:?} offer={}",
+                "{rule} c{c} {key} step{step} {d} {reason} {ch} send_at={send_at} at={at} {:?} {:?} offer={} converted={converted}",
                 mask(&subject),
                 mask(&body),
                 !code.is_empty()
@@ -195,12 +200,36 @@ async fn deliver(store: &Store, at: i64, tick: i64) {
     }
 }
 
+/// Redeems the issued, unredeemed code at `pick` (modulo their number) in a stable order, the
+/// same one in both stores (their codes differ).
+async fn redeem(store: &Store, pick: u64, at: i64) {
+    const SQL: &str = "SELECT o.code FROM offers o JOIN messages m ON m.decision_id = o.decision_id \
+        WHERE m.sent_at IS NOT NULL AND o.redeemed_at IS NULL ORDER BY o.customer_id, o.rule_id, o.occurrence_key";
+    let codes: Vec<String> = match store {
+        Store::Sqlite(p) => sqlx::query_scalar(SQL).fetch_all(p).await.unwrap(),
+        Store::Postgres(p) => sqlx::query_scalar(SQL).fetch_all(p).await.unwrap(),
+    };
+    if codes.is_empty() {
+        return;
+    }
+    let code = &codes[(pick % codes.len() as u64) as usize];
+    let done = store
+        .redeem_offer(code, at, None, Some(12.5), true)
+        .await
+        .unwrap();
+    assert!(matches!(done, Redemption::Redeemed(_)), "{code}: {done:?}");
+}
+
 struct Side {
     _ws: Workspace,
     store: Store,
     incremental: bool,
     /// Customers looked at over all ticks.
     looked_at: u64,
+    /// Where the last conversion pass left off (the incremental side).
+    conversions: Option<ConversionMark>,
+    /// Conversion passes that looked at some customers only.
+    narrow_passes: u64,
 }
 
 async fn side(backend: Backend, incremental: bool) -> Side {
@@ -216,6 +245,8 @@ async fn side(backend: Backend, incremental: bool) -> Side {
         store,
         incremental,
         looked_at: 0,
+        conversions: None,
+        narrow_passes: 0,
     }
 }
 
@@ -312,6 +343,11 @@ async fn run_case(backend: Backend, seed: u64) {
             }
             edited.push(c.clone());
         }
+        // A code redeemed at the till: now, days ago (entered late), or booked for later.
+        let redemption = g.chance(50).then(|| {
+            let dated = at + *g.pick(&[0, -3 * DAY, -DAY / 2, 2 * DAY]);
+            (g.next(), dated)
+        });
         for s in &mut sides {
             // Customers first: a new customer's events name them.
             if !edited.is_empty() {
@@ -342,6 +378,18 @@ async fn run_case(backend: Backend, seed: u64) {
                 .unwrap();
             s.looked_at += e.customers;
             deliver(&s.store, at, tick).await;
+            if let Some((pick, dated)) = redemption {
+                redeem(&s.store, pick, dated).await;
+            }
+            if s.incremental {
+                let (pass, mark) = conversions::mark_since(&s.store, &set, at, s.conversions.as_ref())
+                    .await
+                    .unwrap();
+                s.conversions = Some(mark);
+                s.narrow_passes += u64::from(pass.customers.is_some_and(|n| n < customers.len()));
+            } else {
+                conversions::mark_all(&s.store, &set, at).await.unwrap();
+            }
         }
         let [inc, full] = &sides;
         let (a, b) = (decisions(&inc.store).await, decisions(&full.store).await);
@@ -356,8 +404,17 @@ async fn run_case(backend: Backend, seed: u64) {
         }
     }
     let [inc, full] = &sides;
+    let recorded = decisions(&full.store).await;
     assert!(
-        !decisions(&full.store).await.is_empty(),
+        recorded.iter().any(|d| !d.ends_with("converted=-1")),
+        "seed {seed}: no decision converted; the conversion passes were not compared"
+    );
+    assert!(
+        inc.narrow_passes > 0,
+        "seed {seed}: every conversion pass looked at every customer"
+    );
+    assert!(
+        !recorded.is_empty(),
         "seed {seed}: the generated book made no decision at all; the comparison proves nothing"
     );
     assert!(
