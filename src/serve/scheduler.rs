@@ -272,7 +272,9 @@ impl Scheduler {
             .conversions
             .as_ref()
             .filter(|(_, full_at)| now - full_at < FULL_CONVERSIONS_EVERY);
+        let conversions_started = Instant::now();
         let pass = crate::conversions::mark_since(&self.store, set, now, last.map(|(mark, _)| mark)).await;
+        let conversion_seconds = conversions_started.elapsed().as_secs_f64();
         let (converted, converted_among) = match pass {
             Ok((pass, mark)) => {
                 let full_at = match (pass.customers, last) {
@@ -303,6 +305,8 @@ impl Scheduler {
             converted,
             converted_among,
             seconds,
+            conversion_seconds,
+            tick_seconds = started.elapsed().as_secs_f64(),
             "evaluated"
         );
     }

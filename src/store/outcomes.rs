@@ -116,7 +116,10 @@ impl Store {
         if only.is_some_and(<[i64]>::is_empty) {
             return Ok(0);
         }
-        const REDEEMED: &str = "(SELECT min(o.redeemed_at) FROM offers o WHERE o.rule_id = decisions.rule_id \
+        // One code per series (offers are unique by rule, customer and occurrence): a plain
+        // lookup by that key. `min()` here let PostgreSQL walk the redeemed codes by date
+        // instead, filtering each for the decision's key — fine with few, not with many.
+        const REDEEMED: &str = "(SELECT o.redeemed_at FROM offers o WHERE o.rule_id = decisions.rule_id \
             AND o.customer_id = decisions.customer_id AND o.occurrence_key = decisions.occurrence_key \
             AND o.redeemed_at <= $2)";
         let sql = format!(

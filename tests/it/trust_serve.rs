@@ -414,3 +414,62 @@ async fn readiness_says_when_decisions_cannot_be_queued() {
     .await;
     assert_eq!(svc.stop(Duration::from_secs(20)), 0);
 }
+
+/// Conversions that cannot be marked fail the tick too: the report would lag without a
+/// visible cause. Readiness names it, and the conversion is marked once the cause is gone.
+#[tokio::test(flavor = "multi_thread")]
+async fn readiness_says_when_conversions_cannot_be_marked() {
+    let ws = Workspace::with_config(Backend::Sqlite, &config(""));
+    ws.write("rules/win-back.toml", &rule("email", "Hi"));
+    crate::helpers::load_lapsed(&ws, 1, |i| format!("c{i}@example.com,,,UTC,yes,"));
+    let store = ws.store().await;
+    let rekindle::store::Store::Sqlite(pool) = &store else {
+        unreachable!()
+    };
+    let svc = Service::start(&ws, &ENV);
+    eventually(Duration::from_secs(30), "the email", || async {
+        (outbox_emails(&ws).len() == 1).then_some(())
+    })
+    .await;
+    // Something breaks marking conversions only, then the customer comes back.
+    sqlx::query(
+        "CREATE TRIGGER refuse BEFORE UPDATE OF converted_at ON decisions \
+         BEGIN SELECT RAISE(ABORT, 'the report is closed'); END",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    let id = store.customer_ids_for(&["c00"]).await.unwrap()["c00"];
+    let now = jiff::Timestamp::now().as_second();
+    let visit = rekindle::store::NewEvent {
+        external_id: "back".into(),
+        customer_id: id,
+        kind: "visit".into(),
+        occurred_at: now + 1,
+        amount: None,
+        score: None,
+        properties: "{}".into(),
+    };
+    store.upsert_events(&[visit], now).await.unwrap();
+    let body = unready(&svc).await;
+    let why = body["evaluations"].as_str().unwrap();
+    assert!(
+        why.contains("marking conversions failed") && why.contains("the report is closed"),
+        "{body}"
+    );
+    sqlx::query("DROP TRIGGER refuse").execute(pool).await.unwrap();
+    let converted: Option<i64> = eventually(Duration::from_secs(30), "the conversion", || async {
+        sqlx::query_scalar::<_, Option<i64>>("SELECT converted_at FROM decisions")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+            .map(Some)
+    })
+    .await;
+    assert_eq!(converted, Some(now + 1), "the visit converts the win-back");
+    eventually(Duration::from_secs(30), "readyz to recover", || async {
+        (readyz(&svc).await.0 == 200).then_some(())
+    })
+    .await;
+    assert_eq!(svc.stop(Duration::from_secs(20)), 0);
+}
