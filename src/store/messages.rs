@@ -2,6 +2,7 @@
 
 use sqlx::FromRow;
 
+use super::wakes::{Listed, only_clause};
 use super::{Store, StoreError, on_pool};
 
 /// A message claimed for sending, with what is needed to send it now.
@@ -88,19 +89,32 @@ impl Store {
             SELECT d.id, d.rule_id, d.customer_id, d.channel, 'queued', 0, d.send_at, d.send_at, $1, $1 \
             FROM decisions d \
             WHERE d.decision = 'send' AND d.recorded_at >= $2 \
-            AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.decision_id = d.id)";
-        // Each message's first history row (a full pass also mends any message without one).
-        const EVENTS: &str = "INSERT INTO message_events (message_id, status, at) \
-            SELECT m.id, 'queued', m.created_at FROM decisions d JOIN messages m ON m.decision_id = d.id \
-            WHERE d.decision = 'send' AND d.recorded_at >= $1 \
-            AND NOT EXISTS (SELECT 1 FROM message_events e WHERE e.message_id = m.id)";
+            AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.decision_id = d.id) RETURNING id";
+        // Each new message's first history row, in the same transaction: no message is ever
+        // without one, so the new ones are named rather than searched for.
+        let events = format!(
+            "INSERT INTO message_events (message_id, status, at) SELECT id, 'queued', created_at \
+             FROM messages WHERE true{}",
+            only_clause(self, "id", 1)
+        );
+        let full = since.is_none();
         let since = since.unwrap_or(i64::MIN);
         let n = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let n = sqlx::query(INSERT).bind(now).bind(since).execute(&mut *tx).await?.rows_affected();
-            sqlx::query(EVENTS).bind(since).execute(&mut *tx).await?;
+            if full && matches!(self, Store::Postgres(_)) {
+                // With statistics taken while the ledger was empty (a `VACUUM ANALYZE` of a new
+                // store), PostgreSQL believes `messages` holds one row and checks each decision
+                // by scanning it — a table the statement itself fills: quadratic (the history
+                // rows' search, planned the same way, ran for over 15 minutes on a million
+                // messages). A full pass reads every send decision anyway: a hash anti-join.
+                sqlx::query("SET LOCAL enable_nestloop = off").execute(&mut *tx).await?;
+            }
+            let ids: Vec<i64> = sqlx::query_scalar(INSERT).bind(now).bind(since).fetch_all(&mut *tx).await?;
+            if !ids.is_empty() {
+                sqlx::query(sqlx::AssertSqlSafe(events.as_str())).bind(Listed(&ids)).execute(&mut *tx).await?;
+            }
             tx.commit().await?;
-            n
+            ids.len() as u64
         });
         // Claims find their messages by id, and PostgreSQL must plan them by primary key. With
         // statistics from before a large enqueue it believes few messages are queued and scans
