@@ -86,6 +86,8 @@ pub async fn mark_since(
     let book = store.change_mark().await?;
     let goals = goal_keys(set);
     let only = match last {
+        // Without goals or offers nothing converts: no search at all.
+        _ if goals.is_empty() => Some(Vec::new()),
         Some(last) if follows(last, &goals, &book, until) => {
             let mut kinds: Vec<String> = goals.iter().flat_map(|g| g.kinds.iter().cloned()).collect();
             kinds.sort();
@@ -102,11 +104,7 @@ pub async fn mark_since(
         }
         _ => None,
     };
-    let converted = if goals.is_empty() {
-        0
-    } else {
-        mark(store, set, until, only.as_deref()).await?
-    };
+    let converted = mark(store, set, until, only.as_deref()).await?;
     let pass = Pass {
         converted,
         customers: only.as_ref().map(Vec::len),
