@@ -13,6 +13,7 @@ import argparse
 import datetime
 import json
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -24,6 +25,8 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 AT = "2026-11-01T09:00:00Z"
+# serve_ticks' schedule: every rule every this many seconds.
+SERVE_TICK = 10
 PG_ADMIN = os.environ.get("REKINDLE_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/postgres")
 
 
@@ -38,6 +41,14 @@ def run(cmd, cwd=None, env=None, stdout=subprocess.DEVNULL, check=True):
     if check and os.waitstatus_to_exitcode(status) not in (0, 3):
         sys.exit(f"failed: {cmd}\n{err}")
     return wall, usage.ru_maxrss / 1024
+
+
+def log_fields(line):
+    """The fields of one line of `--log-format json` output ({} for anything else)."""
+    try:
+        return json.loads(line).get("fields", {})
+    except ValueError:
+        return {}
 
 
 def median_of(n, fn):
@@ -215,6 +226,53 @@ class Bench:
             walls.append(run(cmd, cwd=self.work, env=env)[0])
         self.record(f"tick with nothing changed, {backend}", statistics.median(walls), group_by, "s", floor_name,
                     "<= 0.3x", f"(hourly ticks after the full one: {', '.join(f'{w:.2f}' for w in walls)} s)")
+        self.serve_ticks(backend, url, group_by, floor_name)
+
+    def serve_ticks(self, backend, url, group_by, floor_name, ticks=4):
+        """`serve`'s own ticks on the same store, every rule every SERVE_TICK seconds, timed by
+        serve itself (its `evaluated` log line). Beside the evaluation a serve tick creates the
+        messages of its sends and marks conversions; the first tick is a full pass (it turns
+        the recorded evaluations' sends into messages and walks the ledger), the rest find
+        nothing changed. Delivery is throttled to a trickle so it does not compete."""
+        ws = os.path.join(self.work, f"serve-ticks-{backend}")
+        rules = os.path.join(ws, "rules")
+        os.makedirs(rules)
+        for name in os.listdir(os.path.join(self.work, "rules")):
+            with open(os.path.join(self.work, "rules", name)) as f:
+                text = f.read()
+            if name.endswith(".toml"):
+                text = re.sub(r'(?m)^schedule = "[^"]*"', f'schedule = "*/{SERVE_TICK} * * * * *"', text)
+            with open(os.path.join(rules, name), "w") as f:
+                f.write(text)
+        with open(os.path.join(ws, "rekindle.toml"), "w") as f:
+            f.write('[http]\nlisten = "127.0.0.1:0"\n'
+                    '[delivery.email]\nrate_per_second = 0.01\n[delivery.sms]\nrate_per_second = 0.01\n')
+        cmd, env = self.rekindle(["--log-format", "json", "serve"], ws, url)
+        log_path = os.path.join(ws, "serve.log")
+        seen = []
+        with open(log_path, "w") as log:
+            p = subprocess.Popen(cmd, cwd=ws, env=env, stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            deadline = time.monotonic() + 1800
+            while len(seen) < ticks:
+                if p.poll() is not None or time.monotonic() > deadline:
+                    sys.exit(f"serve ticks, {backend}: {len(seen)} of {ticks} ticks (log: {log_path})")
+                time.sleep(1)
+                with open(log_path) as log:
+                    seen = [f for f in map(log_fields, log) if f.get("message") == "evaluated"]
+        finally:
+            p.send_signal(signal.SIGTERM)
+            p.wait(timeout=120)
+        first, rest = seen[0], seen[1:ticks]
+        self.record(f"serve's first tick, {backend}", first["tick_seconds"], group_by, "s", floor_name, "info",
+                    f"(evaluation {first['seconds']:.2f} s, {first['queued']} messages queued, "
+                    f"{first['converted']} conversions in {first['conversion_seconds']:.2f} s)")
+        walls = [t["tick_seconds"] for t in rest]
+        conversions = [t["conversion_seconds"] for t in rest]
+        self.record(f"serve tick with nothing changed, {backend}", statistics.median(walls), group_by, "s",
+                    floor_name, "<= 0.3x",
+                    f"(next ticks: {', '.join(f'{w:.2f}' for w in walls)} s; conversions "
+                    f"{', '.join(f'{c:.2f}' for c in conversions)} s)")
 
     # -- 3. email delivery -----------------------------------------------------------------
 
