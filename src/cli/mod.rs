@@ -188,6 +188,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             unreachable!("handled before the store is opened")
         }
     };
-    ctx.store.close().await;
+    // A pool closes once its statements are done; one still running for a tick that a stop
+    // abandoned (waiting on a lock, say) would hold the exit. The database finishes or drops
+    // it on its own, each statement being whole.
+    if tokio::time::timeout(std::time::Duration::from_secs(5), ctx.store.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("a statement was still running at exit; left to the database");
+    }
     Ok(code)
 }

@@ -146,7 +146,19 @@ impl Scheduler {
                 }
             }
             if let Some(set) = set {
-                self.run_ticks(&set, &claimed, now).await;
+                // Stopping does not wait for a tick: a first pass over a large book takes
+                // minutes, longer than the grace period and systemd's stop timeout. Whatever
+                // the tick stored is whole (a decision, a customer's wake, a message batch),
+                // as after a crash; what differs is that its claims are given back, so the
+                // next start runs it again as a missed tick.
+                let stopped = tokio::select! {
+                    () = self.run_ticks(&set, &claimed, now) => false,
+                    () = stop.cancelled() => true,
+                };
+                if stopped {
+                    self.give_back(&claimed).await;
+                    return;
+                }
             }
         }
     }
@@ -178,6 +190,20 @@ impl Scheduler {
                 .is_some_and(|j| j.schedule.source == schedule.source);
             if !same && let Some(next) = first_tick(&schedule, last.get(&id).copied(), now, tz) {
                 jobs.insert(id, Job { schedule, next });
+            }
+        }
+    }
+
+    /// Gives back the claims of ticks abandoned unfinished, so that a restart catches them up.
+    async fn give_back(&self, claimed: &[(String, i64)]) {
+        for (id, tick) in claimed {
+            match self.store.release_tick(id, *tick).await {
+                Ok(()) => {
+                    tracing::info!(job = %id, tick, "stopping in the middle of a tick: left for the next start")
+                }
+                Err(e) => {
+                    tracing::warn!(job = %id, error = %e, "cannot give back an unfinished tick; it waits for the next one")
+                }
             }
         }
     }

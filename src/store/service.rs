@@ -56,6 +56,14 @@ impl Store {
         on_pool!(self, pool => { sqlx::query(SQL).bind(job).bind(tick_at).bind(now).execute(pool).await?; Ok(()) })
     }
 
+    /// Forgets the claim of a tick that was abandoned before it finished (the service stopped
+    /// meanwhile): the job's latest claim is the one before again, so the next start runs this
+    /// tick as a missed one. A finished tick is never given back.
+    pub async fn release_tick(&self, job: &str, tick_at: i64) -> Result<(), StoreError> {
+        const SQL: &str = "DELETE FROM rule_runs WHERE rule_id = $1 AND tick_at = $2 AND finished_at IS NULL";
+        on_pool!(self, pool => { sqlx::query(SQL).bind(job).bind(tick_at).execute(pool).await?; Ok(()) })
+    }
+
     /// The latest claimed tick of every scheduled job: where a restarted service resumes.
     pub async fn last_ticks(&self) -> Result<HashMap<String, i64>, StoreError> {
         const SQL: &str = "SELECT rule_id, max(tick_at) FROM rule_runs GROUP BY rule_id";

@@ -995,6 +995,89 @@ async fn sigterm_lets_deliveries_finish_and_loses_nothing() {
     );
 }
 
+/// A stop does not wait for a tick: a first pass over a large book outlasts the grace period
+/// and systemd's stop timeout. The abandoned tick is given back, and the next start runs it
+/// as a missed tick. (PostgreSQL: a table lock held by the test stalls the tick for as long
+/// as it needs.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stop_in_the_middle_of_a_tick_exits_at_once_and_the_next_start_runs_it() {
+    if !backends().contains(&Backend::Postgres) {
+        return;
+    }
+    let ws = Workspace::with_config(Backend::Postgres, &config(""));
+    let hourly = rule("email", "Hello").replace("*/2 * * * * *", "0 * * * *");
+    ws.write("rules/win-back.toml", &hourly);
+    crate::helpers::load_lapsed(&ws, 2, |i| format!("c{i}@example.com,,,UTC,yes,"));
+    let store = ws.store().await;
+    let rekindle::store::Store::Postgres(pool) = &store else {
+        unreachable!("a PostgreSQL workspace")
+    };
+    // The rule last ran two hours ago, so the start has the past hour's tick to catch up.
+    let hour = jiff::Timestamp::now().as_second() / 3600 * 3600;
+    sqlx::query(
+        "INSERT INTO rule_runs (rule_id, tick_at, instance, started_at, finished_at) \
+         VALUES ('win-back', $1, 'gone', $1, $1)",
+    )
+    .bind(hour - 3600)
+    .execute(pool)
+    .await
+    .unwrap();
+    let mut lock = pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE customer_wakes IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+
+    let svc = Service::start(&ws, &ENV);
+    eventually(
+        Duration::from_secs(60),
+        "the catch-up tick waiting on the lock",
+        || async {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_locks WHERE relation = 'customer_wakes'::regclass AND NOT granted",
+            )
+            .fetch_one(pool)
+            .await
+            .unwrap();
+            (waiting > 0).then_some(())
+        },
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let (code, log) = svc.stop_with_log(Duration::from_secs(20));
+    assert_eq!(code, 0, "a clean stop exits 0: {log}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the stop did not wait for the tick: {:?}",
+        started.elapsed()
+    );
+    assert!(log.contains("left for the next start"), "{log}");
+    lock.rollback().await.unwrap();
+    assert!(outbox_emails(&ws).is_empty(), "nothing went out before the stop");
+
+    // The next start catches the abandoned tick up at once (the next one is up to an hour
+    // away) and sends both messages.
+    let again = Service::start(&ws, &ENV);
+    eventually(Duration::from_secs(60), "both emails", || async {
+        (outbox_emails(&ws).len() == 2).then_some(())
+    })
+    .await;
+    assert_eq!(again.stop(Duration::from_secs(20)), 0);
+    let ticks: Vec<(i64, Option<i64>)> = sqlx::query_as(
+        "SELECT tick_at, finished_at FROM rule_runs WHERE rule_id = 'win-back' ORDER BY tick_at",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    // (A test straddling the hour may also have run the next hour's tick.)
+    assert!(
+        ticks.iter().any(|(t, finished)| *t == hour && finished.is_some()),
+        "the past hour's tick ran and finished: {ticks:?}"
+    );
+    assert!(ticks.iter().all(|(_, finished)| finished.is_some()), "{ticks:?}");
+    store.close().await;
+}
+
 /// A queue job claims its whole batch at once, and with a rate limit its last messages wait
 /// seconds for their turn: a customer who unsubscribes in that time still gets nothing.
 #[tokio::test(flavor = "multi_thread")]
