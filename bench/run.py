@@ -192,21 +192,28 @@ class Bench:
         f, _ = median_of(self.book_runs, lambda: run(["sqlite3", self.sqlite_db, query]))
         self.record("evaluate example rules, SQLite", o, f, "s", "sqlite3 GROUP BY pass", "<= 3x",
                     f"(peak {rss:.0f} MiB; goal <= 500)")
-        # Ticks on a copy: the recorded decisions must not change what later rows measure.
-        ticks_db = os.path.join(self.work, "ticks.db")
-        fresh_sqlite(ticks_db)
-        for suffix in ("", "-wal"):
-            if os.path.exists(self.sqlite_db + suffix):
-                shutil.copy(self.sqlite_db + suffix, ticks_db + suffix)
-        self.ticks("SQLite", f"sqlite://{ticks_db}", f, "sqlite3 GROUP BY pass")
+        # Ticks on copies: the recorded decisions must not change what later rows measure.
+        self.ticks("SQLite", f"sqlite://{self.sqlite_copy('ticks.db')}", f, "sqlite3 GROUP BY pass")
+        self.serve_ticks("SQLite", f"sqlite://{self.sqlite_copy('serve.db')}", f, "sqlite3 GROUP BY pass")
         if getattr(self, "pg_url", None):
             o, rss = median_of(self.book_runs, ours(self.pg_url))
             f, _ = median_of(self.book_runs, lambda: run(["psql", "-q", self.pg_url, "-c", query]))
             self.record("evaluate example rules, PostgreSQL", o, f, "s", "psql GROUP BY pass", "<= 3x",
                         f"(peak {rss:.0f} MiB)")
-            psql(PG_ADMIN, "DROP DATABASE IF EXISTS rekindle_bench_ticks WITH (FORCE)")
-            psql(PG_ADMIN, "CREATE DATABASE rekindle_bench_ticks TEMPLATE rekindle_bench")
+            for copy in ("rekindle_bench_ticks", "rekindle_bench_serve"):
+                psql(PG_ADMIN, f"DROP DATABASE IF EXISTS {copy} WITH (FORCE)")
+                psql(PG_ADMIN, f"CREATE DATABASE {copy} TEMPLATE rekindle_bench")
             self.ticks("PostgreSQL", pg_url("rekindle_bench_ticks"), f, "psql GROUP BY pass")
+            self.serve_ticks("PostgreSQL", pg_url("rekindle_bench_serve"), f, "psql GROUP BY pass")
+
+    def sqlite_copy(self, name):
+        """A copy of the imported SQLite book, for rows that write to it."""
+        path = os.path.join(self.work, name)
+        fresh_sqlite(path)
+        for suffix in ("", "-wal"):
+            if os.path.exists(self.sqlite_db + suffix):
+                shutil.copy(self.sqlite_db + suffix, path + suffix)
+        return path
 
     def ticks(self, backend, url, group_by, floor_name):
         """A recorded full evaluation at AT, then hourly ticks with nothing new: each looks only
@@ -226,14 +233,18 @@ class Bench:
             walls.append(run(cmd, cwd=self.work, env=env)[0])
         self.record(f"tick with nothing changed, {backend}", statistics.median(walls), group_by, "s", floor_name,
                     "<= 0.3x", f"(hourly ticks after the full one: {', '.join(f'{w:.2f}' for w in walls)} s)")
-        self.serve_ticks(backend, url, group_by, floor_name)
 
     def serve_ticks(self, backend, url, group_by, floor_name, ticks=4):
-        """`serve`'s own ticks on the same store, every rule every SERVE_TICK seconds, timed by
-        serve itself (its `evaluated` log line). Beside the evaluation a serve tick creates the
-        messages of its sends and marks conversions; the first tick is a full pass (it turns
-        the recorded evaluations' sends into messages and walks the ledger), the rest find
-        nothing changed. Delivery is throttled to a trickle so it does not compete."""
+        """`serve`'s own ticks on a fresh copy of the imported book, as an operator's first start
+        meets it: every rule every SERVE_TICK seconds, timed by serve itself (its `evaluated` log
+        line). Beside the evaluation a serve tick creates the messages of its sends and marks
+        conversions; the first tick is a full pass, the rest find nothing changed. Delivery is
+        throttled to a trickle so it does not compete.
+
+        Not on the ticks' copy: serve ticks at the wall clock, weeks after AT, and a series
+        step whose previous step was decided at AT and never went out (nothing delivers here)
+        is overdue the moment serve starts: such a customer is looked at every tick until the
+        ledger says the message went (rules/wake.rs), which made every tick a full pass."""
         ws = os.path.join(self.work, f"serve-ticks-{backend}")
         rules = os.path.join(ws, "rules")
         os.makedirs(rules)
@@ -271,7 +282,8 @@ class Bench:
         conversions = [t["conversion_seconds"] for t in rest]
         self.record(f"serve tick with nothing changed, {backend}", statistics.median(walls), group_by, "s",
                     floor_name, "<= 0.3x",
-                    f"(next ticks: {', '.join(f'{w:.2f}' for w in walls)} s; conversions "
+                    f"(next ticks: {', '.join(f'{w:.2f}' for w in walls)} s, looking at "
+                    f"{', '.join(str(t['customers']) for t in rest)} customers; conversions "
                     f"{', '.join(f'{c:.2f}' for c in conversions)} s)")
 
     # -- 3. email delivery -----------------------------------------------------------------
